@@ -1,0 +1,145 @@
+//! Ingest: one per node. Collects submitted results for a few milliseconds,
+//! writes them in one transaction, and only then acknowledges them; after the
+//! commit it publishes live events to Sessions.
+
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use super::sessions::{LiveEvent, SessionsMsg};
+use crate::clock::SharedClock;
+use crate::store::{Store, StoredResult};
+
+/// Write at once when this many results are waiting.
+const MAX_BATCH: usize = 2_000;
+/// Otherwise wait this long for more to join the batch.
+const LINGER: Duration = Duration::from_millis(5);
+
+pub enum IngestMsg {
+    /// Results whose lease (if any) was checked. The reply comes after commit.
+    Submit {
+        items: Vec<StoredResult>,
+        org_id: i64,
+        reply: RpcReplyPort<Result<(), String>>,
+    },
+    /// Missed checks recorded by lease managers; nobody waits for them.
+    Missed(Vec<(StoredResult, i64)>),
+    Flush,
+    /// Writes everything pending and answers; used at shutdown.
+    Drain(RpcReplyPort<()>),
+}
+
+pub struct Args {
+    pub store: Store,
+    pub sessions: ActorRef<SessionsMsg>,
+    pub clock: SharedClock,
+}
+
+pub struct State {
+    store: Store,
+    sessions: ActorRef<SessionsMsg>,
+    buffer: Vec<(StoredResult, i64)>,
+    waiting: Vec<RpcReplyPort<Result<(), String>>>,
+    flush_armed: bool,
+}
+
+impl State {
+    async fn flush(&mut self) {
+        self.flush_armed = false;
+        if self.buffer.is_empty() {
+            return;
+        }
+        let batch: Vec<(StoredResult, i64)> = std::mem::take(&mut self.buffer);
+        let waiting = std::mem::take(&mut self.waiting);
+        let rows: Vec<StoredResult> = batch.iter().map(|(r, _)| r.clone()).collect();
+        let started = std::time::Instant::now();
+        let outcome = self.store.insert_results(&rows).await;
+        tracing::debug!(
+            batch = rows.len(),
+            commit_ms = started.elapsed().as_millis() as u64,
+            "ingest batch"
+        );
+        match outcome {
+            Ok(()) => {
+                for w in waiting {
+                    let _ = w.send(Ok(()));
+                }
+                let events = batch
+                    .into_iter()
+                    .map(|(r, org_id)| LiveEvent::result(org_id, &r.result))
+                    .collect();
+                let _ = self.sessions.cast(SessionsMsg::Publish(events));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = rows.len(), "writing results failed; nothing acknowledged");
+                for w in waiting {
+                    let _ = w.send(Err(e.to_string()));
+                }
+                // Missed placeholders have no submitter to retry them; keep
+                // them for the next flush.
+                self.buffer = batch
+                    .into_iter()
+                    .filter(|(r, _)| r.worker_id.is_none())
+                    .collect();
+            }
+        }
+    }
+}
+
+pub struct Ingest;
+
+impl Actor for Ingest {
+    type Msg = IngestMsg;
+    type State = State;
+    type Arguments = Args;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<IngestMsg>,
+        args: Args,
+    ) -> Result<State, ActorProcessingErr> {
+        let _ = args.clock;
+        Ok(State {
+            store: args.store,
+            sessions: args.sessions,
+            buffer: Vec::new(),
+            waiting: Vec::new(),
+            flush_armed: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<IngestMsg>,
+        msg: IngestMsg,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            IngestMsg::Submit {
+                items,
+                org_id,
+                reply,
+            } => {
+                state.buffer.extend(items.into_iter().map(|r| (r, org_id)));
+                state.waiting.push(reply);
+            }
+            IngestMsg::Missed(items) => state.buffer.extend(items),
+            IngestMsg::Flush => {
+                state.flush().await;
+                return Ok(());
+            }
+            IngestMsg::Drain(reply) => {
+                state.flush().await;
+                let _ = reply.send(());
+                return Ok(());
+            }
+        }
+        if state.buffer.len() >= MAX_BATCH {
+            state.flush().await;
+        } else if !state.flush_armed {
+            state.flush_armed = true;
+            myself.send_after(LINGER, || IngestMsg::Flush);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,209 @@
+//! The node's actors (ractor), and [`Actors`], the handle the HTTP layer uses.
+//!
+//! Per node:
+//! - [`sessions::Sessions`]: live browser streams (fan-out of live events to
+//!   SSE connections) and worker liveness (last-seen, written behind).
+//! - [`ingest::Ingest`]: batches results, commits them in one transaction,
+//!   acknowledges only after commit, then publishes live events to Sessions.
+//! - [`dispatcher::Dispatcher`]: serves worker long-polls from the lease
+//!   managers of every shard.
+//!
+//! Per owned shard (all [`crate::schedule::SHARDS`] shards on a single node):
+//! - [`scheduler::Scheduler`]: timer heap of the shard's enabled monitors;
+//!   emits one job per region per tick to its lease manager.
+//! - [`lease_manager::LeaseManager`]: ready queues per (organization, region),
+//!   leases with deadlines, renewal, expiry (retry once, then missed).
+//!
+//! Start order is bottom-up (Sessions, Ingest, lease managers, Dispatcher,
+//! schedulers) so that every actor's peers exist before it; [`Actors::stop`]
+//! stops top-down and drains Ingest last, so nothing taken is left unwritten.
+//! Actors are not restarted: an actor that fails is logged and the node keeps
+//! running without it, which /healthz does not yet report (see ARCHITECTURE.md).
+
+pub mod dispatcher;
+pub mod ingest;
+pub mod lease_manager;
+pub mod scheduler;
+pub mod sessions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openseer_protocol::monitor::CheckSpec;
+use ractor::{Actor, ActorRef};
+
+use crate::clock::SharedClock;
+use crate::schedule::{shard_of, SHARDS};
+use crate::store::{Monitor, Store};
+
+use dispatcher::{DispatchMsg, Dispatcher};
+use ingest::{Ingest, IngestMsg};
+use lease_manager::{LeaseConfig, LeaseManager, LeaseMsg};
+use scheduler::{SchedMsg, Scheduler};
+use sessions::{Sessions, SessionsMsg};
+
+/// A job waiting in a lease manager (ready or leased).
+#[derive(Debug, Clone)]
+pub struct PendingJob {
+    pub run_id: String,
+    pub monitor_id: i64,
+    pub org_id: i64,
+    pub region: String,
+    pub scheduled_at_ms: i64,
+    pub interval_ms: i64,
+    pub attempt: u32,
+    pub check: Arc<CheckSpec>,
+}
+
+#[derive(Clone)]
+pub struct Actors {
+    pub sessions: ActorRef<SessionsMsg>,
+    pub ingest: ActorRef<IngestMsg>,
+    pub dispatcher: ActorRef<DispatchMsg>,
+    pub lease_managers: Vec<ActorRef<LeaseMsg>>,
+    pub schedulers: Vec<ActorRef<SchedMsg>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("starting actor {name}: {source}")]
+pub struct StartError {
+    name: &'static str,
+    source: ractor::SpawnErr,
+}
+
+fn started(name: &'static str) -> impl FnOnce(ractor::SpawnErr) -> StartError {
+    move |source| StartError { name, source }
+}
+
+impl Actors {
+    pub async fn start(
+        store: Store,
+        clock: SharedClock,
+        lease: LeaseConfig,
+    ) -> Result<Actors, StartError> {
+        let (sessions, _) = Actor::spawn(
+            None,
+            Sessions,
+            sessions::Args {
+                store: store.clone(),
+            },
+        )
+        .await
+        .map_err(started("sessions"))?;
+        let (ingest, _) = Actor::spawn(
+            None,
+            Ingest,
+            ingest::Args {
+                store: store.clone(),
+                sessions: sessions.clone(),
+                clock: clock.clone(),
+            },
+        )
+        .await
+        .map_err(started("ingest"))?;
+        let (dispatcher, _) = Actor::spawn(
+            None,
+            Dispatcher,
+            dispatcher::Args {
+                clock: clock.clone(),
+            },
+        )
+        .await
+        .map_err(started("dispatcher"))?;
+        let mut lease_managers = Vec::with_capacity(SHARDS as usize);
+        for shard in 0..SHARDS {
+            let (lm, _) = Actor::spawn(
+                None,
+                LeaseManager,
+                lease_manager::Args {
+                    shard,
+                    clock: clock.clone(),
+                    config: lease.clone(),
+                    ingest: ingest.clone(),
+                    dispatcher: dispatcher.clone(),
+                },
+            )
+            .await
+            .map_err(started("lease manager"))?;
+            lease_managers.push(lm);
+        }
+        dispatcher
+            .cast(DispatchMsg::SetLeaseManagers(lease_managers.clone()))
+            .map_err(|_| StartError {
+                name: "dispatcher",
+                source: ractor::SpawnErr::StartupFailed("dispatcher went away".into()),
+            })?;
+        let monitors = store.enabled_monitors().await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "loading monitors for the schedulers");
+            Vec::new()
+        });
+        let mut by_shard: Vec<Vec<Monitor>> = vec![Vec::new(); SHARDS as usize];
+        for m in monitors {
+            by_shard[shard_of(m.id, SHARDS) as usize].push(m);
+        }
+        let mut schedulers = Vec::with_capacity(SHARDS as usize);
+        for (shard, monitors) in by_shard.into_iter().enumerate() {
+            let (s, _) = Actor::spawn(
+                None,
+                Scheduler,
+                scheduler::Args {
+                    shard: shard as u32,
+                    clock: clock.clone(),
+                    monitors,
+                    lease_manager: lease_managers[shard].clone(),
+                },
+            )
+            .await
+            .map_err(started("scheduler"))?;
+            schedulers.push(s);
+        }
+        Ok(Actors {
+            sessions,
+            ingest,
+            dispatcher,
+            lease_managers,
+            schedulers,
+        })
+    }
+
+    pub fn lease_manager_for(&self, monitor_id: i64) -> &ActorRef<LeaseMsg> {
+        &self.lease_managers[shard_of(monitor_id, SHARDS) as usize]
+    }
+
+    /// A monitor was created or edited: its scheduler picks it up now.
+    pub fn monitor_changed(&self, m: &Monitor) {
+        let shard = shard_of(m.id, SHARDS) as usize;
+        if !m.enabled {
+            self.monitor_removed(m.id);
+            return;
+        }
+        // A send fails only while the node shuts down.
+        let _ = self.schedulers[shard].cast(SchedMsg::Upsert(Box::new(m.clone())));
+    }
+
+    /// A monitor was deleted or paused: no more ticks, and queued jobs go.
+    pub fn monitor_removed(&self, monitor_id: i64) {
+        let shard = shard_of(monitor_id, SHARDS) as usize;
+        let _ = self.schedulers[shard].cast(SchedMsg::Remove(monitor_id));
+        let _ = self.lease_managers[shard].cast(LeaseMsg::DropMonitor(monitor_id));
+    }
+
+    /// Stops scheduling, then drains Ingest so every accepted result is written.
+    pub async fn stop(&self) {
+        for s in &self.schedulers {
+            s.stop(None);
+        }
+        self.dispatcher.stop(None);
+        for lm in &self.lease_managers {
+            lm.stop(None);
+        }
+        let drained = ractor::call_t!(self.ingest, IngestMsg::Drain, 30_000);
+        if let Err(e) = drained {
+            tracing::error!(error = %e, "draining ingest at shutdown");
+        }
+        self.ingest.stop(None);
+        let _ = ractor::call_t!(self.sessions, SessionsMsg::FlushSeen, 5_000);
+        self.sessions.stop(None);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

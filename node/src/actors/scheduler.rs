@@ -1,0 +1,347 @@
+//! Scheduler: one per owned shard. Keeps a timer heap of the shard's enabled
+//! monitors and, at each due tick, hands one job per region to the shard's
+//! lease manager. The tick arithmetic lives in [`crate::schedule`]; the heap
+//! logic in [`Timetable`] is pure and tested under a manual clock.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openseer_protocol::monitor::ANY_REGION;
+use openseer_protocol::wire::run_id;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::task::JoinHandle;
+
+use super::lease_manager::LeaseMsg;
+use super::PendingJob;
+use crate::clock::SharedClock;
+use crate::schedule::{next_tick_after, phase_ms};
+use crate::store::Monitor;
+
+pub enum SchedMsg {
+    /// The timer fired: emit what is due and re-arm.
+    Wake,
+    Upsert(Box<Monitor>),
+    Remove(i64),
+}
+
+struct Entry {
+    monitor: Arc<Monitor>,
+    check: Arc<openseer_protocol::CheckSpec>,
+    next_tick: i64,
+    generation: u64,
+}
+
+/// The shard's monitors and when each is next due.
+#[derive(Default)]
+pub struct Timetable {
+    entries: HashMap<i64, Entry>,
+    heap: BinaryHeap<Reverse<(i64, i64, u64)>>,
+    generation: u64,
+}
+
+impl Timetable {
+    /// Adds or replaces a monitor; its next tick is the first one after `now`.
+    pub fn upsert(&mut self, m: Monitor, now: i64) {
+        self.generation += 1;
+        let interval = i64::from(m.interval_seconds) * 1000;
+        let next_tick = next_tick_after(now, interval, phase_ms(m.id, interval));
+        let check = Arc::new(m.check.clone());
+        self.heap.push(Reverse((next_tick, m.id, self.generation)));
+        self.entries.insert(
+            m.id,
+            Entry {
+                monitor: Arc::new(m),
+                check,
+                next_tick,
+                generation: self.generation,
+            },
+        );
+    }
+
+    pub fn remove(&mut self, id: i64) {
+        // The heap entry stays and is skipped when it comes up (lazy deletion).
+        self.entries.remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// When the earliest live entry is due.
+    pub fn next_due(&mut self) -> Option<i64> {
+        while let Some(Reverse((tick, id, generation))) = self.heap.peek().copied() {
+            match self.entries.get(&id) {
+                Some(e) if e.generation == generation => return Some(tick),
+                _ => {
+                    self.heap.pop();
+                }
+            }
+        }
+        None
+    }
+
+    /// Jobs for every tick due at `now`, one per region. A tick that came
+    /// due more than one interval ago (the node was stalled) is skipped, not
+    /// replayed: the schedule moves to the first tick after `now`.
+    pub fn due(&mut self, now: i64) -> Vec<PendingJob> {
+        let mut jobs = Vec::new();
+        while let Some(Reverse((tick, id, generation))) = self.heap.peek().copied() {
+            if tick > now {
+                break;
+            }
+            self.heap.pop();
+            let Some(e) = self.entries.get_mut(&id) else {
+                continue;
+            };
+            if e.generation != generation {
+                continue;
+            }
+            let m = &e.monitor;
+            let interval = i64::from(m.interval_seconds) * 1000;
+            if now - tick < interval {
+                let any = [ANY_REGION.to_string()];
+                let regions: &[String] = if m.regions.is_empty() {
+                    &any
+                } else {
+                    &m.regions
+                };
+                for region in regions {
+                    jobs.push(PendingJob {
+                        run_id: run_id(m.id, region, tick),
+                        monitor_id: m.id,
+                        org_id: m.org_id,
+                        region: region.clone(),
+                        scheduled_at_ms: tick,
+                        interval_ms: interval,
+                        attempt: 1,
+                        check: e.check.clone(),
+                    });
+                }
+            }
+            e.next_tick = tick + interval;
+            if e.next_tick <= now {
+                e.next_tick = next_tick_after(now, interval, phase_ms(m.id, interval));
+            }
+            self.heap.push(Reverse((e.next_tick, id, generation)));
+        }
+        jobs
+    }
+}
+
+pub struct Args {
+    pub shard: u32,
+    pub clock: SharedClock,
+    pub monitors: Vec<Monitor>,
+    pub lease_manager: ActorRef<LeaseMsg>,
+}
+
+pub struct State {
+    shard: u32,
+    clock: SharedClock,
+    table: Timetable,
+    lease_manager: ActorRef<LeaseMsg>,
+    timer: Option<(i64, JoinHandle<Result<(), ractor::MessagingErr<SchedMsg>>>)>,
+}
+
+impl State {
+    /// Arms the timer for the next due tick, unless it is already armed earlier.
+    fn arm(&mut self, myself: &ActorRef<SchedMsg>) {
+        let Some(due) = self.table.next_due() else {
+            return;
+        };
+        if let Some((at, handle)) = &self.timer {
+            if *at <= due && !handle.is_finished() {
+                return;
+            }
+            handle.abort();
+        }
+        let wait = (due - self.clock.now_ms()).max(0) as u64;
+        let handle = myself.send_after(Duration::from_millis(wait), || SchedMsg::Wake);
+        self.timer = Some((due, handle));
+    }
+}
+
+pub struct Scheduler;
+
+impl Actor for Scheduler {
+    type Msg = SchedMsg;
+    type State = State;
+    type Arguments = Args;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SchedMsg>,
+        args: Args,
+    ) -> Result<State, ActorProcessingErr> {
+        let now = args.clock.now_ms();
+        let mut table = Timetable::default();
+        for m in args.monitors {
+            table.upsert(m, now);
+        }
+        let mut state = State {
+            shard: args.shard,
+            clock: args.clock,
+            table,
+            lease_manager: args.lease_manager,
+            timer: None,
+        };
+        state.arm(&myself);
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SchedMsg>,
+        msg: SchedMsg,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SchedMsg::Wake => {
+                state.timer = None;
+                let jobs = state.table.due(state.clock.now_ms());
+                if !jobs.is_empty() {
+                    state.lease_manager.cast(LeaseMsg::Enqueue(jobs))?;
+                }
+            }
+            SchedMsg::Upsert(m) => {
+                tracing::debug!(shard = state.shard, monitor_id = m.id, "monitor scheduled");
+                state.table.upsert(*m, state.clock.now_ms());
+            }
+            SchedMsg::Remove(id) => state.table.remove(id),
+        }
+        state.arm(&myself);
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<SchedMsg>,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some((_, h)) = state.timer.take() {
+            h.abort();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openseer_protocol::monitor::DEFAULT_MAX_BODY_BYTES;
+    use openseer_protocol::{CheckSpec, StatusRanges};
+
+    fn monitor(id: i64, interval_s: u32, regions: &[&str]) -> Monitor {
+        Monitor {
+            id,
+            org_id: 1,
+            name: format!("m{id}"),
+            interval_seconds: interval_s,
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+            enabled: true,
+            check: CheckSpec {
+                url: "http://127.0.0.1/".into(),
+                method: "GET".into(),
+                headers: vec![],
+                body: None,
+                timeout_ms: 1000,
+                expected_status: StatusRanges(vec![(200, 399)]),
+                keyword: None,
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            },
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// Steps simulated time 1 ms at a time and collects every job.
+    fn run(table: &mut Timetable, from: i64, to: i64) -> Vec<PendingJob> {
+        let mut out = Vec::new();
+        let mut now = from;
+        while now <= to {
+            out.extend(table.due(now));
+            now = table.next_due().unwrap_or(to + 1).max(now + 1);
+        }
+        out
+    }
+
+    #[test]
+    fn one_job_per_region_per_tick_with_exact_period() {
+        let mut t = Timetable::default();
+        t.upsert(monitor(1, 10, &["eu", "us"]), 0);
+        let jobs = run(&mut t, 0, 100_000);
+        let eu: Vec<i64> = jobs
+            .iter()
+            .filter(|j| j.region == "eu")
+            .map(|j| j.scheduled_at_ms)
+            .collect();
+        let us: Vec<i64> = jobs
+            .iter()
+            .filter(|j| j.region == "us")
+            .map(|j| j.scheduled_at_ms)
+            .collect();
+        assert_eq!(eu.len(), 10);
+        assert_eq!(eu, us);
+        assert!(eu.windows(2).all(|w| w[1] - w[0] == 10_000));
+        assert_eq!(eu[0], phase_ms(1, 10_000));
+    }
+
+    #[test]
+    fn monitors_without_regions_run_in_any() {
+        let mut t = Timetable::default();
+        t.upsert(monitor(2, 1, &[]), 0);
+        let jobs = run(&mut t, 0, 3_000);
+        assert_eq!(jobs.len(), 3);
+        assert!(jobs.iter().all(|j| j.region == ANY_REGION));
+    }
+
+    #[test]
+    fn removed_monitors_stop_and_edits_take_effect() {
+        let mut t = Timetable::default();
+        t.upsert(monitor(3, 1, &["eu"]), 0);
+        assert_eq!(run(&mut t, 0, 2_000).len(), 2);
+        t.upsert(monitor(3, 2, &["eu"]), 2_000);
+        let jobs = run(&mut t, 2_001, 10_000);
+        assert_eq!(jobs.len(), 4);
+        assert!(jobs
+            .windows(2)
+            .all(|w| w[1].scheduled_at_ms - w[0].scheduled_at_ms == 2_000));
+        t.remove(3);
+        assert!(run(&mut t, 10_001, 20_000).is_empty());
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_stall_skips_old_ticks_instead_of_replaying_them() {
+        let mut t = Timetable::default();
+        t.upsert(monitor(4, 1, &["eu"]), 0);
+        // Nothing runs for 10 s, then one wake: at most the latest tick.
+        let jobs = t.due(10_500);
+        assert!(jobs.len() <= 1, "{}", jobs.len());
+        let next = t.next_due().unwrap();
+        assert!(next > 10_500 && next <= 11_500);
+    }
+
+    #[test]
+    fn run_ids_are_deterministic() {
+        let mut a = Timetable::default();
+        let mut b = Timetable::default();
+        a.upsert(monitor(5, 1, &["eu"]), 0);
+        b.upsert(monitor(5, 1, &["eu"]), 0);
+        let ja: Vec<String> = run(&mut a, 0, 5_000)
+            .into_iter()
+            .map(|j| j.run_id)
+            .collect();
+        let jb: Vec<String> = run(&mut b, 0, 5_000)
+            .into_iter()
+            .map(|j| j.run_id)
+            .collect();
+        assert_eq!(ja, jb);
+    }
+}

@@ -1,0 +1,151 @@
+//! Sessions: one per node. Live browser streams subscribe here per
+//! organization and receive every live event of it; worker liveness
+//! (last-seen) is kept in memory and written behind every few seconds, so a
+//! busy worker's polls do not each cost a database write.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use openseer_protocol::CheckResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::mpsc;
+
+use crate::store::Store;
+
+/// Something that happened which open dashboards should show.
+#[derive(Debug, Clone)]
+pub enum LiveEvent {
+    Result {
+        org_id: i64,
+        result: Box<CheckResult>,
+    },
+}
+
+impl LiveEvent {
+    pub fn result(org_id: i64, r: &CheckResult) -> LiveEvent {
+        LiveEvent::Result {
+            org_id,
+            result: Box::new(r.clone()),
+        }
+    }
+
+    fn org_id(&self) -> i64 {
+        match self {
+            LiveEvent::Result { org_id, .. } => *org_id,
+        }
+    }
+}
+
+pub enum SessionsMsg {
+    Subscribe {
+        org_id: i64,
+        tx: mpsc::Sender<LiveEvent>,
+    },
+    Publish(Vec<LiveEvent>),
+    WorkerSeen {
+        worker_id: i64,
+        at: i64,
+    },
+    /// Writes last-seen times now (also runs every few seconds).
+    FlushSeen(RpcReplyPort<()>),
+    TickSeen,
+    /// Ends every live stream (at shutdown, so connections can close).
+    CloseStreams,
+    LiveCount(RpcReplyPort<usize>),
+}
+
+pub struct Args {
+    pub store: Store,
+}
+
+pub struct State {
+    store: Store,
+    streams: HashMap<i64, Vec<mpsc::Sender<LiveEvent>>>,
+    seen: HashMap<i64, i64>,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl State {
+    async fn flush_seen(&mut self) {
+        if self.seen.is_empty() {
+            return;
+        }
+        let seen: Vec<(i64, i64)> = self.seen.drain().collect();
+        if let Err(e) = self.store.workers_seen(&seen).await {
+            tracing::warn!(error = %e, "recording worker last-seen times");
+        }
+    }
+}
+
+pub struct Sessions;
+
+impl Actor for Sessions {
+    type Msg = SessionsMsg;
+    type State = State;
+    type Arguments = Args;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SessionsMsg>,
+        args: Args,
+    ) -> Result<State, ActorProcessingErr> {
+        let ticker = myself.send_interval(Duration::from_secs(2), || SessionsMsg::TickSeen);
+        Ok(State {
+            store: args.store,
+            streams: HashMap::new(),
+            seen: HashMap::new(),
+            ticker,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<SessionsMsg>,
+        msg: SessionsMsg,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SessionsMsg::Subscribe { org_id, tx } => {
+                state.streams.entry(org_id).or_default().push(tx)
+            }
+            SessionsMsg::Publish(events) => {
+                for e in events {
+                    let Some(subs) = state.streams.get_mut(&e.org_id()) else {
+                        continue;
+                    };
+                    // A stream that cannot keep up loses events rather than
+                    // slowing everyone; a closed one is forgotten.
+                    subs.retain(|tx| {
+                        !matches!(
+                            tx.try_send(e.clone()),
+                            Err(mpsc::error::TrySendError::Closed(_))
+                        )
+                    });
+                }
+                state.streams.retain(|_, v| !v.is_empty());
+            }
+            SessionsMsg::WorkerSeen { worker_id, at } => {
+                state.seen.insert(worker_id, at);
+            }
+            SessionsMsg::TickSeen => state.flush_seen().await,
+            SessionsMsg::CloseStreams => state.streams.clear(),
+            SessionsMsg::FlushSeen(reply) => {
+                state.flush_seen().await;
+                let _ = reply.send(());
+            }
+            SessionsMsg::LiveCount(reply) => {
+                let _ = reply.send(state.streams.values().map(Vec::len).sum());
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<SessionsMsg>,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.ticker.abort();
+        Ok(())
+    }
+}

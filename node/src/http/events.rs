@@ -1,0 +1,92 @@
+//! Server-sent events for open dashboards. Each stream subscribes to the
+//! node's Sessions actor for the user's organization and turns live events
+//! into HTML fragments named after the `sse-swap` targets of the pages.
+
+use std::time::Duration;
+
+use actix_web::web::{self, Bytes};
+use actix_web::HttpResponse;
+use futures_util::stream;
+use tokio::sync::mpsc;
+
+use super::errors::PageError;
+use super::identity::SignedIn;
+use super::AppState;
+use crate::actors::sessions::{LiveEvent, SessionsMsg};
+use openseer_web::live::{
+    result_row, results_event, status_cell, status_event, ResultVm, StatusVm,
+};
+
+/// Events buffered per stream before the slowest streams start losing some.
+const STREAM_BUFFER: usize = 1024;
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+fn frame(event: &str, data: &str) -> String {
+    // Fragments are single-line HTML; guard anyway, since a newline would end the field.
+    let data = data.replace(['\r', '\n'], " ");
+    format!("event: {event}\ndata: {data}\n\n")
+}
+
+fn render(e: &LiveEvent) -> String {
+    match e {
+        LiveEvent::Result { result: r, .. } => {
+            let outcome = r.outcome.as_str();
+            let total = (r.outcome != openseer_protocol::Outcome::Missed).then_some(r.total_ms);
+            let status = status_cell(&StatusVm {
+                region: &r.region,
+                outcome,
+                status_code: r.status_code.map(i64::from),
+                total_ms: total,
+                checked_at: Some(r.scheduled_at_ms),
+            });
+            let row = result_row(&ResultVm {
+                scheduled_at: r.scheduled_at_ms,
+                region: &r.region,
+                outcome,
+                status_code: r.status_code.map(i64::from),
+                total_ms: total,
+                body_bytes: Some(r.body_bytes as i64),
+                error_kind: r.error_kind.map(|k| k.as_str()),
+                error_message: r.error_message.as_deref(),
+            });
+            let mut out = frame(
+                &status_event(r.monitor_id, &r.region),
+                &status.into_string(),
+            );
+            out.push_str(&frame(&results_event(r.monitor_id), &row.into_string()));
+            out
+        }
+    }
+}
+
+pub async fn stream(s: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    state
+        .actors
+        .sessions
+        .cast(SessionsMsg::Subscribe {
+            org_id: s.user.org_id,
+            tx,
+        })
+        .map_err(|_| PageError::Internal)?;
+    let hello = Bytes::from("retry: 2000\n: connected\n\n");
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    keepalive.reset();
+    let events = stream::unfold((rx, keepalive), |(mut rx, mut keepalive)| async move {
+        let chunk = tokio::select! {
+            e = rx.recv() => render(&e?),
+            _ = keepalive.tick() => ": keepalive\n\n".to_string(),
+        };
+        Some((
+            Ok::<_, actix_web::Error>(Bytes::from(chunk)),
+            (rx, keepalive),
+        ))
+    });
+    let body = stream::once(async move { Ok::<_, actix_web::Error>(hello) });
+    use futures_util::StreamExt;
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body.chain(events)))
+}

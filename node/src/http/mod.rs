@@ -1,0 +1,121 @@
+//! HTTP: one actix-web app serves the dashboard (HTML), the user API
+//! (`/api/v1`, JSON) and the worker API (`/api/worker/v1`, JSON).
+//!
+//! Authentication is decided by the extractor a handler takes, and each
+//! surface accepts exactly one kind of credential:
+//! - dashboard pages: [`identity::SignedIn`] (session cookie);
+//! - user API: [`identity::ApiUser`] (session cookie plus CSRF header for
+//!   writes, or an `ostu_` bearer token);
+//! - worker API: [`identity::WorkerCaller`] (`ostk_` bearer token only).
+
+pub mod api;
+pub mod errors;
+pub mod events;
+pub mod identity;
+pub mod pages;
+pub mod worker_api;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_session::config::{PersistentSession, TtlExtensionPolicy};
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{time::Duration as CookieDuration, Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+use crate::actors::Actors;
+use crate::auth::session_store::DbSessionStore;
+use crate::auth::throttle::Throttle;
+use crate::clock::SharedClock;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// Largest JSON body on the user API.
+pub const API_BODY_LIMIT: usize = 256 * 1024;
+/// Largest result batch from a worker.
+pub const RESULTS_BODY_LIMIT: usize = 8 * 1024 * 1024;
+/// Largest form post.
+pub const FORM_BODY_LIMIT: usize = 128 * 1024;
+
+pub struct AppState {
+    pub store: Store,
+    pub actors: Actors,
+    pub clock: SharedClock,
+    pub settings: Arc<Settings>,
+    pub throttle: Throttle,
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        actors: Actors,
+        clock: SharedClock,
+        settings: Arc<Settings>,
+    ) -> web::Data<AppState> {
+        web::Data::new(AppState {
+            store,
+            actors,
+            clock,
+            settings,
+            throttle: Throttle::default(),
+        })
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+pub fn server(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    key: Key,
+) -> std::io::Result<Server> {
+    let secure = state.settings.cookie_secure();
+    let server = HttpServer::new(move || {
+        let sessions =
+            SessionMiddleware::builder(DbSessionStore::new(state.store.clone()), key.clone())
+                .cookie_name("openseer_session".into())
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_secure(secure)
+                .session_lifecycle(
+                    PersistentSession::default()
+                        .session_ttl(CookieDuration::days(7))
+                        .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+                )
+                .build();
+        App::new()
+            .app_data(state.clone())
+            .app_data(errors::json_config(API_BODY_LIMIT))
+            .app_data(errors::form_config())
+            .app_data(errors::path_config())
+            .app_data(errors::query_config())
+            .app_data(web::PayloadConfig::new(API_BODY_LIMIT))
+            .wrap(sessions)
+            .route("/healthz", web::get().to(healthz))
+            .service(worker_api::scope())
+            .service(api::scope())
+            .configure(pages::routes)
+            .route("/events", web::get().to(events::stream))
+            .default_service(web::to(errors::not_found))
+    })
+    .workers(2)
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.ping().await {
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok\n"),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("database unreachable\n")
+        }
+    }
+}

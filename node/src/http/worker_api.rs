@@ -1,0 +1,294 @@
+//! The worker API (`/api/worker/v1`): Enroll, GetJobs, SubmitResults,
+//! RenewLeases. Only `ostk_` bearer tokens get past [`WorkerCaller`];
+//! enrollment takes an `ostc_` token in its body instead.
+
+use std::collections::{HashMap, HashSet};
+
+use actix_web::{web, HttpResponse, Scope};
+use openseer_protocol::token::TokenKind;
+use openseer_protocol::wire::{
+    self, EnrollRequest, EnrollResponse, GetJobsRequest, GetJobsResponse, Rejected,
+    RenewLeasesRequest, RenewLeasesResponse, SubmitResultsRequest, SubmitResultsResponse,
+};
+use openseer_protocol::{CheckResult, ErrorCode, Outcome};
+
+use super::errors::{json_config, ApiError};
+use super::identity::WorkerCaller;
+use super::AppState;
+use crate::actors::dispatcher::DispatchMsg;
+use crate::actors::ingest::IngestMsg;
+use crate::actors::lease_manager::{LeaseCheck, LeaseMsg};
+use crate::auth::token;
+use crate::schedule::{shard_of, SHARDS};
+use crate::store::StoredResult;
+
+pub fn scope() -> Scope {
+    web::scope(wire::WORKER_API)
+        .route("/enroll", web::post().to(enroll))
+        .route("/jobs", web::post().to(get_jobs))
+        .service(
+            web::resource("/results")
+                .app_data(json_config(super::RESULTS_BODY_LIMIT))
+                .app_data(web::PayloadConfig::new(super::RESULTS_BODY_LIMIT))
+                .route(web::post().to(submit_results)),
+        )
+        .route("/leases/renew", web::post().to(renew_leases))
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "{what}");
+    ApiError::new(ErrorCode::Internal, format!("{what} failed; retry"))
+}
+
+async fn enroll(
+    state: web::Data<AppState>,
+    body: web::Json<EnrollRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let req = body.into_inner();
+    let mut fields = Vec::new();
+    if !openseer_protocol::monitor::is_valid_region(&req.region)
+        || req.region == openseer_protocol::monitor::ANY_REGION
+    {
+        fields.push(openseer_protocol::FieldError::new(
+            "region",
+            "letters, digits and '-', at most 32, not \"any\"",
+        ));
+    }
+    let name: String = req
+        .name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    if name.trim().is_empty() {
+        fields.push(openseer_protocol::FieldError::new("name", "required"));
+    }
+    if !fields.is_empty() {
+        return Err(ApiError::validation(fields));
+    }
+    let refused = || {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "enrollment token invalid or revoked",
+        )
+    };
+    let hash =
+        token::lookup_hash(TokenKind::Enrollment, &req.enrollment_token).ok_or_else(refused)?;
+    let api_token = token::generate(TokenKind::Worker);
+    let caps = serde_json::to_string(&req.capabilities)
+        .map_err(|e| internal("encoding capabilities", e))?;
+    let version: String = req.capabilities.version.chars().take(40).collect();
+    let (worker_id, org_id) = state
+        .store
+        .enroll_worker(
+            &hash,
+            name.trim(),
+            &req.region,
+            &version,
+            &caps,
+            &token::hash(&api_token),
+            state.now(),
+        )
+        .await?
+        .ok_or_else(refused)?;
+    tracing::info!(worker_id, org_id, region = %req.region, "worker enrolled");
+    Ok(HttpResponse::Ok().json(EnrollResponse {
+        worker_id,
+        api_token,
+        region: req.region,
+    }))
+}
+
+async fn get_jobs(
+    w: WorkerCaller,
+    state: web::Data<AppState>,
+    body: web::Json<GetJobsRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let max = body.max_jobs.clamp(1, wire::MAX_JOBS_PER_POLL) as usize;
+    let wait_ms = body.wait_ms.min(wire::MAX_WAIT_MS);
+    let jobs = ractor::call_t!(
+        state.actors.dispatcher,
+        |reply| DispatchMsg::Poll {
+            worker: w.0.clone(),
+            max,
+            wait_ms,
+            reply
+        },
+        u64::from(wait_ms) + 10_000
+    )
+    .map_err(|e| internal("dispatching jobs", e))?;
+    Ok(HttpResponse::Ok().json(GetJobsResponse { jobs }))
+}
+
+/// Checks one submitted result against its run id and the caller.
+fn check_shape(r: &CheckResult, worker_region: &str) -> Result<(), String> {
+    let Some((monitor_id, region, tick)) = wire::parse_run_id(&r.run_id) else {
+        return Err("malformed run id".into());
+    };
+    if monitor_id != r.monitor_id || region != r.region || tick != r.scheduled_at_ms {
+        return Err("run id does not match monitor, region and scheduled time".into());
+    }
+    if r.region != worker_region && r.region != openseer_protocol::monitor::ANY_REGION {
+        return Err(format!(
+            "this worker checks region {worker_region}, not {}",
+            r.region
+        ));
+    }
+    if r.outcome == Outcome::Missed {
+        return Err("workers cannot report missed checks".into());
+    }
+    if !r.total_ms.is_finite() || r.total_ms < 0.0 {
+        return Err("total_ms must be a non-negative number".into());
+    }
+    Ok(())
+}
+
+async fn submit_results(
+    w: WorkerCaller,
+    state: web::Data<AppState>,
+    body: web::Json<SubmitResultsRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let worker = w.0;
+    let mut results = body.into_inner().results;
+    if results.len() > wire::MAX_RESULTS_PER_SUBMIT {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("at most {} results per call", wire::MAX_RESULTS_PER_SUBMIT),
+        ));
+    }
+    let mut rejected = Vec::new();
+    let reject = |r: &CheckResult, code, message: String| Rejected {
+        run_id: r.run_id.clone(),
+        code,
+        message,
+    };
+
+    // Shape, then ownership: the monitor must belong to the worker's organization.
+    let ids: Vec<i64> = results
+        .iter()
+        .map(|r| r.monitor_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let orgs: HashMap<i64, i64> = state.store.monitor_orgs(&ids).await?.into_iter().collect();
+    let mut seen = HashSet::new();
+    results.retain(|r| {
+        if let Err(m) = check_shape(r, &worker.region) {
+            rejected.push(reject(r, ErrorCode::BadRequest, m));
+            return false;
+        }
+        if orgs.get(&r.monitor_id) != Some(&worker.org_id) {
+            rejected.push(reject(
+                r,
+                ErrorCode::NotFound,
+                "no such monitor (deleted?)".into(),
+            ));
+            return false;
+        }
+        // A run id twice in one batch is stored once; the second copy is dropped here.
+        seen.insert(r.run_id.clone())
+    });
+    for r in &mut results {
+        if let Some(m) = &mut r.error_message {
+            if m.len() > openseer_protocol::result::MAX_ERROR_MESSAGE_LEN {
+                let mut cut = openseer_protocol::result::MAX_ERROR_MESSAGE_LEN;
+                while !m.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                m.truncate(cut);
+            }
+        }
+    }
+
+    // Leases: a result for a lease another worker now holds is refused.
+    let mut by_shard: HashMap<u32, Vec<CheckResult>> = HashMap::new();
+    for r in results {
+        by_shard
+            .entry(shard_of(r.monitor_id, SHARDS))
+            .or_default()
+            .push(r);
+    }
+    let now = state.now();
+    let mut accepted_items = Vec::new();
+    for (shard, rs) in by_shard {
+        let run_ids: Vec<String> = rs.iter().map(|r| r.run_id.clone()).collect();
+        let checks = ractor::call_t!(
+            state.actors.lease_managers[shard as usize],
+            |reply| LeaseMsg::Complete {
+                worker_id: worker.worker_id,
+                run_ids,
+                reply
+            },
+            10_000
+        )
+        .map_err(|e| internal("checking leases", e))?;
+        for (r, check) in rs.into_iter().zip(checks) {
+            match check {
+                LeaseCheck::HeldByOther => rejected.push(reject(
+                    &r,
+                    ErrorCode::LeaseLost,
+                    "the lease expired and another worker holds it".into(),
+                )),
+                LeaseCheck::Held | LeaseCheck::NotLeased => accepted_items.push(StoredResult {
+                    result: r,
+                    worker_id: Some(worker.worker_id),
+                    received_at: now,
+                }),
+            }
+        }
+    }
+    let accepted: Vec<String> = accepted_items
+        .iter()
+        .map(|s| s.result.run_id.clone())
+        .collect();
+    if !accepted_items.is_empty() {
+        let committed = ractor::call_t!(
+            state.actors.ingest,
+            |reply| IngestMsg::Submit {
+                items: accepted_items,
+                org_id: worker.org_id,
+                reply
+            },
+            60_000
+        )
+        .map_err(|e| internal("storing results", e))?;
+        committed.map_err(|e| internal("storing results", e))?;
+    }
+    Ok(HttpResponse::Ok().json(SubmitResultsResponse { accepted, rejected }))
+}
+
+async fn renew_leases(
+    w: WorkerCaller,
+    state: web::Data<AppState>,
+    body: web::Json<RenewLeasesRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mut by_shard: HashMap<u32, Vec<String>> = HashMap::new();
+    for id in body
+        .into_inner()
+        .run_ids
+        .into_iter()
+        .take(wire::MAX_RESULTS_PER_SUBMIT)
+    {
+        let shard = wire::parse_run_id(&id).map(|(m, _, _)| shard_of(m, SHARDS));
+        by_shard.entry(shard.unwrap_or(0)).or_default().push(id);
+    }
+    let mut out = RenewLeasesResponse {
+        renewed: Vec::new(),
+        lost: Vec::new(),
+    };
+    for (shard, run_ids) in by_shard {
+        let (mut renewed, mut lost) = ractor::call_t!(
+            state.actors.lease_managers[shard as usize],
+            |reply| LeaseMsg::Renew {
+                worker_id: w.0.worker_id,
+                run_ids,
+                reply
+            },
+            10_000
+        )
+        .map_err(|e| internal("renewing leases", e))?;
+        out.renewed.append(&mut renewed);
+        out.lost.append(&mut lost);
+    }
+    Ok(HttpResponse::Ok().json(out))
+}

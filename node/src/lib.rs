@@ -1,0 +1,151 @@
+//! The OpenSeer control-plane node: HTTP (actix-web) for the dashboard, the
+//! user API and the worker API; actors (ractor) for scheduling, leasing,
+//! dispatch, ingest and live sessions; storage behind [`store::Store`].
+//!
+//! [`Application::build`] wires it all from [`Settings`]; tests build one on
+//! port 0 with a fresh data directory.
+
+pub mod actors;
+pub mod auth;
+pub mod clock;
+pub mod dev;
+pub mod http;
+pub mod schedule;
+pub mod settings;
+pub mod store;
+
+pub use settings::Settings;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use openseer_protocol::token::TokenKind;
+
+use crate::actors::Actors;
+use crate::clock::{SharedClock, SystemClock};
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Actors(#[from] actors::StartError),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    port: u16,
+    server: Option<Server>,
+    handle: ServerHandle,
+    pub store: Store,
+    pub actors: Actors,
+    /// Present while nobody has claimed the instance yet.
+    pub setup_url: Option<String>,
+    pub base_url: String,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, BuildError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: SharedClock,
+    ) -> Result<Application, BuildError> {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| BuildError::DataDir {
+            path: settings.data_dir.display().to_string(),
+            source,
+        })?;
+        let store = Store::open_sqlite(&settings.data_dir.join("openseer.db")).await?;
+        if settings.migrate {
+            store.migrate().await?;
+        }
+        let session_key =
+            settings::load_or_create_session_key(&settings.data_dir).map_err(|source| {
+                BuildError::DataDir {
+                    path: settings.data_dir.display().to_string(),
+                    source,
+                }
+            })?;
+        let listener =
+            TcpListener::bind(&settings.http_addr).map_err(|source| BuildError::Bind {
+                addr: settings.http_addr.clone(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| BuildError::Bind {
+            addr: settings.http_addr.clone(),
+            source,
+        })?;
+        let base_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+
+        let setup_url = if store.user_count().await? == 0 {
+            let token = auth::token::generate(TokenKind::Setup);
+            store
+                .set_meta("setup_token_hash", &auth::token::hash(&token))
+                .await?;
+            Some(format!("{base_url}/setup?token={token}"))
+        } else {
+            None
+        };
+
+        let actors = Actors::start(store.clone(), clock.clone(), settings.lease.clone()).await?;
+        let state = http::AppState::new(store.clone(), actors.clone(), clock, Arc::new(settings));
+        let server =
+            http::server(listener, state, session_key).map_err(|source| BuildError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let handle = server.handle();
+        Ok(Application {
+            port: addr.port(),
+            server: Some(server),
+            handle,
+            store,
+            actors,
+            setup_url,
+            base_url,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Serves until [`Application::stop`] is called from elsewhere (via
+    /// [`Application::handle`]); then drains the actors.
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+        let server = self.server.take().expect("run once");
+        let result = server.await;
+        self.actors.stop().await;
+        self.store.close().await;
+        result
+    }
+
+    /// Stops accepting requests, ends live streams, lets running requests
+    /// finish; [`Application::run_until_stopped`] then drains the actors.
+    pub async fn shutdown(handle: ServerHandle, actors: &Actors) {
+        let _ = actors
+            .sessions
+            .cast(actors::sessions::SessionsMsg::CloseStreams);
+        handle.stop(true).await;
+    }
+}

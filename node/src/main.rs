@@ -1,0 +1,130 @@
+//! `openseer`: the control-plane node.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use openseer_node::{dev, Application, Settings};
+
+#[derive(Parser)]
+#[command(version, about = "OpenSeer: HTTP uptime and latency monitoring")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// Data directory (SQLite database, session key, dev worker state).
+    #[arg(long, env = "OPENSEER_DATA_DIR", default_value = "./openseer-data")]
+    data_dir: PathBuf,
+    /// Address to serve HTTP on.
+    #[arg(long = "http", env = "OPENSEER_HTTP", default_value = "127.0.0.1:8080")]
+    http: String,
+    /// Public URL of this node if it differs from http://<http> (https:// marks cookies Secure).
+    #[arg(long, env = "OPENSEER_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Do not apply database migrations at start.
+    #[arg(long)]
+    no_migrate: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One node on embedded SQLite with an in-process worker in region `local`.
+    Dev(NodeArgs),
+    /// Run a node (single node on SQLite for now).
+    Serve(NodeArgs),
+    /// Apply database migrations and exit.
+    Migrate {
+        #[arg(long, env = "OPENSEER_DATA_DIR", default_value = "./openseer-data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn settings(a: &NodeArgs) -> Settings {
+    let mut s = Settings::new(a.data_dir.clone(), &a.http);
+    s.public_url = a.public_url.clone();
+    s.migrate = !a.no_migrate;
+    s
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,actix_server=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Migrate { data_dir } => {
+            std::fs::create_dir_all(&data_dir)?;
+            let store =
+                openseer_node::store::Store::open_sqlite(&data_dir.join("openseer.db")).await?;
+            store.migrate().await?;
+            println!(
+                "migrations applied to {}",
+                data_dir.join("openseer.db").display()
+            );
+            Ok(())
+        }
+        Command::Serve(args) => serve(settings(&args), false).await,
+        Command::Dev(args) => serve(settings(&args), true).await,
+    }
+}
+
+async fn serve(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
+    let data_dir = settings.data_dir.clone();
+    let app = Application::build(settings).await?;
+    let base = app.base_url.clone();
+    println!();
+    println!("  OpenSeer is running: {base}/");
+    match &app.setup_url {
+        Some(url) => println!("  Claim this instance (one-time setup link): {url}"),
+        None => println!("  Sign in at {base}/login"),
+    }
+    if with_worker {
+        println!(
+            "  In-process worker: region \"{}\", state in {}",
+            dev::DEV_REGION,
+            data_dir.join("worker").display()
+        );
+    }
+    println!("  Data: {}   (Ctrl-C stops cleanly)", data_dir.display());
+    println!();
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = with_worker.then(|| {
+        tokio::spawn(dev::run_worker(
+            app.store.clone(),
+            base.clone(),
+            data_dir.clone(),
+            stop_rx.clone(),
+        ))
+    });
+    let handle = app.handle();
+    let actors = app.actors.clone();
+    let server = tokio::spawn(app.run_until_stopped());
+    wait_for_signal().await;
+    tracing::info!(
+        "stopping: the worker finishes its checks and delivers results, then the node drains"
+    );
+    let _ = stop_tx.send(true);
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
+    Application::shutdown(handle, &actors).await;
+    server.await??;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,259 @@
+//! Monitors. Every query that a user can reach is scoped by organization:
+//! a monitor of another organization is simply not found.
+
+use openseer_protocol::monitor::{CheckSpec, ValidMonitor, DEFAULT_MAX_BODY_BYTES};
+use openseer_protocol::{Header, MonitorInput, StatusRanges};
+use sqlx::Row;
+
+use super::{translate, Store, StoreError, StoreResult};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitor {
+    pub id: i64,
+    pub org_id: i64,
+    pub name: String,
+    pub interval_seconds: u32,
+    /// Empty means any region.
+    pub regions: Vec<String>,
+    pub enabled: bool,
+    pub check: CheckSpec,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Monitor {
+    /// The input that would recreate this monitor (for edit forms and the API).
+    pub fn to_input(&self) -> MonitorInput {
+        MonitorInput {
+            name: self.name.clone(),
+            url: self.check.url.clone(),
+            method: self.check.method.clone(),
+            headers: self.check.headers.clone(),
+            body: self.check.body.clone(),
+            interval_seconds: self.interval_seconds,
+            timeout_ms: self.check.timeout_ms,
+            regions: self.regions.clone(),
+            expected_status: self.check.expected_status.to_string(),
+            keyword: self.check.keyword.clone(),
+            enabled: self.enabled,
+        }
+    }
+}
+
+/// The latest result of a monitor in one region.
+#[derive(Debug, Clone)]
+pub struct MonitorStatus {
+    pub monitor_id: i64,
+    pub region: String,
+    pub outcome: String,
+    pub scheduled_at: i64,
+    pub status_code: Option<i64>,
+    pub total_ms: Option<f64>,
+    pub error_message: Option<String>,
+}
+
+const COLUMNS: &str = "id, org_id, name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, created_at, updated_at";
+
+fn from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Monitor> {
+    let headers: Vec<Header> = serde_json::from_str(r.get::<&str, _>("headers"))
+        .map_err(|e| StoreError::Conflict(format!("stored headers unreadable: {e}")))?;
+    let regions: Vec<String> = serde_json::from_str(r.get::<&str, _>("regions"))
+        .map_err(|e| StoreError::Conflict(format!("stored regions unreadable: {e}")))?;
+    let expected = StatusRanges::parse(r.get::<&str, _>("expected_status"))
+        .map_err(|e| StoreError::Conflict(format!("stored status ranges unreadable: {e}")))?;
+    Ok(Monitor {
+        id: r.get("id"),
+        org_id: r.get("org_id"),
+        name: r.get("name"),
+        interval_seconds: r.get::<i64, _>("interval_s") as u32,
+        regions,
+        enabled: r.get::<i64, _>("enabled") != 0,
+        check: CheckSpec {
+            url: r.get("url"),
+            method: r.get("method"),
+            headers,
+            body: r.get("body"),
+            timeout_ms: r.get::<i64, _>("timeout_ms") as u32,
+            expected_status: expected,
+            keyword: r.get("keyword"),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        },
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    })
+}
+
+impl Store {
+    pub async fn create_monitor(
+        &self,
+        org_id: i64,
+        m: &ValidMonitor,
+        now: i64,
+    ) -> StoreResult<Monitor> {
+        let sql = format!(
+            "INSERT INTO monitors (org_id, name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(org_id)
+            .bind(&m.name)
+            .bind(&m.check.url)
+            .bind(&m.check.method)
+            .bind(serde_json::to_string(&m.check.headers).expect("headers serialise"))
+            .bind(&m.check.body)
+            .bind(i64::from(m.interval_seconds))
+            .bind(i64::from(m.check.timeout_ms))
+            .bind(serde_json::to_string(&m.regions).expect("regions serialise"))
+            .bind(m.check.expected_status.to_string())
+            .bind(&m.check.keyword)
+            .bind(m.enabled)
+            .bind(now)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(translate)?;
+        from_row(&row)
+    }
+
+    pub async fn update_monitor(
+        &self,
+        org_id: i64,
+        id: i64,
+        m: &ValidMonitor,
+        now: i64,
+    ) -> StoreResult<Monitor> {
+        let sql = format!(
+            "UPDATE monitors SET name = ?, url = ?, method = ?, headers = ?, body = ?, interval_s = ?, timeout_ms = ?, regions = ?, expected_status = ?, keyword = ?, enabled = ?, updated_at = ?
+             WHERE id = ? AND org_id = ? RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&m.name)
+            .bind(&m.check.url)
+            .bind(&m.check.method)
+            .bind(serde_json::to_string(&m.check.headers).expect("headers serialise"))
+            .bind(&m.check.body)
+            .bind(i64::from(m.interval_seconds))
+            .bind(i64::from(m.check.timeout_ms))
+            .bind(serde_json::to_string(&m.regions).expect("regions serialise"))
+            .bind(m.check.expected_status.to_string())
+            .bind(&m.check.keyword)
+            .bind(m.enabled)
+            .bind(now)
+            .bind(id)
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)?;
+        row.as_ref()
+            .map(from_row)
+            .unwrap_or(Err(StoreError::NotFound))
+    }
+
+    pub async fn set_monitor_enabled(
+        &self,
+        org_id: i64,
+        id: i64,
+        enabled: bool,
+        now: i64,
+    ) -> StoreResult<Monitor> {
+        let sql = format!("UPDATE monitors SET enabled = ?, updated_at = ? WHERE id = ? AND org_id = ? RETURNING {COLUMNS}");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(enabled)
+            .bind(now)
+            .bind(id)
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)?;
+        row.as_ref()
+            .map(from_row)
+            .unwrap_or(Err(StoreError::NotFound))
+    }
+
+    pub async fn delete_monitor(&self, org_id: i64, id: i64) -> StoreResult<()> {
+        let r = sqlx::query("DELETE FROM monitors WHERE id = ? AND org_id = ?")
+            .bind(id)
+            .bind(org_id)
+            .execute(&self.pool)
+            .await
+            .map_err(translate)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn monitor(&self, org_id: i64, id: i64) -> StoreResult<Monitor> {
+        let sql = format!("SELECT {COLUMNS} FROM monitors WHERE id = ? AND org_id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)?;
+        row.as_ref()
+            .map(from_row)
+            .unwrap_or(Err(StoreError::NotFound))
+    }
+
+    /// For the scheduler, which works across organizations.
+    pub async fn monitor_any_org(&self, id: i64) -> StoreResult<Option<Monitor>> {
+        let sql = format!("SELECT {COLUMNS} FROM monitors WHERE id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(translate)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn monitors(&self, org_id: i64) -> StoreResult<Vec<Monitor>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM monitors WHERE org_id = ? ORDER BY name COLLATE NOCASE, id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(translate)?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Enabled monitors whose id falls in `shard` of `shards` (see `crate::shard`).
+    pub async fn enabled_monitors(&self) -> StoreResult<Vec<Monitor>> {
+        let sql = format!("SELECT {COLUMNS} FROM monitors WHERE enabled = 1");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(translate)?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// The latest result per (monitor, region) for an organization.
+    pub async fn latest_statuses(&self, org_id: i64) -> StoreResult<Vec<MonitorStatus>> {
+        let rows = sqlx::query(
+            "SELECT r.monitor_id, r.region, r.outcome, r.scheduled_at, r.status_code, r.total_ms, r.error_message
+             FROM results_raw r
+             JOIN (SELECT x.monitor_id, x.region, MAX(x.scheduled_at) AS at
+                   FROM results_raw x JOIN monitors m ON m.id = x.monitor_id
+                   WHERE m.org_id = ? GROUP BY x.monitor_id, x.region) latest
+               ON latest.monitor_id = r.monitor_id AND latest.region = r.region AND latest.at = r.scheduled_at",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(translate)?;
+        Ok(rows
+            .iter()
+            .map(|r| MonitorStatus {
+                monitor_id: r.get("monitor_id"),
+                region: r.get("region"),
+                outcome: r.get("outcome"),
+                scheduled_at: r.get("scheduled_at"),
+                status_code: r.get("status_code"),
+                total_ms: r.get("total_ms"),
+                error_message: r.get("error_message"),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,370 @@
+//! Test harness: a node on port 0 with a fresh data directory, a scriptable
+//! local HTTP target, an in-process worker, and a signed-in browser-like client.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use openseer_node::actors::lease_manager::LeaseConfig;
+use openseer_node::{Application, Settings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub setup_url: Option<String>,
+    pub store: openseer_node::store::Store,
+    pub actors: openseer_node::actors::Actors,
+    pub handle: actix_web::dev::ServerHandle,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::new(dir.path().join("data"), "127.0.0.1:0");
+        settings.lease = LeaseConfig {
+            grace_ms: 15_000,
+            sweep_ms: 50,
+        };
+        tweak(&mut settings);
+        let app = Application::build(settings).await.expect("node builds");
+        let base = app.base_url.clone();
+        let t = TestApp {
+            base,
+            setup_url: app.setup_url.clone(),
+            store: app.store.clone(),
+            actors: app.actors.clone(),
+            handle: app.handle(),
+            dir,
+        };
+        tokio::spawn(app.run_until_stopped());
+        t
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn setup_token(&self) -> String {
+        let url = self
+            .setup_url
+            .as_deref()
+            .expect("fresh instance has a setup link");
+        url.split("token=")
+            .nth(1)
+            .expect("token in link")
+            .to_string()
+    }
+
+    /// Claims the instance; returns a signed-in client of the administrator.
+    pub async fn setup_admin(&self, email: &str) -> Browser {
+        let b = Browser::new(self);
+        let page = b.get(&format!("/setup?token={}", self.setup_token())).await;
+        assert_eq!(page.0, 200, "setup page: {}", page.1);
+        let csrf = csrf_of(&page.1);
+        let (status, body) = b
+            .post_form(
+                "/setup",
+                &[
+                    ("_csrf", &csrf),
+                    ("token", &self.setup_token()),
+                    ("org_name", "Acme"),
+                    ("name", "Admin"),
+                    ("email", email),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(status, 303, "setup: {body}");
+        b
+    }
+
+    /// A second organization with its own administrator, signed in.
+    pub async fn other_org_admin(&self, email: &str) -> Browser {
+        let hash = openseer_node::auth::password::hash(PASSWORD).unwrap();
+        self.store
+            .create_organization(
+                "Other Org",
+                openseer_node::store::NewUser {
+                    email,
+                    name: "Other",
+                    password_hash: &hash,
+                    role: "admin",
+                },
+                openseer_node::clock::system_now_ms(),
+            )
+            .await
+            .expect("second organization");
+        let b = Browser::new(self);
+        assert_eq!(b.login(email, PASSWORD).await, 303);
+        b
+    }
+
+    /// Mints an enrollment token of the first organization through the dashboard.
+    pub async fn enrollment_token(&self, admin: &Browser) -> String {
+        let (_, page) = admin.get("/workers").await;
+        let (status, page) = admin
+            .post_form(
+                "/workers/enrollment-tokens",
+                &[("_csrf", &csrf_of(&page)), ("name", "test")],
+            )
+            .await;
+        assert_eq!(status, 200);
+        extract_token(&page, "ostc_")
+    }
+
+    /// Starts an in-process worker in `region`; stop it with the returned sender.
+    pub async fn start_worker(&self, enroll_token: &str, region: &str) -> RunningWorker {
+        let state_dir = tempfile::tempdir().expect("worker dir");
+        self.start_worker_in(
+            enroll_token,
+            region,
+            state_dir.path().to_path_buf(),
+            Some(state_dir),
+        )
+        .await
+    }
+
+    pub async fn start_worker_in(
+        &self,
+        enroll_token: &str,
+        region: &str,
+        state: PathBuf,
+        keep: Option<tempfile::TempDir>,
+    ) -> RunningWorker {
+        let mut config = openseer_worker::WorkerConfig::new(vec![self.base.clone()], region, state);
+        config.enroll_token = Some(enroll_token.to_string());
+        config.poll_wait = Duration::from_secs(5);
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(openseer_worker::run(config, rx));
+        RunningWorker {
+            stop: tx,
+            task,
+            _dir: keep,
+        }
+    }
+}
+
+pub struct RunningWorker {
+    pub stop: watch::Sender<bool>,
+    pub task: tokio::task::JoinHandle<Result<(), openseer_worker::WorkerError>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl RunningWorker {
+    pub async fn shutdown(self) -> Result<(), openseer_worker::WorkerError> {
+        let _ = self.stop.send(true);
+        self.task.await.expect("worker task")
+    }
+}
+
+/// A client with its own cookie jar, like one browser.
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let r = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    pub async fn csrf(&self) -> String {
+        let (_, page) = self.get("/").await;
+        csrf_of(&page)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> u16 {
+        let (_, page) = self.get("/login").await;
+        let csrf = csrf_of(&page);
+        self.post_form(
+            "/login",
+            &[("_csrf", &csrf), ("email", email), ("password", password)],
+        )
+        .await
+        .0
+    }
+
+    /// Creates a monitor through the dashboard form; returns its id.
+    pub async fn create_monitor(&self, fields: &[(&str, &str)]) -> i64 {
+        let csrf = self.csrf().await;
+        let mut form: Vec<(&str, &str)> = vec![
+            ("_csrf", &csrf),
+            ("method", "GET"),
+            ("expected_status", "200-399"),
+            ("enabled", "on"),
+            ("timeout_ms", "900"),
+            ("interval_seconds", "1"),
+        ];
+        for (k, v) in fields {
+            form.retain(|(fk, _)| fk != k);
+            form.push((k, v));
+        }
+        let r = self
+            .http
+            .post(format!("{}/monitors", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            303,
+            "create monitor: {}",
+            r.text().await.unwrap()
+        );
+        let loc = r.headers()["location"].to_str().unwrap().to_string();
+        loc.trim_start_matches("/monitors/").parse().unwrap()
+    }
+
+    /// Results of a monitor through the JSON API, newest first.
+    pub async fn results(&self, monitor_id: i64) -> Vec<serde_json::Value> {
+        let r = self
+            .http
+            .get(format!(
+                "{}/api/v1/monitors/{monitor_id}/results?limit=1000",
+                self.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        v["results"].as_array().unwrap().clone()
+    }
+}
+
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"_csrf\" value=\"";
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no CSRF field in page: {html}"))
+        + marker.len();
+    html[start..start + 64].to_string()
+}
+
+pub fn extract_token(html: &str, prefix: &str) -> String {
+    let start = html
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} token in page"));
+    html[start..start + prefix.len() + 64].to_string()
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, or panics after `limit`.
+pub async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A local HTTP target whose answers the test controls.
+pub struct Target {
+    pub url: String,
+    pub status: Arc<AtomicU16>,
+    pub body: Arc<Mutex<String>>,
+    pub hits: Arc<AtomicU64>,
+}
+
+impl Target {
+    pub async fn start() -> Target {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/health", listener.local_addr().unwrap());
+        let status = Arc::new(AtomicU16::new(200));
+        let body = Arc::new(Mutex::new("all systems ok".to_string()));
+        let hits = Arc::new(AtomicU64::new(0));
+        let (s, b, h) = (status.clone(), body.clone(), hits.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let (s, b, h) = (s.clone(), b.clone(), h.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    h.fetch_add(1, Ordering::SeqCst);
+                    let code = s.load(Ordering::SeqCst);
+                    let body = b.lock().unwrap().clone();
+                    let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        Target {
+            url,
+            status,
+            body,
+            hits,
+        }
+    }
+
+    pub fn set_status(&self, code: u16) {
+        self.status.store(code, Ordering::SeqCst);
+    }
+
+    pub fn set_body(&self, body: &str) {
+        *self.body.lock().unwrap() = body.to_string();
+    }
+}

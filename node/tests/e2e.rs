@@ -1,0 +1,238 @@
+//! End to end: node + worker + a local target, as a user would run them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{wait_for, Target, TestApp};
+
+async fn latest_outcome(b: &common::Browser, id: i64) -> Option<String> {
+    b.results(id)
+        .await
+        .first()
+        .map(|r| r["outcome"].as_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_second_monitor_is_checked_and_follows_the_target() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let worker = app
+        .start_worker(&app.enrollment_token(&admin).await, "eu")
+        .await;
+    let target = Target::start().await;
+    let id = admin
+        .create_monitor(&[("name", "api"), ("url", &target.url), ("regions", "eu")])
+        .await;
+
+    // At least 4 results within 5 s of the first one.
+    wait_for(Duration::from_secs(5), "the first result", || async {
+        (!admin.results(id).await.is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let results = admin.results(id).await;
+    assert!(results.len() >= 4, "only {} results in 5 s", results.len());
+    assert!(
+        results
+            .iter()
+            .all(|r| r["outcome"] == "up" && r["status_code"] == 200 && r["region"] == "eu"),
+        "{results:?}"
+    );
+    // One row per tick, ticks exactly one interval apart.
+    let ticks: Vec<i64> = results
+        .iter()
+        .map(|r| r["scheduled_at_ms"].as_i64().unwrap())
+        .collect();
+    assert!(ticks.windows(2).all(|w| w[0] - w[1] == 1000), "{ticks:?}");
+
+    // Down within two intervals of the target failing...
+    target.set_status(500);
+    let changed = std::time::Instant::now();
+    wait_for(Duration::from_millis(2_500), "down", || async {
+        (latest_outcome(&admin, id).await.as_deref() == Some("down")).then_some(())
+    })
+    .await;
+    assert!(changed.elapsed() <= Duration::from_millis(2_500));
+    let down = admin
+        .results(id)
+        .await
+        .into_iter()
+        .find(|r| r["outcome"] == "down")
+        .unwrap();
+    assert_eq!(down["status_code"], 500);
+    assert_eq!(down["error_kind"], "status_code");
+
+    // ...and up again after it recovers.
+    target.set_status(200);
+    wait_for(Duration::from_millis(2_500), "up again", || async {
+        (latest_outcome(&admin, id).await.as_deref() == Some("up")).then_some(())
+    })
+    .await;
+
+    // The dashboard shows it.
+    let (status, page) = admin.get(&format!("/monitors/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("sse-connect=\"/events\"") && page.contains(&format!("sse-swap=\"r{id}\""))
+    );
+    assert!(page.contains("badge up"));
+    worker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keyword_assertion_fails_and_recovers_with_the_body() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let worker = app
+        .start_worker(&app.enrollment_token(&admin).await, "eu")
+        .await;
+    let target = Target::start().await;
+    let id = admin
+        .create_monitor(&[
+            ("name", "kw"),
+            ("url", &target.url),
+            ("keyword", "systems ok"),
+        ])
+        .await;
+
+    wait_for(Duration::from_secs(5), "up", || async {
+        (latest_outcome(&admin, id).await.as_deref() == Some("up")).then_some(())
+    })
+    .await;
+    target.set_body("maintenance");
+    wait_for(
+        Duration::from_millis(2_500),
+        "down on missing keyword",
+        || async { (latest_outcome(&admin, id).await.as_deref() == Some("down")).then_some(()) },
+    )
+    .await;
+    let down = admin
+        .results(id)
+        .await
+        .into_iter()
+        .find(|r| r["outcome"] == "down")
+        .unwrap();
+    assert_eq!(down["error_kind"], "keyword_missing");
+    assert_eq!(down["status_code"], 200);
+    target.set_body("all systems ok");
+    wait_for(Duration::from_millis(2_500), "up again", || async {
+        (latest_outcome(&admin, id).await.as_deref() == Some("up")).then_some(())
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_reach_an_open_live_stream() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let worker = app
+        .start_worker(&app.enrollment_token(&admin).await, "eu")
+        .await;
+    let target = Target::start().await;
+    let mut events = admin.http.get(app.url("/events")).send().await.unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let id = admin
+        .create_monitor(&[("name", "live"), ("url", &target.url), ("regions", "eu")])
+        .await;
+    let mut seen = String::new();
+    let wanted = format!("event: m{id}-eu");
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !seen.contains(&wanted) || !seen.contains(&format!("event: r{id}")) {
+            let chunk = events.chunk().await.unwrap().expect("stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no live event for the monitor; got {seen}"));
+    assert!(seen.contains("badge up"));
+    worker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_and_deleted_monitors_stop_being_checked() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let worker = app
+        .start_worker(&app.enrollment_token(&admin).await, "eu")
+        .await;
+    let target = Target::start().await;
+    let id = admin
+        .create_monitor(&[("name", "p"), ("url", &target.url)])
+        .await;
+    wait_for(Duration::from_secs(5), "a result", || async {
+        (!admin.results(id).await.is_empty()).then_some(())
+    })
+    .await;
+
+    let csrf = admin.csrf().await;
+    assert_eq!(
+        admin
+            .post_form(&format!("/monitors/{id}/pause"), &[("_csrf", &csrf)])
+            .await
+            .0,
+        303
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let hits = target.hits.load(std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        target.hits.load(std::sync::atomic::Ordering::SeqCst),
+        hits,
+        "a paused monitor was checked"
+    );
+
+    assert_eq!(
+        admin
+            .post_form(&format!("/monitors/{id}/resume"), &[("_csrf", &csrf)])
+            .await
+            .0,
+        303
+    );
+    wait_for(Duration::from_secs(3), "checks after resume", || async {
+        (target.hits.load(std::sync::atomic::Ordering::SeqCst) > hits).then_some(())
+    })
+    .await;
+
+    assert_eq!(
+        admin
+            .post_form(&format!("/monitors/{id}/delete"), &[("_csrf", &csrf)])
+            .await
+            .0,
+        303
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let hits = target.hits.load(std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        target.hits.load(std::sync::atomic::Ordering::SeqCst),
+        hits,
+        "a deleted monitor was checked"
+    );
+    assert_eq!(admin.get(&format!("/monitors/{id}")).await.0, 404);
+    worker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_worker_keeps_its_identity() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let token = app.enrollment_token(&admin).await;
+    let dir = tempfile::tempdir().unwrap();
+    let w = app
+        .start_worker_in(&token, "eu", dir.path().to_path_buf(), None)
+        .await;
+    wait_for(Duration::from_secs(5), "enrollment", || async {
+        dir.path().join("identity.json").exists().then_some(())
+    })
+    .await;
+    w.shutdown().await.unwrap();
+    let w = app
+        .start_worker_in(&token, "eu", dir.path().to_path_buf(), None)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.shutdown().await.unwrap();
+    let workers = app.store.workers(1).await.unwrap();
+    assert_eq!(workers.len(), 1, "a restart enrolled a second worker");
+}

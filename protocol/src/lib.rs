@@ -1,0 +1,16 @@
+//! Wire types shared by OpenSeer nodes and workers.
+//!
+//! Everything here is plain data plus pure validation: no IO, no clocks, no
+//! randomness. The node, the worker and the dashboard all validate monitor
+//! specs through [`monitor::MonitorInput::validate`], so a form, the JSON API
+//! and the scheduler can never disagree about what a valid monitor is.
+
+pub mod error;
+pub mod monitor;
+pub mod result;
+pub mod token;
+pub mod wire;
+
+pub use error::{ErrorBody, ErrorCode, FieldError};
+pub use monitor::{CheckSpec, Header, MonitorInput, StatusRanges};
+pub use result::{CheckResult, ErrorKind, Outcome};

@@ -1,0 +1,138 @@
+//! The outcome of one check, as a worker reports it.
+//!
+//! A target being down is data: every check ends in a [`CheckResult`], with
+//! an [`Outcome`] and, when the check did not get a good answer, an
+//! [`ErrorKind`] and a human-readable message.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The target answered and every assertion passed.
+    Up,
+    /// Up, but slower than the monitor's latency threshold.
+    Degraded,
+    /// The target answered but an assertion failed (status code, keyword).
+    Down,
+    /// No usable answer: DNS, connect, TLS, timeout, protocol error.
+    Error,
+    /// Nobody ran the check for this tick (no worker, or the lease expired twice).
+    Missed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Up => "up",
+            Outcome::Degraded => "degraded",
+            Outcome::Down => "down",
+            Outcome::Error => "error",
+            Outcome::Missed => "missed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Some(match s {
+            "up" => Outcome::Up,
+            "degraded" => Outcome::Degraded,
+            "down" => Outcome::Down,
+            "error" => Outcome::Error,
+            "missed" => Outcome::Missed,
+            _ => return None,
+        })
+    }
+
+    /// Whether this outcome counts as the service being available.
+    pub fn is_available(self) -> bool {
+        matches!(self, Outcome::Up | Outcome::Degraded)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Dns,
+    ConnectionRefused,
+    Connect,
+    ConnectTimeout,
+    Tls,
+    Timeout,
+    Protocol,
+    TooLarge,
+    RedirectLoop,
+    StatusCode,
+    KeywordMissing,
+    InvalidRequest,
+    NoWorker,
+    LeaseExpired,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Dns => "dns",
+            ErrorKind::ConnectionRefused => "connection_refused",
+            ErrorKind::Connect => "connect",
+            ErrorKind::ConnectTimeout => "connect_timeout",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::RedirectLoop => "redirect_loop",
+            ErrorKind::StatusCode => "status_code",
+            ErrorKind::KeywordMissing => "keyword_missing",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::NoWorker => "no_worker",
+            ErrorKind::LeaseExpired => "lease_expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ErrorKind> {
+        [
+            ErrorKind::Dns,
+            ErrorKind::ConnectionRefused,
+            ErrorKind::Connect,
+            ErrorKind::ConnectTimeout,
+            ErrorKind::Tls,
+            ErrorKind::Timeout,
+            ErrorKind::Protocol,
+            ErrorKind::TooLarge,
+            ErrorKind::RedirectLoop,
+            ErrorKind::StatusCode,
+            ErrorKind::KeywordMissing,
+            ErrorKind::InvalidRequest,
+            ErrorKind::NoWorker,
+            ErrorKind::LeaseExpired,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One check of one monitor in one region for one scheduled tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// Deterministic id of the (monitor, region, tick); see [`crate::wire::run_id`].
+    pub run_id: String,
+    pub monitor_id: i64,
+    pub region: String,
+    /// The tick this check was scheduled for (unix milliseconds).
+    pub scheduled_at_ms: i64,
+    /// When the worker started the check (unix milliseconds, worker clock).
+    pub started_at_ms: i64,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    /// Wall time of the whole check in milliseconds.
+    pub total_ms: f64,
+    /// Bytes of response body received (counted even past the read cap).
+    pub body_bytes: u64,
+}
+
+/// Longest error message a node stores; longer ones are cut.
+pub const MAX_ERROR_MESSAGE_LEN: usize = 1024;

@@ -1,0 +1,26 @@
+// OpenSeer dashboard behaviour. No inline scripts anywhere: everything lives here.
+(function () {
+  "use strict";
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) { t.textContent = d.toLocaleString(); t.title = t.getAttribute("datetime"); }
+    });
+  }
+  function live(on) {
+    var el = document.getElementById("live");
+    if (!el) return;
+    el.classList.toggle("off", !on);
+    el.textContent = on ? "live" : "disconnected, reconnecting\u2026";
+  }
+  document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+  document.addEventListener("htmx:afterSwap", function (e) { localTimes(e.target); });
+  document.addEventListener("htmx:sseMessage", function (e) { localTimes(e.target.closest("[sse-connect]") || document); });
+  document.addEventListener("htmx:sseOpen", function () { live(true); });
+  document.addEventListener("htmx:sseError", function () { live(false); });
+  document.addEventListener("htmx:sseClose", function () { live(false); });
+  document.addEventListener("submit", function (e) {
+    var msg = e.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) e.preventDefault();
+  });
+})();

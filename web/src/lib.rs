@@ -1,0 +1,84 @@
+//! OpenSeer's dashboard views: pure functions from view models to `Markup`.
+//! No database, no actors: `openseer-node` builds the view models.
+//!
+//! Pages put live regions under `sse-connect="/events"`; the node sends
+//! server-sent events whose names match `sse-swap` attributes here (see
+//! [`live`]), with HTML fragments rendered by this crate as their data.
+
+pub mod assets;
+pub mod live;
+mod pages;
+pub mod time;
+
+pub use pages::*;
+
+use maud::{html, Markup, DOCTYPE};
+
+/// Who is signed in, for the navigation bar.
+pub struct NavUser<'a> {
+    pub email: &'a str,
+    pub org_name: &'a str,
+    pub is_admin: bool,
+}
+
+/// What every page needs besides its content.
+pub struct Frame<'a> {
+    pub title: &'a str,
+    pub user: Option<NavUser<'a>>,
+    pub csrf: &'a str,
+    /// Connect to the live event stream.
+    pub live: bool,
+}
+
+pub fn layout(frame: &Frame, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false}"#;
+                title { (frame.title) " · OpenSeer" }
+                link rel="stylesheet" href=(assets::url("app.css"));
+                script src=(assets::url("htmx.min.js")) defer {}
+                script src=(assets::url("sse.min.js")) defer {}
+                script src=(assets::url("app.js")) defer {}
+            }
+            body hx-ext="sse" {
+                header.top {
+                    a.brand href="/" { "OpenSeer" }
+                    @if let Some(u) = &frame.user {
+                        nav aria-label="Main" {
+                            a href="/" { "Monitors" }
+                            a href="/workers" { "Workers" }
+                            a href="/settings/tokens" { "API tokens" }
+                            @if u.is_admin { a href="/settings/users" { "Users" } }
+                        }
+                        div.who {
+                            @if frame.live { span #live.off role="status" aria-live="polite" { "connecting…" } }
+                            span { (u.email) " · " (u.org_name) }
+                            form.inline method="post" action="/logout" {
+                                input type="hidden" name="_csrf" value=(frame.csrf);
+                                button.secondary type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                @if frame.live {
+                    main sse-connect="/events" { (content) }
+                } @else {
+                    main { (content) }
+                }
+            }
+        }
+    }
+}
+
+pub fn csrf_field(token: &str) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(token); }
+}
+
+pub fn badge(outcome: &str) -> Markup {
+    html! { span class={ "badge " (outcome) } { (outcome) } }
+}

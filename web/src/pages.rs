@@ -1,0 +1,411 @@
+//! Full pages.
+
+use maud::{html, Markup};
+use openseer_protocol::FieldError;
+
+use crate::live::{result_row, results_event, status_cell, status_event, ResultVm, StatusVm};
+use crate::time::{ago, time_el};
+use crate::{csrf_field, layout, Frame};
+
+fn error_for<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
+    errors
+        .iter()
+        .find(|e| e.field == field)
+        .map(|e| e.message.as_str())
+}
+
+/// A labelled input with its error, if any, right under it.
+fn field(
+    errors: &[FieldError],
+    name: &str,
+    label: &str,
+    hint: Option<&str>,
+    input: Markup,
+) -> Markup {
+    let err = error_for(errors, name);
+    html! {
+        label for=(name) {
+            (label)
+            @if let Some(h) = hint { small { (h) } }
+            (input)
+            @if let Some(e) = err { span.field-error id={ (name) "-error" } role="alert" { (e) } }
+        }
+    }
+}
+
+fn invalid(errors: &[FieldError], name: &str) -> &'static str {
+    if error_for(errors, name).is_some() {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+pub fn message_page(frame: &Frame, title: &str, message: &str) -> Markup {
+    layout(
+        frame,
+        html! { h1 { (title) } p { (message) } p { a href="/" { "Back to the dashboard" } } },
+    )
+}
+
+pub struct SetupForm<'a> {
+    pub token: &'a str,
+    pub org_name: &'a str,
+    pub name: &'a str,
+    pub email: &'a str,
+}
+
+pub fn setup_page(frame: &Frame, f: &SetupForm, errors: &[FieldError]) -> Markup {
+    layout(
+        frame,
+        html! {
+            h1 { "Set up OpenSeer" }
+            p { "Create the first administrator and your organization. This link works once." }
+            form.stack method="post" action="/setup" {
+                (csrf_field(frame.csrf))
+                input type="hidden" name="token" value=(f.token);
+                (field(errors, "org_name", "Organization", None, html! { input #org_name name="org_name" required value=(f.org_name) aria-invalid=(invalid(errors, "org_name")); }))
+                (field(errors, "name", "Your name", None, html! { input #name name="name" required autocomplete="name" value=(f.name) aria-invalid=(invalid(errors, "name")); }))
+                (field(errors, "email", "Email", None, html! { input #email name="email" type="email" required autocomplete="username" value=(f.email) aria-invalid=(invalid(errors, "email")); }))
+                (field(errors, "password", "Password", Some("at least 12 characters"), html! { input #password name="password" type="password" required minlength="12" autocomplete="new-password" aria-invalid=(invalid(errors, "password")); }))
+                button type="submit" { "Create administrator" }
+            }
+        },
+    )
+}
+
+pub fn login_page(frame: &Frame, email: &str, error: Option<&str>) -> Markup {
+    layout(
+        frame,
+        html! {
+            h1 { "Sign in" }
+            @if let Some(e) = error { div.notice.error role="alert" { (e) } }
+            form.stack method="post" action="/login" {
+                (csrf_field(frame.csrf))
+                label for="email" { "Email" input #email name="email" type="email" required autocomplete="username" value=(email); }
+                label for="password" { "Password" input #password name="password" type="password" required autocomplete="current-password"; }
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+pub struct MonitorRowVm<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub url: &'a str,
+    pub interval_seconds: u32,
+    pub enabled: bool,
+    pub statuses: Vec<StatusVm<'a>>,
+}
+
+pub fn monitors_page(frame: &Frame, rows: &[MonitorRowVm]) -> Markup {
+    layout(
+        frame,
+        html! {
+            div.row { h1 { "Monitors" } a.button href="/monitors/new" { "New monitor" } }
+            @if rows.is_empty() {
+                div.card { p { "No monitors yet. " a href="/monitors/new" { "Create the first one" } "." } }
+            } @else {
+                table #monitors {
+                    thead { tr { th { "Name" } th.hide-sm { "URL" } th { "Every" } th { "Status" } } }
+                    tbody {
+                        @for r in rows {
+                            tr #{ "monitor-" (r.id) } {
+                                td { a href={ "/monitors/" (r.id) } { (r.name) } }
+                                td.hide-sm { span.muted { (r.url) } }
+                                td { (r.interval_seconds) " s" }
+                                td {
+                                    @if !r.enabled { (crate::badge("paused")) }
+                                    @else {
+                                        @for s in &r.statuses {
+                                            div sse-swap=(status_event(r.id, s.region)) { (status_cell(s)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub struct MonitorDetailVm<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub url: &'a str,
+    pub method: &'a str,
+    pub interval_seconds: u32,
+    pub timeout_ms: u32,
+    pub regions: &'a str,
+    pub expected_status: &'a str,
+    pub keyword: Option<&'a str>,
+    pub enabled: bool,
+    pub statuses: Vec<StatusVm<'a>>,
+}
+
+pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) -> Markup {
+    layout(
+        frame,
+        html! {
+            div.row {
+                h1 { (m.name) }
+                @if !m.enabled { (crate::badge("paused")) }
+            }
+            p.muted { (m.method) " " (m.url) " · every " (m.interval_seconds) " s · timeout " (m.timeout_ms) " ms · regions " (m.regions) " · expects " (m.expected_status)
+                @if let Some(k) = m.keyword { " · body contains “" (k) "”" } }
+            div.row {
+                a.button href={ "/monitors/" (m.id) "/edit" } { "Edit" }
+                form.inline method="post" action={ "/monitors/" (m.id) (if m.enabled { "/pause" } else { "/resume" }) } {
+                    (csrf_field(frame.csrf))
+                    button.secondary type="submit" { (if m.enabled { "Pause" } else { "Resume" }) }
+                }
+                form.inline method="post" action={ "/monitors/" (m.id) "/delete" } data-confirm="Delete this monitor and all its results?" {
+                    (csrf_field(frame.csrf))
+                    button.danger type="submit" { "Delete" }
+                }
+            }
+            h2 { "Current status" }
+            div.card #current {
+                @if !m.enabled { p { "Paused: no checks run until you resume it." } }
+                @else {
+                    @for s in &m.statuses { div sse-swap=(status_event(m.id, s.region)) { (status_cell(s)) } }
+                }
+            }
+            h2 { "Latest checks" }
+            table #results {
+                thead { tr { th { "Scheduled" } th { "Region" } th { "Outcome" } th { "Code" } th { "Time" } th.hide-sm { "Body" } th { "Error" } } }
+                tbody sse-swap=(results_event(m.id)) hx-swap="afterbegin" {
+                    @for r in results { (result_row(r)) }
+                }
+            }
+            @if results.is_empty() { p.muted #no-results { "No checks yet: the first one runs at the next tick." } }
+        },
+    )
+}
+
+/// The monitor form's values, as typed.
+pub struct MonitorFormVm<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+    pub method: &'a str,
+    pub headers: &'a str,
+    pub body: &'a str,
+    pub interval_seconds: &'a str,
+    pub timeout_ms: &'a str,
+    pub regions: &'a str,
+    pub expected_status: &'a str,
+    pub keyword: &'a str,
+    pub enabled: bool,
+}
+
+pub fn monitor_form_page(
+    frame: &Frame,
+    heading: &str,
+    action: &str,
+    f: &MonitorFormVm,
+    errors: &[FieldError],
+) -> Markup {
+    layout(
+        frame,
+        html! {
+            h1 { (heading) }
+            @if !errors.is_empty() { div.notice.error role="alert" { "Please correct the fields marked below." } }
+            form.stack method="post" action=(action) novalidate {
+                (csrf_field(frame.csrf))
+                (field(errors, "name", "Name", None, html! { input #name name="name" value=(f.name) aria-invalid=(invalid(errors, "name")); }))
+                (field(errors, "url", "URL", Some("http:// or https://"), html! { input #url name="url" type="url" value=(f.url) aria-invalid=(invalid(errors, "url")); }))
+                (field(errors, "method", "Method", None, html! {
+                    select #method name="method" {
+                        @for m in openseer_protocol::monitor::METHODS { option value=(m) selected[*m == f.method] { (m) } }
+                    }
+                }))
+                (field(errors, "headers", "Headers", Some("one per line, Name: value"), html! { textarea #headers name="headers" rows="3" aria-invalid=(invalid(errors, "headers")) { (f.headers) } }))
+                (field(errors, "body", "Request body", Some("optional; needs POST, PUT or PATCH"), html! { textarea #body name="body" rows="3" aria-invalid=(invalid(errors, "body")) { (f.body) } }))
+                (field(errors, "interval_seconds", "Interval (seconds)", Some("1 to 86400"), html! { input #interval_seconds name="interval_seconds" inputmode="numeric" value=(f.interval_seconds) aria-invalid=(invalid(errors, "interval_seconds")); }))
+                (field(errors, "timeout_ms", "Timeout (milliseconds)", Some("at most the interval and at most 60000"), html! { input #timeout_ms name="timeout_ms" inputmode="numeric" value=(f.timeout_ms) aria-invalid=(invalid(errors, "timeout_ms")); }))
+                (field(errors, "regions", "Regions", Some("comma separated; empty or \"any\" for any region"), html! { input #regions name="regions" value=(f.regions) aria-invalid=(invalid(errors, "regions")); }))
+                (field(errors, "expected_status", "Expected status codes", Some("e.g. 200-399 or 200,204"), html! { input #expected_status name="expected_status" value=(f.expected_status) aria-invalid=(invalid(errors, "expected_status")); }))
+                (field(errors, "keyword", "Body must contain", Some("optional"), html! { input #keyword name="keyword" value=(f.keyword) aria-invalid=(invalid(errors, "keyword")); }))
+                label.row for="enabled" { input #enabled type="checkbox" name="enabled" value="on" checked[f.enabled]; "Enabled" }
+                div.row { button type="submit" { "Save" } a href="/" { "Cancel" } }
+            }
+        },
+    )
+}
+
+pub struct WorkerVm<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub region: &'a str,
+    pub version: &'a str,
+    pub capabilities: &'a str,
+    pub last_seen_at: i64,
+    pub in_flight: usize,
+    pub revoked: bool,
+    pub healthy: bool,
+}
+
+pub struct EnrollmentTokenVm<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+pub fn workers_page(
+    frame: &Frame,
+    now: i64,
+    workers: &[WorkerVm],
+    tokens: &[EnrollmentTokenVm],
+    new_token: Option<&str>,
+    is_admin: bool,
+) -> Markup {
+    layout(
+        frame,
+        html! {
+            h1 { "Workers" }
+            @if let Some(t) = new_token {
+                div.notice role="status" {
+                    p { "New enrollment token. Copy it now: it is not shown again." }
+                    code.secret #new-token { (t) }
+                    p.muted { "Start a worker with " code { "openseer-worker --server URL --region REGION --enroll-token TOKEN --state-dir DIR" } }
+                }
+            }
+            @if workers.is_empty() { p { "No workers have enrolled yet." } }
+            @else {
+                table #workers {
+                    thead { tr { th { "Name" } th { "Region" } th.hide-sm { "Version" } th.hide-sm { "Capabilities" } th { "Last seen" } th { "In flight" } th { "Status" } th {} } }
+                    tbody {
+                        @for w in workers {
+                            tr {
+                                td { (w.name) " " span.muted { "#" (w.id) } }
+                                td { (w.region) }
+                                td.hide-sm { (w.version) }
+                                td.hide-sm { span.muted { (w.capabilities) } }
+                                td { (ago(w.last_seen_at, now)) }
+                                td { (w.in_flight) }
+                                td { @if w.revoked { (crate::badge("revoked")) } @else if w.healthy { (crate::badge("up")) } @else { (crate::badge("down")) } }
+                                td { @if is_admin && !w.revoked {
+                                    form.inline method="post" action={ "/workers/" (w.id) "/revoke" } data-confirm="Revoke this worker? It stops at once." {
+                                        (csrf_field(frame.csrf)) button.danger type="submit" { "Revoke" }
+                                    }
+                                } }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Enrollment tokens" }
+            @if is_admin {
+                form.row method="post" action="/workers/enrollment-tokens" {
+                    (csrf_field(frame.csrf))
+                    label for="token-name" { "Name" input #token-name name="name" required placeholder="eu-west workers"; }
+                    button type="submit" { "Create enrollment token" }
+                }
+            }
+            table #enrollment-tokens {
+                thead { tr { th { "Name" } th { "Created" } th { "Status" } th {} } }
+                tbody {
+                    @for t in tokens {
+                        tr {
+                            td { (t.name) }
+                            td { (time_el(t.created_at)) }
+                            td { @if t.revoked { "revoked" } @else { "active" } }
+                            td { @if is_admin && !t.revoked {
+                                form.inline method="post" action={ "/workers/enrollment-tokens/" (t.id) "/revoke" } {
+                                    (csrf_field(frame.csrf)) button.secondary type="submit" { "Revoke" }
+                                }
+                            } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub struct ApiTokenVm<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked: bool,
+}
+
+pub fn api_tokens_page(frame: &Frame, tokens: &[ApiTokenVm], new_token: Option<&str>) -> Markup {
+    layout(
+        frame,
+        html! {
+            h1 { "API tokens" }
+            @if let Some(t) = new_token {
+                div.notice role="status" {
+                    p { "New API token. Copy it now: it is not shown again." }
+                    code.secret #new-token { (t) }
+                    p.muted { "Use it as " code { "Authorization: Bearer TOKEN" } " on /api/v1/." }
+                }
+            }
+            form.row method="post" action="/settings/tokens" {
+                (csrf_field(frame.csrf))
+                label for="token-name" { "Name" input #token-name name="name" required placeholder="deploy script"; }
+                button type="submit" { "Create API token" }
+            }
+            table #api-tokens {
+                thead { tr { th { "Name" } th { "Created" } th { "Last used" } th { "Status" } th {} } }
+                tbody {
+                    @for t in tokens {
+                        tr {
+                            td { (t.name) }
+                            td { (time_el(t.created_at)) }
+                            td { @if let Some(u) = t.last_used_at { (time_el(u)) } @else { "never" } }
+                            td { @if t.revoked { "revoked" } @else { "active" } }
+                            td { @if !t.revoked {
+                                form.inline method="post" action={ "/settings/tokens/" (t.id) "/revoke" } {
+                                    (csrf_field(frame.csrf)) button.secondary type="submit" { "Revoke" }
+                                }
+                            } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub struct UserVm<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+}
+
+pub fn users_page(
+    frame: &Frame,
+    users: &[UserVm],
+    email: &str,
+    name: &str,
+    errors: &[FieldError],
+    created: Option<&str>,
+) -> Markup {
+    layout(
+        frame,
+        html! {
+            h1 { "Users" }
+            @if let Some(c) = created { div.notice role="status" { "Created " (c) ". They can sign in now." } }
+            table #users {
+                thead { tr { th { "Email" } th { "Name" } th { "Role" } } }
+                tbody { @for u in users { tr { td { (u.email) } td { (u.name) } td { (u.role) } } } }
+            }
+            h2 { "Add a user" }
+            form.stack method="post" action="/settings/users" {
+                (csrf_field(frame.csrf))
+                (field(errors, "name", "Name", None, html! { input #name name="name" required value=(name) aria-invalid=(invalid(errors, "name")); }))
+                (field(errors, "email", "Email", None, html! { input #email name="email" type="email" required value=(email) aria-invalid=(invalid(errors, "email")); }))
+                (field(errors, "password", "Initial password", Some("at least 12 characters; share it privately"), html! { input #password name="password" type="password" required minlength="12" autocomplete="new-password" aria-invalid=(invalid(errors, "password")); }))
+                (field(errors, "role", "Role", None, html! { select #role name="role" { option value="member" { "member" } option value="admin" { "admin" } } }))
+                button type="submit" { "Add user" }
+            }
+        },
+    )
+}

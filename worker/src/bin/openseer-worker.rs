@@ -1,0 +1,69 @@
+//! `openseer-worker`: the regional check agent as a standalone process.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use openseer_worker::{run, WorkerConfig};
+
+#[derive(Parser)]
+#[command(version, about = "OpenSeer regional worker")]
+struct Args {
+    /// Control-plane node URLs, comma separated; the worker fails over between them.
+    #[arg(long, env = "OPENSEER_SERVER", value_delimiter = ',', required = true)]
+    server: Vec<String>,
+    /// Region this worker checks from (letters, digits, '-').
+    #[arg(long, env = "OPENSEER_REGION")]
+    region: String,
+    /// Enrollment token (ostc_...), needed only the first time.
+    #[arg(long, env = "OPENSEER_ENROLL_TOKEN", hide_env_values = true)]
+    enroll_token: Option<String>,
+    /// Directory for the worker's identity and undelivered results.
+    #[arg(
+        long,
+        env = "OPENSEER_STATE_DIR",
+        default_value = "./openseer-worker-state"
+    )]
+    state_dir: PathBuf,
+    /// Name shown on the workers page (default: host name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Checks run at the same time, at most.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    if !openseer_protocol::monitor::is_valid_region(&args.region) {
+        anyhow::bail!("--region must be letters, digits and '-' (at most 32)");
+    }
+    let mut config = WorkerConfig::new(args.server, &args.region, args.state_dir);
+    config.enroll_token = args.enroll_token;
+    config.concurrency = args.concurrency.max(1);
+    if let Some(n) = args.name {
+        config.name = n;
+    }
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping: finishing running checks and flushing results");
+        let _ = tx.send(true);
+    });
+    run(config, rx).await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
