@@ -1,0 +1,302 @@
+//! The worker protocol, driven by hand like a third-party worker would.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{extract_token, Browser, TestApp};
+use openseer_protocol::wire::{EnrollResponse, GetJobsResponse, Job, SubmitResultsResponse};
+use serde_json::json;
+
+struct RawWorker {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl RawWorker {
+    async fn enroll(app: &TestApp, enroll_token: &str, region: &str) -> RawWorker {
+        let http = reqwest::Client::new();
+        let r = http
+            .post(app.url("/api/worker/v1/enroll"))
+            .json(&enroll_body(enroll_token, region))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let e: EnrollResponse = r.json().await.unwrap();
+        assert!(e.api_token.starts_with("ostk_"));
+        RawWorker {
+            http,
+            base: app.base.clone(),
+            token: e.api_token,
+        }
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn jobs(&self, wait_ms: u32) -> Vec<Job> {
+        let r = self
+            .post(
+                "/api/worker/v1/jobs",
+                json!({"max_jobs": 10, "wait_ms": wait_ms}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json::<GetJobsResponse>().await.unwrap().jobs
+    }
+
+    async fn submit(&self, results: serde_json::Value) -> SubmitResultsResponse {
+        let r = self
+            .post("/api/worker/v1/results", json!({ "results": results }))
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+}
+
+fn enroll_body(token: &str, region: &str) -> serde_json::Value {
+    json!({"enrollment_token": token, "name": "raw", "region": region,
+           "capabilities": {"version": "test", "check_types": ["http"], "concurrency": 1}})
+}
+
+fn result_for(job: &Job) -> serde_json::Value {
+    json!({"run_id": job.run_id, "monitor_id": job.monitor_id, "region": job.region,
+           "scheduled_at_ms": job.scheduled_at_ms, "started_at_ms": job.scheduled_at_ms + 1,
+           "outcome": "up", "status_code": 200, "total_ms": 12.5, "body_bytes": 10})
+}
+
+async fn api_monitor(admin: &Browser, body: serde_json::Value) -> i64 {
+    let csrf = admin.csrf().await;
+    let r = admin
+        .http
+        .post(format!("{}/api/v1/monitors", admin.base))
+        .header("X-CSRF-Token", csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_malformed_and_revoked_enrollment_tokens_are_refused() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let http = reqwest::Client::new();
+    let enroll = |t: String| {
+        let http = http.clone();
+        let url = app.url("/api/worker/v1/enroll");
+        async move {
+            let r = http
+                .post(url)
+                .json(&enroll_body(&t, "eu"))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (s, body) = enroll(format!("ostc_{}", "0".repeat(64))).await;
+    assert_eq!(s, 401, "{body}");
+    assert!(body.contains("\"unauthorized\""));
+    assert_eq!(enroll("ostc_short".into()).await.0, 401);
+    assert_eq!(enroll(format!("ostk_{}", "a".repeat(64))).await.0, 401);
+
+    let token = app.enrollment_token(&admin).await;
+    let (_, page) = admin.get("/workers").await;
+    let csrf = common::csrf_of(&page);
+    let id = app.store.enrollment_tokens(1).await.unwrap()[0].id;
+    assert_eq!(
+        admin
+            .post_form(
+                &format!("/workers/enrollment-tokens/{id}/revoke"),
+                &[("_csrf", &csrf)]
+            )
+            .await
+            .0,
+        303
+    );
+    let (s, _) = enroll(token).await;
+    assert_eq!(s, 401, "a revoked enrollment token still enrolls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_and_user_credentials_do_not_cross() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let worker = RawWorker::enroll(&app, &app.enrollment_token(&admin).await, "eu").await;
+
+    // A worker token on user routes: nothing.
+    for path in ["/api/v1/monitors", "/api/v1/monitors/1"] {
+        let r = worker
+            .http
+            .get(app.url(path))
+            .bearer_auth(&worker.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/workers"))
+        .bearer_auth(&worker.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "dashboard pages want a session");
+
+    // A user session on worker routes: nothing.
+    let csrf = admin.csrf().await;
+    for path in [
+        "/api/worker/v1/jobs",
+        "/api/worker/v1/results",
+        "/api/worker/v1/leases/renew",
+    ] {
+        let r = admin
+            .http
+            .post(app.url(path))
+            .header("X-CSRF-Token", &csrf)
+            .json(&json!({"max_jobs": 1, "wait_ms": 0, "results": [], "run_ids": []}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
+    // A user API token on worker routes: nothing either.
+    let (_, page) = admin.get("/settings/tokens").await;
+    let (_, page) = admin
+        .post_form(
+            "/settings/tokens",
+            &[("_csrf", &common::csrf_of(&page)), ("name", "ci")],
+        )
+        .await;
+    let user_token = extract_token(&page, "ostu_");
+    let r = reqwest::Client::new()
+        .post(app.url("/api/worker/v1/jobs"))
+        .bearer_auth(&user_token)
+        .json(&json!({"max_jobs": 1, "wait_ms": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // A revoked worker is refused at once.
+    let csrf = admin.csrf().await;
+    assert_eq!(
+        admin
+            .post_form("/workers/1/revoke", &[("_csrf", &csrf)])
+            .await
+            .0,
+        303
+    );
+    let r = worker
+        .post("/api/worker/v1/jobs", json!({"max_jobs": 1, "wait_ms": 0}))
+        .await;
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submitting_the_same_results_twice_stores_each_once() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let worker = RawWorker::enroll(&app, &app.enrollment_token(&admin).await, "eu").await;
+    let id = api_monitor(&admin, json!({"name": "dup", "url": "http://127.0.0.1:9/", "interval_seconds": 1, "timeout_ms": 500, "regions": ["eu"]})).await;
+    let jobs = worker.jobs(5_000).await;
+    assert!(!jobs.is_empty());
+    let results: Vec<serde_json::Value> = jobs.iter().map(result_for).collect();
+    let batch = serde_json::Value::Array(results.clone());
+    let first = worker.submit(batch.clone()).await;
+    assert_eq!(first.accepted.len(), jobs.len());
+    assert!(first.rejected.is_empty());
+    // The same batch again (an ack that got lost), and a batch with a duplicate inside.
+    let again = worker.submit(batch).await;
+    assert_eq!(
+        again.accepted.len(),
+        jobs.len(),
+        "a retry is acknowledged, not refused"
+    );
+    let doubled = worker.submit(json!([results[0], results[0]])).await;
+    assert!(doubled.rejected.is_empty());
+    assert_eq!(
+        app.store.count_results(id).await.unwrap(),
+        jobs.len() as i64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_lease_is_handed_out_once_more_then_recorded_missed() {
+    let app = TestApp::spawn_with(|s| s.lease.grace_ms = 300).await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let token = app.enrollment_token(&admin).await;
+    let a = RawWorker::enroll(&app, &token, "eu").await;
+    let b = RawWorker::enroll(&app, &token, "eu").await;
+    let id = api_monitor(&admin, json!({"name": "lease", "url": "http://127.0.0.1:9/", "interval_seconds": 3, "timeout_ms": 200, "regions": ["eu"]})).await;
+
+    let first = a.jobs(10_000).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].attempt, 1);
+    // A holds it and says nothing; after the lease (200 ms + 300 ms) B gets it.
+    let second = b.jobs(2_000).await;
+    assert_eq!(second.len(), 1, "the expired job was not handed out again");
+    assert_eq!(
+        (second[0].run_id.as_str(), second[0].attempt),
+        (first[0].run_id.as_str(), 2)
+    );
+    // A's late result is refused: B holds the lease now.
+    let late = a.submit(json!([result_for(&first[0])])).await;
+    assert_eq!(late.rejected.len(), 1);
+    assert_eq!(
+        late.rejected[0].code,
+        openseer_protocol::ErrorCode::LeaseLost
+    );
+    // B also goes quiet: recorded missed, and not handed out a third time.
+    let run_id = first[0].run_id.clone();
+    let missed = common::wait_for(Duration::from_secs(3), "the missed record", || async {
+        admin
+            .results(id)
+            .await
+            .into_iter()
+            .find(|r| r["run_id"] == run_id.as_str())
+    })
+    .await;
+    assert_eq!(missed["outcome"], "missed");
+    assert_eq!(missed["error_kind"], "lease_expired");
+    let more = a.jobs(0).await;
+    assert!(
+        more.iter().all(|j| j.run_id != run_id),
+        "handed out a third time"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_cannot_report_for_another_organizations_monitor() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let id = api_monitor(&admin, json!({"name": "a", "url": "http://127.0.0.1:9/", "interval_seconds": 60, "regions": ["eu"]})).await;
+    let other = app.other_org_admin("b@example.com").await;
+    let token = app.enrollment_token(&other).await;
+    let intruder = RawWorker::enroll(&app, &token, "eu").await;
+    let forged = json!([{"run_id": format!("{id}.eu.1000"), "monitor_id": id, "region": "eu", "scheduled_at_ms": 1000,
+        "started_at_ms": 1000, "outcome": "down", "total_ms": 1.0, "body_bytes": 0}]);
+    let r = intruder.submit(forged).await;
+    assert!(r.accepted.is_empty());
+    assert_eq!(r.rejected[0].code, openseer_protocol::ErrorCode::NotFound);
+    // And its jobs never include the other organization's monitors.
+    assert!(intruder.jobs(0).await.is_empty());
+    assert_eq!(app.store.count_results(id).await.unwrap(), 0);
+}
