@@ -151,7 +151,7 @@ pub async fn run(
                     failure = Some(WorkerError::Revoked(e.to_string()));
                     break;
                 }
-                let wait = backoff.next();
+                let wait = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "polling for jobs failed");
                 drop(first);
                 tokio::select! {
@@ -253,7 +253,7 @@ async fn identify(
                 return Err(WorkerError::EnrollRefused(body.message))
             }
             Err(e) => {
-                let wait = backoff.next();
+                let wait = backoff.next_delay();
                 tracing::warn!(error = %e, "enrollment failed, retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -300,7 +300,7 @@ impl Backoff {
     pub fn new() -> Backoff {
         Backoff(Duration::from_millis(100))
     }
-    pub fn next(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let d = self.0;
         self.0 = (self.0 * 2).min(Duration::from_secs(5));
         d

@@ -63,7 +63,7 @@ pub async fn run(
                 break;
             }
             Err(Delivery::Retry(msg)) => {
-                let wait = backoff.next();
+                let wait = backoff.next_delay();
                 tracing::warn!(error = %msg, pending = pending.len(), retry_in_ms = wait.as_millis() as u64, "submitting results failed");
                 // Keep accepting results while we wait so checks never block.
                 let sleep = tokio::time::sleep(wait);

@@ -89,6 +89,9 @@ struct Lease {
     deadline: i64,
 }
 
+/// Missed checks to record (with their organization) and queues that got jobs back.
+pub type Swept = (Vec<(StoredResult, i64)>, Vec<(i64, String)>);
+
 #[derive(Default)]
 pub struct Leases {
     grace_ms: i64,
@@ -266,7 +269,7 @@ impl Leases {
 
     /// Expires leases and stale ready jobs. Returns the missed checks to
     /// record and the queues that got a retried job.
-    pub fn sweep(&mut self, now: i64) -> (Vec<(StoredResult, i64)>, Vec<(i64, String)>) {
+    pub fn sweep(&mut self, now: i64) -> Swept {
         let mut missed_out = Vec::new();
         let mut woken = Vec::new();
         let expired: Vec<String> = self
@@ -385,13 +388,11 @@ impl Actor for LeaseManager {
                 reply,
             } => {
                 let jobs = state.leases.take(org_id, &region, worker_id, max, now);
-                if let Err(e) = reply.send(jobs) {
-                    // The dispatcher went away mid-call: put the jobs back.
-                    if let ractor::MessagingErr::SendErr(jobs) = e {
-                        let ids: Vec<String> = jobs.into_iter().map(|j| j.run_id).collect();
-                        let woken = state.leases.release(&ids, now);
-                        state.wake(woken);
-                    }
+                // The dispatcher went away mid-call: put the jobs back.
+                if let Err(ractor::MessagingErr::SendErr(jobs)) = reply.send(jobs) {
+                    let ids: Vec<String> = jobs.into_iter().map(|j| j.run_id).collect();
+                    let woken = state.leases.release(&ids, now);
+                    state.wake(woken);
                 }
             }
             LeaseMsg::Release(ids) => {
@@ -516,7 +517,7 @@ mod tests {
         assert_eq!(renewed[0].lease_deadline_ms, 2_900);
         assert_eq!(lost, vec!["9.eu.0".to_string()]);
         assert!(l.sweep(2_000).0.is_empty());
-        assert_eq!(l.complete(7, &[id.clone()]), vec![LeaseCheck::Held]);
+        assert_eq!(l.complete(7, std::slice::from_ref(&id)), vec![LeaseCheck::Held]);
         assert_eq!(l.complete(7, &[id]), vec![LeaseCheck::NotLeased]);
     }
 

@@ -141,12 +141,15 @@ pub struct Args {
     pub lease_manager: ActorRef<LeaseMsg>,
 }
 
+/// The pending wake-up; ractor's `send_after` hands back the send's result.
+type Timer = JoinHandle<Result<(), ractor::MessagingErr<SchedMsg>>>;
+
 pub struct State {
     shard: u32,
     clock: SharedClock,
     table: Timetable,
     lease_manager: ActorRef<LeaseMsg>,
-    timer: Option<(i64, JoinHandle<Result<(), ractor::MessagingErr<SchedMsg>>>)>,
+    timer: Option<(i64, Timer)>,
 }
 
 impl State {
