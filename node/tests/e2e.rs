@@ -236,3 +236,38 @@ async fn a_restarted_worker_keeps_its_identity() {
     let workers = app.store.workers(1).await.unwrap();
     assert_eq!(workers.len(), 1, "a restart enrolled a second worker");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_worker_mid_check_still_delivers_the_result() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let worker = app
+        .start_worker(&app.enrollment_token(&admin).await, "eu")
+        .await;
+    let target = Target::start().await;
+    target
+        .delay_ms
+        .store(800, std::sync::atomic::Ordering::SeqCst);
+    let id = admin
+        .create_monitor(&[
+            ("name", "slow"),
+            ("url", &target.url),
+            ("interval_seconds", "5"),
+            ("timeout_ms", "3000"),
+        ])
+        .await;
+    // The check is running (the target has the request) when the stop comes.
+    wait_for(Duration::from_secs(6), "a check in flight", || async {
+        (target.hits.load(std::sync::atomic::Ordering::SeqCst) > 0).then_some(())
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+    let results = admin.results(id).await;
+    assert_eq!(
+        results.len(),
+        1,
+        "the in-flight result was not delivered before the worker stopped"
+    );
+    assert_eq!(results[0]["outcome"], "up");
+    assert!(results[0]["total_ms"].as_f64().unwrap() >= 800.0);
+}

@@ -517,7 +517,10 @@ mod tests {
         assert_eq!(renewed[0].lease_deadline_ms, 2_900);
         assert_eq!(lost, vec!["9.eu.0".to_string()]);
         assert!(l.sweep(2_000).0.is_empty());
-        assert_eq!(l.complete(7, std::slice::from_ref(&id)), vec![LeaseCheck::Held]);
+        assert_eq!(
+            l.complete(7, std::slice::from_ref(&id)),
+            vec![LeaseCheck::Held]
+        );
         assert_eq!(l.complete(7, &[id]), vec![LeaseCheck::NotLeased]);
     }
 

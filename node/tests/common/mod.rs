@@ -319,6 +319,8 @@ pub struct Target {
     pub status: Arc<AtomicU16>,
     pub body: Arc<Mutex<String>>,
     pub hits: Arc<AtomicU64>,
+    /// Milliseconds to wait before answering.
+    pub delay_ms: Arc<AtomicU64>,
 }
 
 impl Target {
@@ -328,13 +330,14 @@ impl Target {
         let status = Arc::new(AtomicU16::new(200));
         let body = Arc::new(Mutex::new("all systems ok".to_string()));
         let hits = Arc::new(AtomicU64::new(0));
-        let (s, b, h) = (status.clone(), body.clone(), hits.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (s, b, h, d) = (status.clone(), body.clone(), hits.clone(), delay_ms.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((mut sock, _)) = listener.accept().await else {
                     return;
                 };
-                let (s, b, h) = (s.clone(), b.clone(), h.clone());
+                let (s, b, h, d) = (s.clone(), b.clone(), h.clone(), d.clone());
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 1024];
@@ -345,6 +348,7 @@ impl Target {
                         }
                     }
                     h.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(d.load(Ordering::SeqCst))).await;
                     let code = s.load(Ordering::SeqCst);
                     let body = b.lock().unwrap().clone();
                     let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
@@ -357,6 +361,7 @@ impl Target {
             status,
             body,
             hits,
+            delay_ms,
         }
     }
 
