@@ -24,7 +24,7 @@ import urllib.parse
 import urllib.request
 
 BIN = sys.argv[1]
-STEPS = [int(s) for s in os.environ.get("STEPS", "250 500 1000 1500 2000 3000").split()]
+STEPS = [int(s) for s in os.environ.get("STEPS", "500 1000 2000 4000 6000 8000 10000 12000").split()]
 WINDOW = float(os.environ.get("WINDOW", "10"))
 PASSWORD = "benchmark-password-123"
 
@@ -210,7 +210,10 @@ http {{
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("KEEP"):
+            print(f"# kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ impl Store {
         admin: NewUser<'_>,
         now: i64,
     ) -> StoreResult<User> {
-        let mut tx = self.pool.begin().await.map_err(translate)?;
+        let mut tx = self.write_tx().await?;
         // Take the write lock first so two concurrent setups serialise here.
         sqlx::query("UPDATE meta SET value = value WHERE key = 'setup_token_hash'")
             .execute(&mut *tx)
@@ -104,7 +104,7 @@ impl Store {
         admin: NewUser<'_>,
         now: i64,
     ) -> StoreResult<User> {
-        let mut tx = self.pool.begin().await.map_err(translate)?;
+        let mut tx = self.write_tx().await?;
         let org_id: i64 = sqlx::query_scalar(
             "INSERT INTO organizations (name, created_at) VALUES (?, ?) RETURNING id",
         )
@@ -119,7 +119,7 @@ impl Store {
     }
 
     pub async fn create_user(&self, org_id: i64, user: NewUser<'_>, now: i64) -> StoreResult<User> {
-        let mut tx = self.pool.begin().await.map_err(translate)?;
+        let mut tx = self.write_tx().await?;
         let id = insert_user(&mut tx, org_id, &user, now).await?;
         tx.commit().await.map_err(translate)?;
         self.user_by_id(id).await

@@ -19,7 +19,10 @@ pub async fn run(pool: &SqlitePool) -> StoreResult<()> {
     .await
     .map_err(translate)?;
     for &(version, name, sql) in MIGRATIONS {
-        let mut tx = pool.begin().await.map_err(translate)?;
+        let mut tx = pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(translate)?;
         let done: Option<i64> =
             sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
                 .bind(version)

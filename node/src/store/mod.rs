@@ -72,6 +72,17 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// A transaction that takes SQLite's write lock at BEGIN. A deferred
+    /// transaction that reads first and writes later cannot wait for the
+    /// lock (SQLite fails it with "database is locked" at once), so every
+    /// transaction that writes starts here.
+    async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(translate)
+    }
+
     pub async fn migrate(&self) -> StoreResult<()> {
         migrate::run(&self.pool).await
     }

@@ -34,7 +34,7 @@ impl Store {
     /// it is, except that a real result replaces a `missed` placeholder (the
     /// check did happen, its result just came late). Returns once committed.
     pub async fn insert_results(&self, batch: &[StoredResult]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(translate)?;
+        let mut tx = self.write_tx().await?;
         for s in batch {
             let r = &s.result;
             sqlx::query(

@@ -175,7 +175,7 @@ impl Store {
         worker_token_hash: &str,
         now: i64,
     ) -> StoreResult<Option<(i64, i64)>> {
-        let mut tx = self.pool.begin().await.map_err(translate)?;
+        let mut tx = self.write_tx().await?;
         let org: Option<i64> = sqlx::query_scalar(
             "SELECT org_id FROM enrollment_tokens WHERE token_hash = ? AND revoked_at IS NULL",
         )
@@ -223,7 +223,7 @@ impl Store {
         if seen.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(translate)?;
+        let mut tx = self.write_tx().await?;
         for (id, at) in seen {
             sqlx::query("UPDATE workers SET last_seen_at = MAX(last_seen_at, ?) WHERE id = ?")
                 .bind(at)
