@@ -38,6 +38,7 @@ pub fn layout(frame: &Frame, content: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
+                link rel="icon" href="data:,";
                 meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false}"#;
                 title { (frame.title) " · OpenSeer" }
                 link rel="stylesheet" href=(assets::url("app.css"));

@@ -179,9 +179,10 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                 thead { tr { th { "Scheduled" } th { "Region" } th { "Outcome" } th { "Code" } th { "Time" } th.hide-sm { "Body" } th { "Error" } } }
                 tbody sse-swap=(results_event(m.id)) hx-swap="afterbegin" {
                     @for r in results { (result_row(r)) }
+                    // Hidden by the stylesheet as soon as a result row precedes it.
+                    tr #no-results { td.muted colspan="7" { "No checks yet: the first one runs at the next tick." } }
                 }
             }
-            @if results.is_empty() { p.muted #no-results { "No checks yet: the first one runs at the next tick." } }
         },
     )
 }

@@ -767,14 +767,29 @@ async fn workers_view(
             }
         }
     }
+    // Capabilities are stored as the worker sent them; show them readably.
+    let caps: Vec<String> = workers
+        .iter()
+        .map(|w| {
+            match serde_json::from_str::<openseer_protocol::wire::Capabilities>(&w.capabilities) {
+                Ok(c) => format!(
+                    "{} · concurrency {}",
+                    c.check_types.join(", "),
+                    c.concurrency
+                ),
+                Err(_) => String::new(),
+            }
+        })
+        .collect();
     let wvm: Vec<views::WorkerVm> = workers
         .iter()
-        .map(|w| views::WorkerVm {
+        .enumerate()
+        .map(|(i, w)| views::WorkerVm {
             id: w.id,
             name: &w.name,
             region: &w.region,
             version: &w.version,
-            capabilities: &w.capabilities,
+            capabilities: &caps[i],
             last_seen_at: w.last_seen_at,
             in_flight: in_flight.get(&w.id).copied().unwrap_or(0),
             revoked: w.revoked_at.is_some(),
