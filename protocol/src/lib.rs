@@ -13,4 +13,4 @@ pub mod wire;
 
 pub use error::{ErrorBody, ErrorCode, FieldError};
 pub use monitor::{CheckSpec, Header, MonitorInput, StatusRanges};
-pub use result::{CheckResult, ErrorKind, Outcome};
+pub use result::{CheckResult, ErrorKind, Outcome, Timings, TlsInfo};

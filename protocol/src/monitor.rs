@@ -138,6 +138,27 @@ fn parse_code(s: &str) -> Result<u16, String> {
     }
 }
 
+/// Which address family a check connects over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    /// Whatever DNS returns first.
+    #[default]
+    Auto,
+    V4,
+    V6,
+}
+
+pub const MAX_REDIRECTS: u8 = 10;
+pub const DEFAULT_MAX_REDIRECTS: u8 = 5;
+
+fn default_true() -> bool {
+    true
+}
+fn default_max_redirects() -> u8 {
+    DEFAULT_MAX_REDIRECTS
+}
+
 /// What a worker needs to run one check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckSpec {
@@ -151,6 +172,36 @@ pub struct CheckSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyword: Option<String>,
     pub max_body_bytes: u64,
+    /// Follow 3xx answers with a Location, at most `max_redirects` hops.
+    #[serde(default = "default_true")]
+    pub follow_redirects: bool,
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: u8,
+    /// Check the certificate chain and host name of HTTPS targets.
+    #[serde(default = "default_true")]
+    pub verify_tls: bool,
+    #[serde(default)]
+    pub ip_family: IpFamily,
+}
+
+impl Default for CheckSpec {
+    /// A GET with every option at its default; callers set the URL.
+    fn default() -> Self {
+        CheckSpec {
+            url: String::new(),
+            method: "GET".into(),
+            headers: Vec::new(),
+            body: None,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            expected_status: StatusRanges(vec![(200, 399)]),
+            keyword: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            follow_redirects: true,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            verify_tls: true,
+            ip_family: IpFamily::Auto,
+        }
+    }
 }
 
 /// A monitor that passed validation, normalised.
@@ -313,6 +364,10 @@ impl MonitorInput {
                 expected_status: expected.expect("checked above"),
                 keyword: keyword.map(str::to_string),
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                follow_redirects: true,
+                max_redirects: DEFAULT_MAX_REDIRECTS,
+                verify_tls: true,
+                ip_family: IpFamily::Auto,
             },
         })
     }

@@ -66,6 +66,8 @@ pub enum ErrorKind {
     InvalidRequest,
     NoWorker,
     LeaseExpired,
+    /// Refused by the worker's private-target guard.
+    Blocked,
 }
 
 impl ErrorKind {
@@ -85,6 +87,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::NoWorker => "no_worker",
             ErrorKind::LeaseExpired => "lease_expired",
+            ErrorKind::Blocked => "blocked",
         }
     }
 
@@ -104,6 +107,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest,
             ErrorKind::NoWorker,
             ErrorKind::LeaseExpired,
+            ErrorKind::Blocked,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -132,6 +136,41 @@ pub struct CheckResult {
     pub total_ms: f64,
     /// Bytes of response body received (counted even past the read cap).
     pub body_bytes: u64,
+    /// Where the time went, for checks that got as far as a connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+    /// The TLS session and leaf certificate, for HTTPS targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
+    /// URLs followed after the first one, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirects: Vec<String>,
+}
+
+/// Per-phase durations of the last request of a check, in milliseconds.
+/// A phase that did not happen (TLS on plain HTTP, DNS for an IP literal) is 0.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub dns_ms: f64,
+    pub connect_ms: f64,
+    pub tls_ms: f64,
+    /// From the request being sent to the response head being read.
+    pub ttfb_ms: f64,
+    /// From the response head to the end of the body.
+    pub transfer_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// e.g. `TLSv1.3`.
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The leaf certificate's not-after, unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after_ms: Option<i64>,
 }
 
 /// Longest error message a node stores; longer ones are cut.

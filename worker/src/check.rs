@@ -2,40 +2,46 @@
 //! a capped body read, and the assertions of the monitor. A target being
 //! down is a [`CheckResult`] with an outcome, never an `Err`.
 
-use std::error::Error as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::http::{Failure, Request, Tls};
 
 use openseer_protocol::result::MAX_ERROR_MESSAGE_LEN;
 use openseer_protocol::wire::Job;
 use openseer_protocol::{CheckResult, ErrorKind, Outcome};
 
-/// HTTP client for targets. It never keeps a connection between checks, so
-/// every check pays (and measures) DNS, connect and TLS, and it never follows
-/// redirects silently.
+/// Runs checks. Every check opens its own connection (see [`crate::http`]),
+/// so DNS, connect and TLS are measured each time, and redirects are followed
+/// only as the monitor says, each hop on a fresh connection.
 #[derive(Clone)]
 pub struct Checker {
-    client: reqwest::Client,
+    tls: Arc<Tls>,
+    block_private: bool,
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("setting up TLS: {0}")]
+pub struct CheckerError(#[from] rustls::Error);
+
 impl Checker {
-    pub fn new() -> Result<Checker, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .http1_only()
-            .user_agent(concat!("OpenSeer/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Checker { client })
+    pub fn new() -> Result<Checker, CheckerError> {
+        Checker::with_options(CheckerOptions::default())
+    }
+
+    pub fn with_options(o: CheckerOptions) -> Result<Checker, CheckerError> {
+        Ok(Checker {
+            tls: Arc::new(Tls::new(o.extra_roots)?),
+            block_private: o.block_private_targets,
+        })
     }
 
     pub async fn run(&self, job: &Job, now_ms: impl Fn() -> i64) -> CheckResult {
         let started_at_ms = now_ms();
         let started = Instant::now();
         let spec = &job.check;
-        let deadline = Duration::from_millis(u64::from(spec.timeout_ms));
-        let attempt = tokio::time::timeout(deadline, self.fetch(job)).await;
-        let total_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(u64::from(spec.timeout_ms));
         let mut result = CheckResult {
             run_id: job.run_id.clone(),
             monitor_id: job.monitor_id,
@@ -46,27 +52,28 @@ impl Checker {
             error_kind: None,
             error_message: None,
             status_code: None,
-            total_ms,
+            total_ms: 0.0,
             body_bytes: 0,
+            timings: None,
+            tls: None,
+            redirects: Vec::new(),
         };
-        let fetched = match attempt {
-            Err(_) => {
-                result.error_kind = Some(ErrorKind::Timeout);
-                result.error_message = Some(format!(
-                    "no complete answer within the timeout of {} ms",
-                    spec.timeout_ms
-                ));
+        let fetched = self.follow(spec, deadline, &mut result.redirects).await;
+        result.total_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let fetched = match fetched {
+            Err(f) => {
+                result.error_kind = Some(f.kind);
+                result.error_message = Some(truncate(f.message));
+                result.timings = Some(f.timings);
+                result.tls = f.tls;
                 return result;
             }
-            Ok(Err((kind, message))) => {
-                result.error_kind = Some(kind);
-                result.error_message = Some(truncate(message));
-                return result;
-            }
-            Ok(Ok(f)) => f,
+            Ok(f) => f,
         };
         result.status_code = Some(fetched.status);
         result.body_bytes = fetched.body_bytes;
+        result.timings = Some(fetched.timings.clone());
+        result.tls = fetched.tls.clone();
         if !spec.expected_status.contains(fetched.status) {
             result.outcome = Outcome::Down;
             result.error_kind = Some(ErrorKind::StatusCode);
@@ -95,48 +102,87 @@ impl Checker {
         result
     }
 
-    async fn fetch(&self, job: &Job) -> Result<Fetched, (ErrorKind, String)> {
-        let spec = &job.check;
-        let method = reqwest::Method::from_bytes(spec.method.as_bytes()).map_err(|_| {
-            (
-                ErrorKind::InvalidRequest,
-                format!("bad method {}", spec.method),
-            )
-        })?;
-        let mut req = self.client.request(method, &spec.url);
-        for h in &spec.headers {
-            req = req.header(&h.name, &h.value);
+    /// Requests the URL and follows redirects as the spec allows, recording
+    /// every URL followed; a URL seen twice is a loop.
+    async fn follow(
+        &self,
+        spec: &openseer_protocol::CheckSpec,
+        deadline: tokio::time::Instant,
+        chain: &mut Vec<String>,
+    ) -> Result<crate::http::Response, Failure> {
+        let invalid = |message: String| Failure {
+            kind: ErrorKind::InvalidRequest,
+            message,
+            timings: Default::default(),
+            tls: None,
+        };
+        let mut url =
+            reqwest::Url::parse(&spec.url).map_err(|e| invalid(format!("invalid URL: {e}")))?;
+        let mut method = spec.method.clone();
+        let mut body = spec.body.clone();
+        let mut seen = vec![url.to_string()];
+        loop {
+            let req = Request {
+                url: &url,
+                method: &method,
+                headers: &spec.headers,
+                body: body.as_deref(),
+                verify_tls: spec.verify_tls,
+                ip_family: spec.ip_family,
+                block_private: self.block_private,
+                max_body_bytes: spec.max_body_bytes,
+            };
+            let resp = crate::http::fetch(&self.tls, &req, deadline).await?;
+            let redirect = matches!(resp.status, 301 | 302 | 303 | 307 | 308);
+            let Some(location) = resp
+                .location
+                .as_deref()
+                .filter(|_| redirect && spec.follow_redirects)
+            else {
+                return Ok(resp);
+            };
+            let next = url
+                .join(location)
+                .map_err(|e| invalid(format!("redirect to an invalid URL {location:?}: {e}")))?;
+            if next.scheme() != "http" && next.scheme() != "https" {
+                return Err(invalid(format!("redirect to a non-HTTP URL {next}")));
+            }
+            if seen.contains(&next.to_string()) {
+                return Err(Failure {
+                    kind: ErrorKind::RedirectLoop,
+                    message: format!("redirect loop: {} leads back to {next}", url),
+                    timings: resp.timings,
+                    tls: resp.tls,
+                });
+            }
+            if chain.len() >= usize::from(spec.max_redirects) {
+                return Err(Failure {
+                    kind: ErrorKind::RedirectLoop,
+                    message: format!("more than {} redirects", spec.max_redirects),
+                    timings: resp.timings,
+                    tls: resp.tls,
+                });
+            }
+            if resp.status == 303
+                || ((resp.status == 301 || resp.status == 302) && method == "POST")
+            {
+                method = "GET".into();
+                body = None;
+            }
+            chain.push(next.to_string());
+            seen.push(next.to_string());
+            url = next;
         }
-        if let Some(body) = &spec.body {
-            req = req.body(body.clone());
-        }
-        let req = req
-            .build()
-            .map_err(|e| (ErrorKind::InvalidRequest, describe(&e)))?;
-        let mut resp = self.client.execute(req).await.map_err(|e| classify(&e))?;
-        let status = resp.status().as_u16();
-        let cap = usize::try_from(spec.max_body_bytes).unwrap_or(usize::MAX);
-        let mut body = Vec::new();
-        let mut body_bytes: u64 = 0;
-        // Keep reading past the cap, counting only: the size is data, the
-        // bytes are not, and the timeout around us bounds the time spent.
-        while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e))? {
-            body_bytes += chunk.len() as u64;
-            let room = cap.saturating_sub(body.len());
-            body.extend_from_slice(&chunk[..room.min(chunk.len())]);
-        }
-        Ok(Fetched {
-            status,
-            body,
-            body_bytes,
-        })
     }
 }
 
-struct Fetched {
-    status: u16,
-    body: Vec<u8>,
-    body_bytes: u64,
+/// How a worker's checker is set up.
+#[derive(Debug, Clone, Default)]
+pub struct CheckerOptions {
+    /// Refuse loopback, private, link-local, CGNAT, multicast and unique-local targets.
+    pub block_private_targets: bool,
+    /// Extra trusted roots (DER), on top of the platform's store.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -152,65 +198,6 @@ fn truncate(mut s: String) -> String {
         s.truncate(cut);
     }
     s
-}
-
-/// The error and its causes, joined, without the URL (which the user knows).
-fn describe(e: &reqwest::Error) -> String {
-    let mut parts = vec![e.without_url_ref().to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
-
-trait WithoutUrlRef {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrlRef for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let text = self.to_string();
-        match self.url() {
-            Some(u) => text.replace(&format!(" for url ({u})"), ""),
-            None => text,
-        }
-    }
-}
-
-fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
-    let message = describe(e);
-    if e.is_timeout() {
-        return (ErrorKind::Timeout, message);
-    }
-    let mut source = e.source();
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => {
-                    return (ErrorKind::ConnectionRefused, message)
-                }
-                std::io::ErrorKind::TimedOut => return (ErrorKind::ConnectTimeout, message),
-                _ => {}
-            }
-        }
-        let text = s.to_string().to_ascii_lowercase();
-        if text.contains("dns error") || text.contains("failed to lookup address") {
-            return (ErrorKind::Dns, message);
-        }
-        if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
-            return (ErrorKind::Tls, message);
-        }
-        source = s.source();
-    }
-    if e.is_connect() {
-        return (ErrorKind::Connect, message);
-    }
-    (ErrorKind::Protocol, message)
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@
 
 pub mod check;
 pub mod client;
+mod der;
+pub mod guard;
+pub mod http;
 pub mod state;
 pub mod submit;
 
@@ -39,6 +42,7 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// Long-poll wait asked of the node.
     pub poll_wait: Duration,
+    pub checker: check::CheckerOptions,
 }
 
 impl WorkerConfig {
@@ -51,6 +55,7 @@ impl WorkerConfig {
             state_dir,
             concurrency: 256,
             poll_wait: Duration::from_secs(20),
+            checker: check::CheckerOptions::default(),
         }
     }
 }
@@ -81,6 +86,8 @@ pub enum WorkerError {
     State(#[from] state::StateError),
     #[error("building the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Checker(#[from] check::CheckerError),
 }
 
 pub fn now_ms() -> i64 {
@@ -102,7 +109,7 @@ pub async fn run(
     };
     tracing::info!(worker_id = identity.worker_id, region = %identity.region, "worker running");
     let client = anonymous.with_token(&identity.api_token);
-    let checker = Checker::new()?;
+    let checker = Checker::with_options(config.checker.clone())?;
 
     let (results_tx, results_rx) = mpsc::channel(4096);
     let (revoked_tx, mut revoked_rx) = watch::channel(None::<String>);

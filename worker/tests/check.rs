@@ -61,6 +61,7 @@ fn job(url: &str, keyword: Option<&str>, timeout_ms: u32) -> Job {
             expected_status: StatusRanges(vec![(200, 399)]),
             keyword: keyword.map(str::to_string),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            ..CheckSpec::default()
         },
     }
 }

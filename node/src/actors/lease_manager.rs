@@ -122,6 +122,9 @@ fn missed(job: &PendingJob, kind: ErrorKind, now: i64) -> (StoredResult, i64) {
             status_code: None,
             total_ms: 0.0,
             body_bytes: 0,
+            timings: None,
+            tls: None,
+            redirects: Vec::new(),
         },
         worker_id: None,
         received_at: now,
@@ -463,6 +466,7 @@ mod tests {
                 expected_status: StatusRanges(vec![(200, 399)]),
                 keyword: None,
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                ..CheckSpec::default()
             }),
         }
     }

@@ -257,6 +257,7 @@ mod tests {
                 expected_status: StatusRanges(vec![(200, 399)]),
                 keyword: None,
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                ..CheckSpec::default()
             },
             created_at: 0,
             updated_at: 0,

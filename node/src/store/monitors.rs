@@ -77,6 +77,7 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Monitor> {
             expected_status: expected,
             keyword: r.get("keyword"),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            ..CheckSpec::default()
         },
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),

@@ -30,6 +30,10 @@ struct Args {
     /// Checks run at the same time, at most.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
+    /// Refuse targets on loopback, private, link-local (cloud metadata included),
+    /// CGNAT, multicast and unique-local addresses.
+    #[arg(long, env = "OPENSEER_BLOCK_PRIVATE_TARGETS")]
+    block_private_targets: bool,
 }
 
 #[tokio::main]
@@ -46,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
     let mut config = WorkerConfig::new(args.server, &args.region, args.state_dir);
     config.enroll_token = args.enroll_token;
     config.concurrency = args.concurrency.max(1);
+    config.checker.block_private_targets = args.block_private_targets;
     if let Some(n) = args.name {
         config.name = n;
     }
