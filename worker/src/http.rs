@@ -435,7 +435,12 @@ fn describe_tls(e: &std::io::Error) -> String {
             match c {
                 C::Expired | C::ExpiredContext { .. } => "certificate expired".into(),
                 C::NotValidYet | C::NotValidYetContext { .. } => "certificate not valid yet".into(),
-                C::UnknownIssuer => {
+                // webpki reports a chain that leads to no trusted root in
+                // several ways, depending on which candidate root it tried last.
+                C::UnknownIssuer
+                | C::BadSignature
+                | C::UnsupportedSignatureAlgorithmContext { .. }
+                | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
                     "certificate not trusted (unknown issuer or self-signed)".into()
                 }
                 C::NotValidForName | C::NotValidForNameContext { .. } => {

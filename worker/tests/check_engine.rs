@@ -1,0 +1,430 @@
+//! The check engine against local targets started here, one case per
+//! behaviour: timings per phase, hostile targets, redirects, TLS, the guard.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openseer_protocol::monitor::IpFamily;
+use openseer_protocol::wire::Job;
+use openseer_protocol::{CheckResult, CheckSpec, ErrorKind, Outcome};
+use openseer_worker::check::{Checker, CheckerOptions};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+enum Step {
+    Write(Vec<u8>),
+    Sleep(u64),
+}
+
+fn text(s: &str) -> Step {
+    Step::Write(s.as_bytes().to_vec())
+}
+
+fn ok_response(body: &str) -> Vec<Step> {
+    vec![text(&format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    ))]
+}
+
+async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+async fn play<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, script: fn(&str) -> Vec<Step>) {
+    let Some(head) = read_head(&mut s).await else {
+        return;
+    };
+    for step in script(&head) {
+        match step {
+            Step::Write(b) => {
+                if s.write_all(&b).await.is_err() {
+                    return;
+                }
+                let _ = s.flush().await;
+            }
+            Step::Sleep(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        }
+    }
+    let _ = s.shutdown().await;
+}
+
+/// A plain HTTP target on `bind` that answers each request with `script(head)`.
+async fn serve(bind: &str, script: fn(&str) -> Vec<Step>) -> SocketAddr {
+    let l = TcpListener::bind(bind).await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(play(s, script));
+        }
+    });
+    addr
+}
+
+async fn serve_tls(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> SocketAddr {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(s).await {
+                    play(tls, |_| ok_response("secure ok")).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn job(url: &str, timeout_ms: u32) -> Job {
+    Job {
+        run_id: "1.eu.0".into(),
+        monitor_id: 1,
+        region: "eu".into(),
+        scheduled_at_ms: 0,
+        lease_deadline_ms: 0,
+        attempt: 1,
+        check: CheckSpec {
+            url: url.into(),
+            timeout_ms,
+            ..CheckSpec::default()
+        },
+    }
+}
+
+async fn run(j: &Job) -> CheckResult {
+    Checker::new()
+        .unwrap()
+        .run(j, openseer_worker::now_ms)
+        .await
+}
+
+#[tokio::test]
+async fn time_to_first_byte_is_the_servers_think_time() {
+    let addr = serve("127.0.0.1:0", |_| {
+        let mut s = vec![Step::Sleep(200)];
+        s.extend(ok_response("done"));
+        s
+    })
+    .await;
+    let r = run(&job(&format!("http://{addr}/"), 2000)).await;
+    assert_eq!(r.outcome, Outcome::Up, "{:?}", r.error_message);
+    let t = r.timings.expect("timings");
+    assert_eq!(t.dns_ms, 0.0, "an IP literal needs no DNS");
+    assert_eq!(t.tls_ms, 0.0);
+    assert!(t.connect_ms > 0.0);
+    assert!((t.ttfb_ms - 200.0).abs() <= 5.0, "ttfb {} ms", t.ttfb_ms);
+    assert!(r.total_ms >= t.connect_ms + t.ttfb_ms);
+}
+
+#[tokio::test]
+async fn a_trickled_body_times_out_on_time_and_says_where() {
+    let addr = serve("127.0.0.1:0", |_| {
+        let mut s = vec![text("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")];
+        for _ in 0..50 {
+            s.push(text("x"));
+            s.push(Step::Sleep(100));
+        }
+        s
+    })
+    .await;
+    let started = Instant::now();
+    let r = run(&job(&format!("http://{addr}/"), 500)).await;
+    let took = started.elapsed();
+    assert_eq!(
+        (r.outcome, r.error_kind),
+        (Outcome::Error, Some(ErrorKind::Timeout))
+    );
+    assert!(
+        r.error_message.as_deref().unwrap().contains("body"),
+        "{:?}",
+        r.error_message
+    );
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_millis(700),
+        "{took:?}"
+    );
+    assert!(r.timings.unwrap().transfer_ms > 300.0);
+}
+
+#[tokio::test]
+async fn slow_headers_time_out_in_the_first_byte_phase() {
+    let addr = serve("127.0.0.1:0", |_| {
+        vec![text("HTTP/1.1 200 OK\r\n"), Step::Sleep(2000)]
+    })
+    .await;
+    let r = run(&job(&format!("http://{addr}/"), 300)).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::Timeout));
+    assert!(r.error_message.unwrap().contains("first byte"));
+}
+
+#[tokio::test]
+async fn huge_headers_are_refused() {
+    let addr = serve("127.0.0.1:0", |_| {
+        let mut head = "HTTP/1.1 200 OK\r\n".to_string();
+        for i in 0..2000 {
+            head.push_str(&format!("x-filler-{i}: {}\r\n", "y".repeat(60)));
+        }
+        head.push_str("content-length: 0\r\n\r\n");
+        vec![Step::Write(head.into_bytes())]
+    })
+    .await;
+    let r = run(&job(&format!("http://{addr}/"), 2000)).await;
+    assert_eq!(r.outcome, Outcome::Error);
+    assert!(
+        matches!(
+            r.error_kind,
+            Some(ErrorKind::TooLarge | ErrorKind::Protocol)
+        ),
+        "{:?}",
+        r.error_kind
+    );
+}
+
+fn redirects(head: &str) -> Vec<Step> {
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let to = match path.as_str() {
+        "/a" => "/b",
+        "/b" => "/c",
+        "/loop1" => "/loop2",
+        "/loop2" => "/loop1",
+        _ => return ok_response("landed"),
+    };
+    vec![text(&format!(
+        "HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\n\r\n"
+    ))]
+}
+
+#[tokio::test]
+async fn redirect_chains_are_followed_and_recorded() {
+    let addr = serve("127.0.0.1:0", redirects).await;
+    let r = run(&job(&format!("http://{addr}/a"), 2000)).await;
+    assert_eq!((r.outcome, r.status_code), (Outcome::Up, Some(200)));
+    assert_eq!(
+        r.redirects,
+        vec![format!("http://{addr}/b"), format!("http://{addr}/c")]
+    );
+
+    let mut j = job(&format!("http://{addr}/a"), 2000);
+    j.check.follow_redirects = false;
+    let r = run(&j).await;
+    assert_eq!((r.outcome, r.status_code), (Outcome::Up, Some(302)));
+    assert!(r.redirects.is_empty());
+
+    let mut j = job(&format!("http://{addr}/a"), 2000);
+    j.check.max_redirects = 1;
+    assert_eq!(run(&j).await.error_kind, Some(ErrorKind::RedirectLoop));
+}
+
+#[tokio::test]
+async fn redirect_loops_are_detected() {
+    let addr = serve("127.0.0.1:0", redirects).await;
+    let r = run(&job(&format!("http://{addr}/loop1"), 2000)).await;
+    assert_eq!(
+        (r.outcome, r.error_kind),
+        (Outcome::Error, Some(ErrorKind::RedirectLoop))
+    );
+    assert!(r.error_message.unwrap().contains("loop"));
+}
+
+#[tokio::test]
+async fn unresolvable_hosts_are_dns_errors() {
+    let r = run(&job("http://nonexistent.invalid/", 3000)).await;
+    assert_eq!(
+        (r.outcome, r.error_kind),
+        (Outcome::Error, Some(ErrorKind::Dns)),
+        "{:?}",
+        r.error_message
+    );
+}
+
+#[tokio::test]
+async fn ipv6_loopback_targets_work_and_families_are_honoured() {
+    let addr = serve("[::1]:0", |_| ok_response("v6")).await;
+    let r = run(&job(&format!("http://[::1]:{}/", addr.port()), 2000)).await;
+    assert_eq!(r.outcome, Outcome::Up, "{:?}", r.error_message);
+    let mut j = job(&format!("http://[::1]:{}/", addr.port()), 2000);
+    j.check.ip_family = IpFamily::V4;
+    assert_eq!(
+        run(&j).await.error_kind,
+        Some(ErrorKind::Dns),
+        "an IPv6 literal has no IPv4 address"
+    );
+}
+
+#[tokio::test]
+async fn the_private_target_guard_blocks_loopback_even_by_name() {
+    let addr = serve("127.0.0.1:0", |_| ok_response("internal")).await;
+    let guarded = Checker::with_options(CheckerOptions {
+        block_private_targets: true,
+        ..Default::default()
+    })
+    .unwrap();
+    for url in [
+        format!("http://127.0.0.1:{}/", addr.port()),
+        format!("http://localhost:{}/", addr.port()),
+    ] {
+        let r = guarded.run(&job(&url, 2000), openseer_worker::now_ms).await;
+        assert_eq!(
+            (r.outcome, r.error_kind),
+            (Outcome::Error, Some(ErrorKind::Blocked)),
+            "{url}"
+        );
+    }
+    let r = guarded
+        .run(
+            &job("http://169.254.169.254/latest/meta-data/", 2000),
+            openseer_worker::now_ms,
+        )
+        .await;
+    assert_eq!(r.error_kind, Some(ErrorKind::Blocked));
+    // Off by default: self-hosted users monitor internal services.
+    assert_eq!(
+        run(&job(&format!("http://localhost:{}/", addr.port()), 2000))
+            .await
+            .outcome,
+        Outcome::Up
+    );
+}
+
+// --- TLS --------------------------------------------------------------------
+
+struct Pki {
+    root: CertificateDer<'static>,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+fn pki() -> Pki {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(DnType::CommonName, "OpenSeer Test CA");
+    let key = KeyPair::generate().unwrap();
+    let root = p.self_signed(&key).unwrap().der().clone();
+    Pki {
+        root,
+        issuer: Issuer::new(p, key),
+    }
+}
+
+fn leaf(
+    issuer: Option<&Issuer<'static, KeyPair>>,
+    name: &str,
+    not_after: (i32, u8, u8),
+) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    let mut p = CertificateParams::new(vec![name.to_string()]).unwrap();
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    p.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+    let key = KeyPair::generate().unwrap();
+    let cert = match issuer {
+        Some(i) => p.signed_by(&key, i).unwrap(),
+        None => p.self_signed(&key).unwrap(),
+    };
+    (
+        vec![cert.der().clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+}
+
+fn trusting(p: &Pki) -> Checker {
+    Checker::with_options(CheckerOptions {
+        extra_roots: vec![p.root.clone()],
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_valid_certificate_is_up_with_its_details_and_handshake_time() {
+    let p = pki();
+    let (chain, key) = leaf(Some(&p.issuer), "localhost", (2099, 1, 1));
+    let addr = serve_tls(chain, key).await;
+    let r = trusting(&p)
+        .run(
+            &job(&format!("https://localhost:{}/", addr.port()), 3000),
+            openseer_worker::now_ms,
+        )
+        .await;
+    assert_eq!(r.outcome, Outcome::Up, "{:?}", r.error_message);
+    let tls = r.tls.expect("TLS details");
+    assert!(tls.version.starts_with("TLSv1."), "{}", tls.version);
+    assert_eq!(tls.subject.as_deref(), Some("CN=localhost"));
+    assert_eq!(tls.issuer.as_deref(), Some("CN=OpenSeer Test CA"));
+    assert_eq!(
+        tls.not_after_ms,
+        Some(4_070_908_800_000),
+        "2099-01-01T00:00:00Z"
+    );
+    let t = r.timings.unwrap();
+    assert!(t.tls_ms > 0.0 && t.dns_ms > 0.0);
+}
+
+#[tokio::test]
+async fn expired_certificates_are_tls_errors() {
+    let p = pki();
+    let (chain, key) = leaf(Some(&p.issuer), "localhost", (2021, 1, 1));
+    let addr = serve_tls(chain, key).await;
+    let r = trusting(&p)
+        .run(
+            &job(&format!("https://localhost:{}/", addr.port()), 3000),
+            openseer_worker::now_ms,
+        )
+        .await;
+    assert_eq!(
+        (r.outcome, r.error_kind),
+        (Outcome::Error, Some(ErrorKind::Tls))
+    );
+    assert!(r.error_message.unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn self_signed_certificates_are_untrusted_unless_verification_is_off() {
+    let (chain, key) = leaf(None, "localhost", (2099, 1, 1));
+    let addr = serve_tls(chain, key).await;
+    let url = format!("https://localhost:{}/", addr.port());
+    let r = run(&job(&url, 3000)).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::Tls));
+    let m = r.error_message.unwrap();
+    assert!(m.contains("not trusted"), "{m}");
+    let mut j = job(&url, 3000);
+    j.check.verify_tls = false;
+    let r = run(&j).await;
+    assert_eq!(r.outcome, Outcome::Up, "{:?}", r.error_message);
+    assert_eq!(r.tls.unwrap().subject.as_deref(), Some("CN=localhost"));
+}
+
+#[tokio::test]
+async fn certificates_for_another_host_are_tls_errors() {
+    let p = pki();
+    let (chain, key) = leaf(Some(&p.issuer), "other.example", (2099, 1, 1));
+    let addr = serve_tls(chain, key).await;
+    let r = trusting(&p)
+        .run(
+            &job(&format!("https://localhost:{}/", addr.port()), 3000),
+            openseer_worker::now_ms,
+        )
+        .await;
+    assert_eq!(r.error_kind, Some(ErrorKind::Tls));
+    assert!(r.error_message.unwrap().contains("host name"));
+}
