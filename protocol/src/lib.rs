@@ -5,12 +5,14 @@
 //! specs through [`monitor::MonitorInput::validate`], so a form, the JSON API
 //! and the scheduler can never disagree about what a valid monitor is.
 
+pub mod assertion;
 pub mod error;
 pub mod monitor;
 pub mod result;
 pub mod token;
 pub mod wire;
 
+pub use assertion::{Assertion, AssertionResult};
 pub use error::{ErrorBody, ErrorCode, FieldError};
 pub use monitor::{CheckSpec, Header, MonitorInput, StatusRanges};
 pub use result::{CheckResult, ErrorKind, Outcome, Timings, TlsInfo};

@@ -60,6 +60,20 @@ pub struct MonitorInput {
     pub keyword: Option<String>,
     #[serde(default = "default_enabled")]
     pub enabled: bool,
+    #[serde(default = "default_true")]
+    pub follow_redirects: bool,
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: u8,
+    #[serde(default = "default_true")]
+    pub verify_tls: bool,
+    #[serde(default)]
+    pub ip_family: IpFamily,
+    #[serde(default)]
+    pub assertions: Vec<crate::Assertion>,
+    #[serde(default)]
+    pub degraded_above_ms: Option<u32>,
+    #[serde(default)]
+    pub cert_expiry_days: Option<u32>,
 }
 
 fn default_method() -> String {
@@ -182,6 +196,14 @@ pub struct CheckSpec {
     pub verify_tls: bool,
     #[serde(default)]
     pub ip_family: IpFamily,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assertions: Vec<crate::Assertion>,
+    /// Up but slower than this: degraded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded_above_ms: Option<u32>,
+    /// Up but the certificate expires within this many days: degraded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_expiry_days: Option<u32>,
 }
 
 impl Default for CheckSpec {
@@ -200,6 +222,9 @@ impl Default for CheckSpec {
             max_redirects: DEFAULT_MAX_REDIRECTS,
             verify_tls: true,
             ip_family: IpFamily::Auto,
+            assertions: Vec::new(),
+            degraded_above_ms: None,
+            cert_expiry_days: None,
         }
     }
 }
@@ -340,6 +365,41 @@ impl MonitorInput {
             }
         }
 
+        if self.max_redirects > MAX_REDIRECTS {
+            errors.push(FieldError::new(
+                "max_redirects",
+                format!("at most {MAX_REDIRECTS}"),
+            ));
+        }
+        if self.assertions.len() > crate::assertion::MAX_ASSERTIONS {
+            errors.push(FieldError::new(
+                "assertions",
+                format!("at most {} assertions", crate::assertion::MAX_ASSERTIONS),
+            ));
+        } else if let Some(e) = self
+            .assertions
+            .iter()
+            .find_map(|a| a.validate().err().map(|e| format!("{a}: {e}")))
+        {
+            errors.push(FieldError::new("assertions", e));
+        }
+        if let Some(d) = self.degraded_above_ms {
+            if d == 0 || d >= self.timeout_ms {
+                errors.push(FieldError::new(
+                    "degraded_above_ms",
+                    "the latency threshold must be above 0 and below the timeout",
+                ));
+            }
+        }
+        if let Some(days) = self.cert_expiry_days {
+            if !(1..=365).contains(&days) {
+                errors.push(FieldError::new(
+                    "cert_expiry_days",
+                    "between 1 and 365 days",
+                ));
+            }
+        }
+
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -364,10 +424,13 @@ impl MonitorInput {
                 expected_status: expected.expect("checked above"),
                 keyword: keyword.map(str::to_string),
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-                follow_redirects: true,
-                max_redirects: DEFAULT_MAX_REDIRECTS,
-                verify_tls: true,
-                ip_family: IpFamily::Auto,
+                follow_redirects: self.follow_redirects,
+                max_redirects: self.max_redirects,
+                verify_tls: self.verify_tls,
+                ip_family: self.ip_family,
+                assertions: self.assertions.clone(),
+                degraded_above_ms: self.degraded_above_ms,
+                cert_expiry_days: self.cert_expiry_days,
             },
         })
     }
@@ -519,6 +582,13 @@ mod tests {
             expected_status: "200-399".into(),
             keyword: None,
             enabled: true,
+            follow_redirects: true,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            verify_tls: true,
+            ip_family: IpFamily::Auto,
+            assertions: Vec::new(),
+            degraded_above_ms: None,
+            cert_expiry_days: None,
         }
     }
 
@@ -596,6 +666,26 @@ mod tests {
         assert_eq!(
             fields(m.validate()),
             vec!["name", "url", "method", "expected_status"]
+        );
+    }
+
+    #[test]
+    fn options_and_assertions_are_validated() {
+        let mut m = input("http://example.com");
+        m.max_redirects = 11;
+        m.degraded_above_ms = Some(6000);
+        m.cert_expiry_days = Some(0);
+        m.assertions = vec![crate::Assertion::BodyMatches {
+            pattern: "(".into(),
+        }];
+        assert_eq!(
+            fields(m.validate()),
+            vec![
+                "max_redirects",
+                "assertions",
+                "degraded_above_ms",
+                "cert_expiry_days"
+            ]
         );
     }
 

@@ -68,6 +68,12 @@ pub enum ErrorKind {
     LeaseExpired,
     /// Refused by the worker's private-target guard.
     Blocked,
+    /// An assertion on the body or headers failed.
+    AssertionFailed,
+    /// Degraded: slower than the monitor's latency threshold.
+    Slow,
+    /// Degraded: the certificate expires within the monitor's warning days.
+    CertExpiring,
 }
 
 impl ErrorKind {
@@ -88,6 +94,9 @@ impl ErrorKind {
             ErrorKind::NoWorker => "no_worker",
             ErrorKind::LeaseExpired => "lease_expired",
             ErrorKind::Blocked => "blocked",
+            ErrorKind::AssertionFailed => "assertion_failed",
+            ErrorKind::Slow => "slow",
+            ErrorKind::CertExpiring => "cert_expiring",
         }
     }
 
@@ -108,6 +117,9 @@ impl ErrorKind {
             ErrorKind::NoWorker,
             ErrorKind::LeaseExpired,
             ErrorKind::Blocked,
+            ErrorKind::AssertionFailed,
+            ErrorKind::Slow,
+            ErrorKind::CertExpiring,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -145,6 +157,9 @@ pub struct CheckResult {
     /// URLs followed after the first one, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirects: Vec<String>,
+    /// Each assertion of the monitor and how it fared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assertions: Vec<crate::AssertionResult>,
 }
 
 /// Per-phase durations of the last request of a check, in milliseconds.

@@ -200,6 +200,13 @@ pub struct MonitorFormVm<'a> {
     pub expected_status: &'a str,
     pub keyword: &'a str,
     pub enabled: bool,
+    pub follow_redirects: bool,
+    pub max_redirects: &'a str,
+    pub verify_tls: bool,
+    pub ip_family: &'a str,
+    pub assertions: &'a str,
+    pub degraded_above_ms: &'a str,
+    pub cert_expiry_days: &'a str,
 }
 
 pub fn monitor_form_page(
@@ -230,6 +237,17 @@ pub fn monitor_form_page(
                 (field(errors, "regions", "Regions", Some("comma separated; empty or \"any\" for any region"), html! { input #regions name="regions" value=(f.regions) aria-invalid=(invalid(errors, "regions")); }))
                 (field(errors, "expected_status", "Expected status codes", Some("e.g. 200-399 or 200,204"), html! { input #expected_status name="expected_status" value=(f.expected_status) aria-invalid=(invalid(errors, "expected_status")); }))
                 (field(errors, "keyword", "Body must contain", Some("optional"), html! { input #keyword name="keyword" value=(f.keyword) aria-invalid=(invalid(errors, "keyword")); }))
+            (field(errors, "assertions", "Assertions", Some("one per line: body contains TEXT · body not contains TEXT · body matches REGEX · json $.path == VALUE · json $.path exists · header NAME == VALUE · header NAME contains TEXT"), html! { textarea #assertions name="assertions" rows="4" aria-invalid=(invalid(errors, "assertions")) { (f.assertions) } }))
+            (field(errors, "degraded_above_ms", "Degraded above (milliseconds)", Some("optional; slower answers count as degraded"), html! { input #degraded_above_ms name="degraded_above_ms" inputmode="numeric" value=(f.degraded_above_ms) aria-invalid=(invalid(errors, "degraded_above_ms")); }))
+            (field(errors, "cert_expiry_days", "Certificate warning (days)", Some("optional; degraded when the certificate expires sooner"), html! { input #cert_expiry_days name="cert_expiry_days" inputmode="numeric" value=(f.cert_expiry_days) aria-invalid=(invalid(errors, "cert_expiry_days")); }))
+            label.row for="follow_redirects" { input #follow_redirects type="checkbox" name="follow_redirects" value="on" checked[f.follow_redirects]; "Follow redirects" }
+            (field(errors, "max_redirects", "Redirects at most", None, html! { input #max_redirects name="max_redirects" inputmode="numeric" value=(f.max_redirects) aria-invalid=(invalid(errors, "max_redirects")); }))
+            label.row for="verify_tls" { input #verify_tls type="checkbox" name="verify_tls" value="on" checked[f.verify_tls]; "Verify TLS certificates" }
+            (field(errors, "ip_family", "IP family", None, html! {
+                select #ip_family name="ip_family" {
+                    @for (v, label) in [("auto", "auto"), ("v4", "IPv4 only"), ("v6", "IPv6 only")] { option value=(v) selected[v == f.ip_family] { (label) } }
+                }
+            }))
                 label.row for="enabled" { input #enabled type="checkbox" name="enabled" value="on" checked[f.enabled]; "Enabled" }
                 div.row { button type="submit" { "Save" } a href="/" { "Cancel" } }
             }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::assert::contains;
 use crate::http::{Failure, Request, Tls};
 
 use openseer_protocol::result::MAX_ERROR_MESSAGE_LEN;
@@ -57,6 +58,7 @@ impl Checker {
             timings: None,
             tls: None,
             redirects: Vec::new(),
+            assertions: Vec::new(),
         };
         let fetched = self.follow(spec, deadline, &mut result.redirects).await;
         result.total_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -95,6 +97,51 @@ impl Checker {
                 result.error_message = Some(truncate(format!(
                     "the body does not contain {keyword:?}{scope}"
                 )));
+                return result;
+            }
+        }
+        result.assertions = crate::assert::evaluate(&spec.assertions, &fetched);
+        let failed: Vec<String> = result
+            .assertions
+            .iter()
+            .filter(|a| !a.passed)
+            .map(|a| {
+                format!(
+                    "{}: {}",
+                    a.assertion,
+                    a.detail.as_deref().unwrap_or("failed")
+                )
+            })
+            .collect();
+        if !failed.is_empty() {
+            result.outcome = Outcome::Down;
+            result.error_kind = Some(ErrorKind::AssertionFailed);
+            result.error_message = Some(truncate(failed.join("; ")));
+            return result;
+        }
+        if let Some(limit) = spec.degraded_above_ms {
+            if result.total_ms > f64::from(limit) {
+                result.outcome = Outcome::Degraded;
+                result.error_kind = Some(ErrorKind::Slow);
+                result.error_message = Some(format!(
+                    "{:.0} ms, above the {limit} ms threshold",
+                    result.total_ms
+                ));
+                return result;
+            }
+        }
+        if let (Some(days), Some(not_after)) = (
+            spec.cert_expiry_days,
+            result.tls.as_ref().and_then(|t| t.not_after_ms),
+        ) {
+            let left_ms = not_after - now_ms();
+            if left_ms < i64::from(days) * 86_400_000 {
+                result.outcome = Outcome::Degraded;
+                result.error_kind = Some(ErrorKind::CertExpiring);
+                result.error_message = Some(format!(
+                    "the certificate expires in {} days (warning at {days})",
+                    left_ms.div_euclid(86_400_000)
+                ));
                 return result;
             }
         }
@@ -183,10 +230,6 @@ pub struct CheckerOptions {
     pub block_private_targets: bool,
     /// Extra trusted roots (DER), on top of the platform's store.
     pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn truncate(mut s: String) -> String {

@@ -10,6 +10,7 @@
 //!   shutdown spools what it could not deliver to the state directory;
 //! - the renewer: extends leases of checks that run long.
 
+mod assert;
 pub mod check;
 pub mod client;
 mod der;

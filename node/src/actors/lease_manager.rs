@@ -125,6 +125,7 @@ fn missed(job: &PendingJob, kind: ErrorKind, now: i64) -> (StoredResult, i64) {
             timings: None,
             tls: None,
             redirects: Vec::new(),
+            assertions: Vec::new(),
         },
         worker_id: None,
         received_at: now,

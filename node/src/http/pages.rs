@@ -4,7 +4,7 @@
 use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::Markup;
-use openseer_protocol::monitor::{parse_header_lines, ANY_REGION};
+use openseer_protocol::monitor::{parse_header_lines, IpFamily, ANY_REGION};
 use openseer_protocol::{FieldError, MonitorInput};
 use openseer_web as views;
 use serde::Deserialize;
@@ -500,6 +500,20 @@ pub struct MonitorFormData {
     keyword: String,
     #[serde(default)]
     enabled: Option<String>,
+    #[serde(default)]
+    follow_redirects: Option<String>,
+    #[serde(default)]
+    max_redirects: String,
+    #[serde(default)]
+    verify_tls: Option<String>,
+    #[serde(default)]
+    ip_family: String,
+    #[serde(default)]
+    assertions: String,
+    #[serde(default)]
+    degraded_above_ms: String,
+    #[serde(default)]
+    cert_expiry_days: String,
 }
 
 impl HasCsrf for MonitorFormData {
@@ -529,6 +543,27 @@ impl MonitorFormData {
             expected_status: m.check.expected_status.to_string(),
             keyword: m.check.keyword.clone().unwrap_or_default(),
             enabled: m.enabled.then(|| "on".into()),
+            follow_redirects: m.check.follow_redirects.then(|| "on".into()),
+            max_redirects: m.check.max_redirects.to_string(),
+            verify_tls: m.check.verify_tls.then(|| "on".into()),
+            ip_family: ip_family_name(m.check.ip_family).into(),
+            assertions: m
+                .check
+                .assertions
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            degraded_above_ms: m
+                .check
+                .degraded_above_ms
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            cert_expiry_days: m
+                .check
+                .cert_expiry_days
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -539,6 +574,10 @@ impl MonitorFormData {
             timeout_ms: "5000".into(),
             expected_status: "200-399".into(),
             enabled: Some("on".into()),
+            follow_redirects: Some("on".into()),
+            max_redirects: openseer_protocol::monitor::DEFAULT_MAX_REDIRECTS.to_string(),
+            verify_tls: Some("on".into()),
+            ip_family: "auto".into(),
             ..MonitorFormData::default()
         }
     }
@@ -556,6 +595,13 @@ impl MonitorFormData {
             expected_status: &self.expected_status,
             keyword: &self.keyword,
             enabled: self.enabled.is_some(),
+            follow_redirects: self.follow_redirects.is_some(),
+            max_redirects: &self.max_redirects,
+            verify_tls: self.verify_tls.is_some(),
+            ip_family: &self.ip_family,
+            assertions: &self.assertions,
+            degraded_above_ms: &self.degraded_above_ms,
+            cert_expiry_days: &self.cert_expiry_days,
         }
     }
 
@@ -578,6 +624,42 @@ impl MonitorFormData {
             errors.push(FieldError::new("headers", e));
             Vec::new()
         });
+        let optional = |field: &str, text: &str, errors: &mut Vec<FieldError>| -> Option<u32> {
+            let t = text.trim();
+            if t.is_empty() {
+                return None;
+            }
+            t.parse::<u32>().map(Some).unwrap_or_else(|_| {
+                errors.push(FieldError::new(
+                    field,
+                    "enter a whole number, or leave it empty",
+                ));
+                None
+            })
+        };
+        let degraded_above_ms = optional("degraded_above_ms", &self.degraded_above_ms, &mut errors);
+        let cert_expiry_days = optional("cert_expiry_days", &self.cert_expiry_days, &mut errors);
+        let max_redirects = match self.max_redirects.trim() {
+            "" => openseer_protocol::monitor::DEFAULT_MAX_REDIRECTS,
+            t => t.parse::<u8>().unwrap_or_else(|_| {
+                errors.push(FieldError::new("max_redirects", "enter a whole number"));
+                0
+            }),
+        };
+        let ip_family = match self.ip_family.as_str() {
+            "" | "auto" => IpFamily::Auto,
+            "v4" => IpFamily::V4,
+            "v6" => IpFamily::V6,
+            _ => {
+                errors.push(FieldError::new("ip_family", "auto, v4 or v6"));
+                IpFamily::Auto
+            }
+        };
+        let assertions = openseer_protocol::assertion::parse_lines(&self.assertions)
+            .unwrap_or_else(|e| {
+                errors.push(FieldError::new("assertions", e));
+                Vec::new()
+            });
         let input = MonitorInput {
             name: self.name.clone(),
             url: self.url.clone(),
@@ -595,6 +677,13 @@ impl MonitorFormData {
             expected_status: self.expected_status.clone(),
             keyword: Some(self.keyword.clone()).filter(|k| !k.is_empty()),
             enabled: self.enabled.is_some(),
+            follow_redirects: self.follow_redirects.is_some(),
+            max_redirects,
+            verify_tls: self.verify_tls.is_some(),
+            ip_family,
+            assertions,
+            degraded_above_ms,
+            cert_expiry_days,
         };
         match input.validate() {
             Ok(v) if errors.is_empty() => Ok(v),
@@ -631,6 +720,14 @@ fn form_page(
         html(page)
     } else {
         html_status(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, page)
+    }
+}
+
+fn ip_family_name(f: IpFamily) -> &'static str {
+    match f {
+        IpFamily::Auto => "auto",
+        IpFamily::V4 => "v4",
+        IpFamily::V6 => "v6",
     }
 }
 

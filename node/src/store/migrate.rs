@@ -5,11 +5,18 @@ use sqlx::SqlitePool;
 
 use super::{translate, StoreError, StoreResult};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../../../migrations/sqlite/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "check_details",
+        include_str!("../../../migrations/sqlite/0002_check_details.sql"),
+    ),
+];
 
 pub async fn run(pool: &SqlitePool) -> StoreResult<()> {
     sqlx::query(

@@ -19,7 +19,7 @@ use sqlx::SqlitePool;
 
 pub use accounts::{NewUser, SessionRow, User};
 pub use monitors::{Monitor, MonitorStatus};
-pub use results::{ResultRow, StoredResult};
+pub use results::{Details, ResultRow, StoredResult};
 pub use tokens::{ApiToken, EnrollmentToken, Worker, WorkerAuth};
 
 #[derive(Debug, thiserror::Error)]

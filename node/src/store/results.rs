@@ -1,6 +1,7 @@
 //! Raw check results. One row per run id, i.e. per (monitor, region, tick).
 
-use openseer_protocol::CheckResult;
+use openseer_protocol::{AssertionResult, CheckResult, Timings, TlsInfo};
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{translate, Store, StoreResult};
@@ -11,6 +12,29 @@ pub struct StoredResult {
     pub result: CheckResult,
     pub worker_id: Option<i64>,
     pub received_at: i64,
+}
+
+/// The `details` column of a result.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Details {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirects: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assertions: Vec<AssertionResult>,
+}
+
+fn details_json(r: &CheckResult) -> Option<String> {
+    if r.tls.is_none() && r.redirects.is_empty() && r.assertions.is_empty() {
+        return None;
+    }
+    let d = Details {
+        tls: r.tls.clone(),
+        redirects: r.redirects.clone(),
+        assertions: r.assertions.clone(),
+    };
+    Some(serde_json::to_string(&d).expect("details serialise"))
 }
 
 #[derive(Debug, Clone)]
@@ -27,6 +51,8 @@ pub struct ResultRow {
     pub total_ms: Option<f64>,
     pub body_bytes: Option<i64>,
     pub worker_id: Option<i64>,
+    pub timings: Option<Timings>,
+    pub details: Details,
 }
 
 impl Store {
@@ -38,12 +64,15 @@ impl Store {
         for s in batch {
             let r = &s.result;
             sqlx::query(
-                "INSERT INTO results_raw (run_id, monitor_id, region, scheduled_at, started_at, received_at, outcome, error_kind, error_message, status_code, total_ms, body_bytes, worker_id)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                "INSERT INTO results_raw (run_id, monitor_id, region, scheduled_at, started_at, received_at, outcome, error_kind, error_message, status_code, total_ms, body_bytes, worker_id,
+                   dns_ms, connect_ms, tls_ms, ttfb_ms, transfer_ms, details)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT(run_id) DO UPDATE SET
                    started_at = excluded.started_at, received_at = excluded.received_at, outcome = excluded.outcome,
                    error_kind = excluded.error_kind, error_message = excluded.error_message, status_code = excluded.status_code,
-                   total_ms = excluded.total_ms, body_bytes = excluded.body_bytes, worker_id = excluded.worker_id
+                   total_ms = excluded.total_ms, body_bytes = excluded.body_bytes, worker_id = excluded.worker_id,
+                   dns_ms = excluded.dns_ms, connect_ms = excluded.connect_ms, tls_ms = excluded.tls_ms,
+                   ttfb_ms = excluded.ttfb_ms, transfer_ms = excluded.transfer_ms, details = excluded.details
                  WHERE results_raw.outcome = 'missed' AND excluded.outcome <> 'missed'",
             )
             .bind(&r.run_id)
@@ -59,6 +88,12 @@ impl Store {
             .bind((r.outcome != openseer_protocol::Outcome::Missed).then_some(r.total_ms))
             .bind(r.body_bytes as i64)
             .bind(s.worker_id)
+            .bind(r.timings.as_ref().map(|t| t.dns_ms))
+            .bind(r.timings.as_ref().map(|t| t.connect_ms))
+            .bind(r.timings.as_ref().map(|t| t.tls_ms))
+            .bind(r.timings.as_ref().map(|t| t.ttfb_ms))
+            .bind(r.timings.as_ref().map(|t| t.transfer_ms))
+            .bind(details_json(r))
             .execute(&mut *tx)
             .await
             .map_err(translate)?;
@@ -92,7 +127,8 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<ResultRow>> {
         let rows = sqlx::query(
-            "SELECT r.run_id, r.monitor_id, r.region, r.scheduled_at, r.started_at, r.outcome, r.error_kind, r.error_message, r.status_code, r.total_ms, r.body_bytes, r.worker_id
+            "SELECT r.run_id, r.monitor_id, r.region, r.scheduled_at, r.started_at, r.outcome, r.error_kind, r.error_message, r.status_code, r.total_ms, r.body_bytes, r.worker_id,
+                    r.dns_ms, r.connect_ms, r.tls_ms, r.ttfb_ms, r.transfer_ms, r.details
              FROM results_raw r JOIN monitors m ON m.id = r.monitor_id
              WHERE r.monitor_id = ? AND m.org_id = ?
              ORDER BY r.scheduled_at DESC, r.region LIMIT ?",
@@ -118,6 +154,18 @@ impl Store {
                 total_ms: r.get("total_ms"),
                 body_bytes: r.get("body_bytes"),
                 worker_id: r.get("worker_id"),
+                timings: r.get::<Option<f64>, _>("ttfb_ms").map(|ttfb_ms| Timings {
+                    dns_ms: r.get::<Option<f64>, _>("dns_ms").unwrap_or(0.0),
+                    connect_ms: r.get::<Option<f64>, _>("connect_ms").unwrap_or(0.0),
+                    tls_ms: r.get::<Option<f64>, _>("tls_ms").unwrap_or(0.0),
+                    ttfb_ms,
+                    transfer_ms: r.get::<Option<f64>, _>("transfer_ms").unwrap_or(0.0),
+                }),
+                // A details blob we cannot read is shown as no details, not an error page.
+                details: r
+                    .get::<Option<&str>, _>("details")
+                    .and_then(|d| serde_json::from_str(d).ok())
+                    .unwrap_or_default(),
             })
             .collect())
     }
