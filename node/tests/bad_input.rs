@@ -90,6 +90,22 @@ async fn the_api_answers_bad_input_with_clear_errors() {
             json!({"name": "x", "url": "http://a.example", "interval_seconds": 5, "timeout_ms": 6000}),
             "timeout_ms",
         ),
+        (
+            json!({"name": "x", "url": "http://a.example", "assertions": [{"type": "body_matches", "pattern": "(unclosed"}]}),
+            "assertions",
+        ),
+        (
+            json!({"name": "x", "url": "http://a.example", "assertions": [{"type": "json_path", "path": "status"}]}),
+            "assertions",
+        ),
+        (
+            json!({"name": "x", "url": "http://a.example", "max_redirects": 50}),
+            "max_redirects",
+        ),
+        (
+            json!({"name": "x", "url": "http://a.example", "timeout_ms": 1000, "degraded_above_ms": 2000}),
+            "degraded_above_ms",
+        ),
     ];
     for (body, field) in cases {
         let (s, e) = post_raw(
@@ -143,6 +159,7 @@ async fn the_form_shows_errors_next_to_the_fields_and_keeps_the_input() {
         ("interval_seconds", "0"),
         ("timeout_ms", "abc"),
         ("expected_status", "200-399"),
+        ("assertions", "json status == ok"),
     ];
     let (s, page) = admin.post_form("/monitors", &form).await;
     assert_eq!(s, 422);
@@ -151,6 +168,7 @@ async fn the_form_shows_errors_next_to_the_fields_and_keeps_the_input() {
         "headers-error",
         "interval_seconds-error",
         "timeout_ms-error",
+        "assertions-error",
     ] {
         assert!(
             page.contains(&format!("id=\"{id}\"")),

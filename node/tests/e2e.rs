@@ -271,3 +271,96 @@ async fn stopping_a_worker_mid_check_still_delivers_the_result() {
     assert_eq!(results[0]["outcome"], "up");
     assert!(results[0]["total_ms"].as_f64().unwrap() >= 800.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assertions_timings_and_options_flow_through_the_api() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let worker = app
+        .start_worker(&app.enrollment_token(&admin).await, "eu")
+        .await;
+    let target = Target::start().await;
+    target.set_body(r#"{"status":"ok","version":3}"#);
+    let csrf = admin.csrf().await;
+    let body = serde_json::json!({
+        "name": "json api", "url": target.url, "interval_seconds": 1, "timeout_ms": 900,
+        "assertions": [
+            {"type": "json_path", "path": "$.status", "equals": "ok"},
+            {"type": "json_path", "path": "$.version"},
+            {"type": "body_matches", "pattern": "\"version\":\\s*\\d+"}
+        ],
+        "degraded_above_ms": 800, "verify_tls": false, "ip_family": "v4", "follow_redirects": false
+    });
+    let r = admin
+        .http
+        .post(app.url("/api/v1/monitors"))
+        .header("X-CSRF-Token", &csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: serde_json::Value = r.json().await.unwrap();
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(created["assertions"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        (
+            created["ip_family"].as_str(),
+            created["verify_tls"].as_bool()
+        ),
+        (Some("v4"), Some(false))
+    );
+
+    let up = wait_for(Duration::from_secs(5), "an up result", || async {
+        admin
+            .results(id)
+            .await
+            .into_iter()
+            .find(|r| r["outcome"] == "up")
+    })
+    .await;
+    assert_eq!(up["assertions"].as_array().unwrap().len(), 3);
+    assert!(
+        up["assertions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["passed"] == true),
+        "{up}"
+    );
+    let t = &up["timings"];
+    assert!(
+        t["connect_ms"].as_f64().unwrap() > 0.0 && t["ttfb_ms"].as_f64().unwrap() > 0.0,
+        "{t}"
+    );
+
+    target.set_body(r#"{"status":"degraded","version":3}"#);
+    let down = wait_for(Duration::from_secs(3), "an assertion failure", || async {
+        admin
+            .results(id)
+            .await
+            .into_iter()
+            .find(|r| r["outcome"] == "down")
+    })
+    .await;
+    assert_eq!(down["error_kind"], "assertion_failed");
+    assert!(
+        down["error_message"].as_str().unwrap().contains("$.status"),
+        "{down}"
+    );
+    let failed: Vec<&serde_json::Value> = down["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["passed"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1);
+
+    // The monitor page shows the phases and the assertions.
+    let (_, page) = admin.get(&format!("/monitors/{id}")).await;
+    assert!(
+        page.contains("DNS · connect · TLS · first byte · transfer")
+            && page.contains("json $.status == ok")
+    );
+    worker.shutdown().await.unwrap();
+}

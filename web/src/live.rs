@@ -23,6 +23,9 @@ pub struct ResultVm<'a> {
     pub body_bytes: Option<i64>,
     pub error_kind: Option<&'a str>,
     pub error_message: Option<&'a str>,
+    /// DNS, connect, TLS, first byte, transfer (ms).
+    pub phases: Option<[f64; 5]>,
+    pub redirects: usize,
 }
 
 /// Event carrying a [`status_cell`] for (monitor, region).
@@ -57,7 +60,16 @@ pub fn result_row(r: &ResultVm) -> Markup {
             td { (r.region) }
             td { (crate::badge(r.outcome)) }
             td { @if let Some(c) = r.status_code { (c) } }
-            td { @if let Some(ms) = r.total_ms { (format!("{ms:.1}")) " ms" } }
+            td {
+                @if let Some(ms) = r.total_ms { (format!("{ms:.1}")) " ms" }
+                @if let Some(p) = r.phases {
+                    br;
+                    small.muted title="DNS · connect · TLS · first byte · transfer (ms)" {
+                        (format!("{:.1} · {:.1} · {:.1} · {:.1} · {:.1}", p[0], p[1], p[2], p[3], p[4]))
+                    }
+                }
+                @if r.redirects > 0 { br; small.muted { (r.redirects) " redirect(s)" } }
+            }
             td.hide-sm { @if let Some(b) = r.body_bytes { (b) " B" } }
             td {
                 @if let Some(k) = r.error_kind { code { (k) } " " }

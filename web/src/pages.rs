@@ -144,6 +144,10 @@ pub struct MonitorDetailVm<'a> {
     pub keyword: Option<&'a str>,
     pub enabled: bool,
     pub statuses: Vec<StatusVm<'a>>,
+    /// From the latest HTTPS result: subject, issuer, expiry.
+    pub certificate: Option<(&'a str, &'a str, i64)>,
+    /// Assertions as form lines.
+    pub assertions: Vec<String>,
 }
 
 pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) -> Markup {
@@ -174,7 +178,13 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                     @for s in &m.statuses { div sse-swap=(status_event(m.id, s.region)) { (status_cell(s)) } }
                 }
             }
-            h2 { "Latest checks" }
+            @if !m.assertions.is_empty() {
+            p.muted { "Assertions: " @for (i, a) in m.assertions.iter().enumerate() { @if i > 0 { " · " } code { (a) } } }
+        }
+        @if let Some((subject, issuer, not_after)) = m.certificate {
+            p #certificate { "Certificate " (subject) " from " (issuer) ", expires " (time_el(not_after)) "." }
+        }
+        h2 { "Latest checks" }
             table #results {
                 thead { tr { th { "Scheduled" } th { "Region" } th { "Outcome" } th { "Code" } th { "Time" } th.hide-sm { "Body" } th { "Error" } } }
                 tbody sse-swap=(results_event(m.id)) hx-swap="afterbegin" {

@@ -332,10 +332,22 @@ fn leaf(
     name: &str,
     not_after: (i32, u8, u8),
 ) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    leaf_until(
+        issuer,
+        name,
+        rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2),
+    )
+}
+
+fn leaf_until(
+    issuer: Option<&Issuer<'static, KeyPair>>,
+    name: &str,
+    not_after: time::OffsetDateTime,
+) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
     let mut p = CertificateParams::new(vec![name.to_string()]).unwrap();
     p.distinguished_name.push(DnType::CommonName, name);
     p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    p.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+    p.not_after = not_after;
     let key = KeyPair::generate().unwrap();
     let cert = match issuer {
         Some(i) => p.signed_by(&key, i).unwrap(),
@@ -427,4 +439,88 @@ async fn certificates_for_another_host_are_tls_errors() {
         .await;
     assert_eq!(r.error_kind, Some(ErrorKind::Tls));
     assert!(r.error_message.unwrap().contains("host name"));
+}
+
+#[tokio::test]
+async fn a_certificate_expiring_soon_makes_the_check_degraded() {
+    let p = pki();
+    let (chain, key) = leaf_until(
+        Some(&p.issuer),
+        "localhost",
+        time::OffsetDateTime::now_utc() + time::Duration::days(10),
+    );
+    let addr = serve_tls(chain, key).await;
+    let mut j = job(&format!("https://localhost:{}/", addr.port()), 3000);
+    j.check.cert_expiry_days = Some(14);
+    let r = trusting(&p).run(&j, openseer_worker::now_ms).await;
+    assert_eq!(
+        (r.outcome, r.error_kind),
+        (Outcome::Degraded, Some(ErrorKind::CertExpiring)),
+        "{:?}",
+        r.error_message
+    );
+    assert!(r.error_message.unwrap().contains("expires in"));
+    let days_left = (r.tls.unwrap().not_after_ms.unwrap() - openseer_worker::now_ms()) / 86_400_000;
+    assert!((9..=10).contains(&days_left), "{days_left}");
+    j.check.cert_expiry_days = Some(7);
+    assert_eq!(
+        trusting(&p).run(&j, openseer_worker::now_ms).await.outcome,
+        Outcome::Up
+    );
+}
+
+#[tokio::test]
+async fn answers_slower_than_the_threshold_are_degraded() {
+    let addr = serve("127.0.0.1:0", |_| {
+        let mut s = vec![Step::Sleep(150)];
+        s.extend(ok_response("slow"));
+        s
+    })
+    .await;
+    let mut j = job(&format!("http://{addr}/"), 2000);
+    j.check.degraded_above_ms = Some(100);
+    let r = run(&j).await;
+    assert_eq!(
+        (r.outcome, r.error_kind),
+        (Outcome::Degraded, Some(ErrorKind::Slow))
+    );
+    j.check.degraded_above_ms = Some(1000);
+    assert_eq!(run(&j).await.outcome, Outcome::Up);
+}
+
+#[tokio::test]
+async fn json_path_and_header_assertions_pass_and_fail() {
+    let addr = serve("127.0.0.1:0", |_| {
+        let body = r#"{"status":"ok","checks":[{"db":"up"}]}"#;
+        vec![text(&format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        ))]
+    })
+    .await;
+    let mut j = job(&format!("http://{addr}/"), 2000);
+    j.check.assertions = [
+        "json $.status == ok",
+        "json $.checks[0].db == up",
+        "header content-type contains json",
+    ]
+    .iter()
+    .map(|l| openseer_protocol::Assertion::parse_line(l).unwrap())
+    .collect();
+    let r = run(&j).await;
+    assert_eq!(r.outcome, Outcome::Up, "{:?}", r.error_message);
+    assert!(r.assertions.iter().all(|a| a.passed));
+    j.check
+        .assertions
+        .push(openseer_protocol::Assertion::parse_line("json $.status == down").unwrap());
+    j.check
+        .assertions
+        .push(openseer_protocol::Assertion::parse_line("header x-version exists").unwrap());
+    let r = run(&j).await;
+    assert_eq!(
+        (r.outcome, r.error_kind),
+        (Outcome::Down, Some(ErrorKind::AssertionFailed))
+    );
+    assert_eq!(r.assertions.iter().filter(|a| !a.passed).count(), 2);
+    assert!(r.error_message.unwrap().contains("$.status"));
 }

@@ -53,6 +53,10 @@ pub struct ResultView {
     pub status_code: Option<i64>,
     pub total_ms: Option<f64>,
     pub body_bytes: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<openseer_protocol::Timings>,
+    #[serde(flatten)]
+    pub details: crate::store::Details,
 }
 
 impl From<ResultRow> for ResultView {
@@ -68,6 +72,8 @@ impl From<ResultRow> for ResultView {
             status_code: r.status_code,
             total_ms: r.total_ms,
             body_bytes: r.body_bytes,
+            timings: r.timings,
+            details: r.details,
         }
     }
 }

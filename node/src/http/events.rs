@@ -48,6 +48,11 @@ fn render(e: &LiveEvent) -> String {
                 body_bytes: Some(r.body_bytes as i64),
                 error_kind: r.error_kind.map(|k| k.as_str()),
                 error_message: r.error_message.as_deref(),
+                phases: r
+                    .timings
+                    .as_ref()
+                    .map(|t| [t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.transfer_ms]),
+                redirects: r.redirects.len(),
             });
             let mut out = frame(
                 &status_event(r.monitor_id, &r.region),

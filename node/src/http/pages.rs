@@ -450,6 +450,15 @@ async fn monitor_page(
         keyword: m.check.keyword.as_deref(),
         enabled: m.enabled,
         statuses: statuses(&m, &latest, &regions),
+        certificate: results.iter().find_map(|r| {
+            let t = r.details.tls.as_ref()?;
+            Some((
+                t.subject.as_deref().unwrap_or("?"),
+                t.issuer.as_deref().unwrap_or("?"),
+                t.not_after_ms?,
+            ))
+        }),
+        assertions: m.check.assertions.iter().map(|a| a.to_string()).collect(),
     };
     let rows: Vec<views::live::ResultVm> = results
         .iter()
@@ -462,6 +471,11 @@ async fn monitor_page(
             body_bytes: r.body_bytes,
             error_kind: r.error_kind.as_deref(),
             error_message: r.error_message.as_deref(),
+            phases: r
+                .timings
+                .as_ref()
+                .map(|t| [t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.transfer_ms]),
+            redirects: r.details.redirects.len(),
         })
         .collect();
     let csrf = s.csrf();
