@@ -16,6 +16,7 @@ pub mod client;
 mod der;
 pub mod guard;
 pub mod http;
+pub mod outbox;
 pub mod state;
 pub mod submit;
 
@@ -44,6 +45,8 @@ pub struct WorkerConfig {
     /// Long-poll wait asked of the node.
     pub poll_wait: Duration,
     pub checker: check::CheckerOptions,
+    /// Results kept on disk at most while no node acknowledges them.
+    pub outbox_cap: usize,
 }
 
 impl WorkerConfig {
@@ -57,6 +60,7 @@ impl WorkerConfig {
             concurrency: 256,
             poll_wait: Duration::from_secs(20),
             checker: check::CheckerOptions::default(),
+            outbox_cap: 500_000,
         }
     }
 }
@@ -118,6 +122,7 @@ pub async fn run(
         client.clone(),
         results_rx,
         config.state_dir.clone(),
+        config.outbox_cap,
         revoked_tx,
     ));
 

@@ -1,10 +1,12 @@
-//! Delivering results: batches of up to [`MAX_BATCH`], retried with backoff
-//! until a node acknowledges them (an acknowledgement means committed).
-//! Results not delivered by shutdown are spooled to `pending.json` in the
-//! state directory and sent first at the next start.
+//! Delivering results. Results from the checks are gathered into batches
+//! (up to [`MAX_BATCH`], or whatever arrived within a few milliseconds),
+//! written to the [`Outbox`] on disk, and only then sent, oldest batch first.
+//! A batch leaves the outbox when a node acknowledged it (an acknowledgement
+//! means committed); failures are retried with backoff while new results keep
+//! being written, so checks never wait on the control plane.
 
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use openseer_protocol::wire::SubmitResultsRequest;
@@ -12,92 +14,116 @@ use openseer_protocol::{CheckResult, ErrorCode};
 use tokio::sync::{mpsc, watch};
 
 use crate::client::{ClientError, NodeClient};
+use crate::outbox::Outbox;
 use crate::Backoff;
 
 pub const MAX_BATCH: usize = 500;
-/// Results kept while no node answers; past this the oldest are dropped.
-pub const MAX_PENDING: usize = 100_000;
-/// How long shutdown keeps trying to deliver before spooling to disk.
+/// How long shutdown keeps trying to deliver; what is left stays on disk.
 const FLUSH_BUDGET: Duration = Duration::from_secs(10);
-const SPOOL_FILE: &str = "pending.json";
+const GATHER: Duration = Duration::from_millis(20);
 
 pub async fn run(
     client: NodeClient,
     mut rx: mpsc::Receiver<CheckResult>,
     state_dir: PathBuf,
+    outbox_cap: usize,
     revoked: watch::Sender<Option<String>>,
 ) {
-    let mut pending: VecDeque<CheckResult> = load_spool(&state_dir).into();
-    if !pending.is_empty() {
+    let mut outbox = match Outbox::open(&state_dir.join("outbox"), outbox_cap) {
+        Ok(o) => o,
+        Err(e) => {
+            // Without a place to keep results, sending straight away is the
+            // best left; say so loudly.
+            tracing::error!(error = %e, "cannot open the outbox; results are not protected against crashes");
+            return direct(client, rx).await;
+        }
+    };
+    if !outbox.is_empty() {
         tracing::info!(
-            count = pending.len(),
-            "resending results spooled at the last stop"
+            count = outbox.len(),
+            "sending results kept from before the last stop"
         );
     }
     let mut backoff = Backoff::new();
     let mut open = true;
-    while open {
-        if pending.is_empty() {
-            match rx.recv().await {
-                Some(r) => pending.push_back(r),
-                None => break,
-            }
-        }
-        // Gather whatever else is ready, briefly, to fill a batch.
-        let gather = tokio::time::sleep(Duration::from_millis(20));
-        tokio::pin!(gather);
-        while pending.len() < MAX_BATCH {
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    while open || (!outbox.is_empty() && retry_at.is_none()) {
+        // Take in what the checks produced; wait for it only when there is
+        // nothing to send (or sending has to wait anyway).
+        let mut batch = Vec::new();
+        let idle = outbox.is_empty() || retry_at.is_some();
+        if idle && open {
+            let wake =
+                retry_at.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 r = rx.recv() => match r {
-                    Some(r) => push_bounded(&mut pending, r),
-                    None => { open = false; break; }
+                    Some(r) => batch.push(r),
+                    None => open = false,
                 },
-                _ = &mut gather => break,
+                _ = tokio::time::sleep_until(wake) => retry_at = None,
             }
         }
-        match deliver(&client, &mut pending).await {
+        if !batch.is_empty() {
+            let gather = tokio::time::sleep(GATHER);
+            tokio::pin!(gather);
+            while batch.len() < MAX_BATCH && open {
+                tokio::select! {
+                    r = rx.recv() => match r {
+                        Some(r) => batch.push(r),
+                        None => open = false,
+                    },
+                    _ = &mut gather => break,
+                }
+            }
+        }
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = outbox.push(&batch) {
+            tracing::error!(error = %e, count = batch.len(), "writing results to the outbox failed; sending them directly");
+            let _ = send_once(&client, &batch).await;
+        }
+        if retry_at.is_some_and(|t| tokio::time::Instant::now() < t) {
+            continue;
+        }
+        retry_at = None;
+        match deliver_oldest(&client, &mut outbox).await {
             Ok(()) => backoff.reset(),
             Err(Delivery::Revoked(msg)) => {
-                tracing::error!(error = %msg, "worker token refused; spooling results");
+                tracing::error!(error = %msg, "worker token refused; results stay in the outbox");
                 let _ = revoked.send(Some(msg));
                 break;
             }
             Err(Delivery::Retry(msg)) => {
                 let wait = backoff.next_delay();
-                tracing::warn!(error = %msg, pending = pending.len(), retry_in_ms = wait.as_millis() as u64, "submitting results failed");
-                // Keep accepting results while we wait so checks never block.
-                let sleep = tokio::time::sleep(wait);
-                tokio::pin!(sleep);
-                loop {
-                    tokio::select! {
-                        r = rx.recv(), if open => match r {
-                            Some(r) => push_bounded(&mut pending, r),
-                            None => open = false,
-                        },
-                        _ = &mut sleep => break,
-                    }
-                }
+                tracing::warn!(error = %msg, pending = outbox.len(), retry_in_ms = wait.as_millis() as u64, "submitting results failed");
+                retry_at = Some(tokio::time::Instant::now() + wait);
             }
         }
     }
-    // Shutdown: drain the channel, try to deliver for a while, then spool.
+    // Shutdown: keep what is left of the channel, then try to deliver for a while.
+    let mut rest = Vec::new();
     while let Ok(r) = rx.try_recv() {
-        push_bounded(&mut pending, r);
+        rest.push(r);
+    }
+    if let Err(e) = outbox.push(&rest) {
+        tracing::error!(error = %e, count = rest.len(), "could not keep results at shutdown");
     }
     let deadline = tokio::time::Instant::now() + FLUSH_BUDGET;
-    while !pending.is_empty() && tokio::time::Instant::now() < deadline {
-        match deliver(&client, &mut pending).await {
+    while !outbox.is_empty() && tokio::time::Instant::now() < deadline {
+        match deliver_oldest(&client, &mut outbox).await {
             Ok(()) => {}
             Err(Delivery::Revoked(_)) => break,
             Err(Delivery::Retry(_)) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }
-    if let Err(e) = save_spool(&state_dir, pending.make_contiguous()) {
-        tracing::error!(error = %e, count = pending.len(), "could not spool undelivered results");
-    } else if !pending.is_empty() {
+    if !outbox.is_empty() {
         tracing::warn!(
-            count = pending.len(),
-            "undelivered results spooled for the next start"
+            count = outbox.len(),
+            "undelivered results kept in the outbox for the next start"
         );
     }
 }
@@ -107,40 +133,44 @@ enum Delivery {
     Revoked(String),
 }
 
-/// Sends the oldest batch; removes what the node accepted or rejected for good.
-async fn deliver(client: &NodeClient, pending: &mut VecDeque<CheckResult>) -> Result<(), Delivery> {
-    let n = pending.len().min(MAX_BATCH);
-    let batch: Vec<CheckResult> = pending.iter().take(n).cloned().collect();
+/// Sends the oldest outbox batch and settles what the node answered for.
+async fn deliver_oldest(client: &NodeClient, outbox: &mut Outbox) -> Result<(), Delivery> {
+    let Some((seq, batch)) = outbox.oldest() else {
+        return Ok(());
+    };
+    let answered = send_once(client, &batch).await?;
+    let keep: Vec<CheckResult> = batch
+        .into_iter()
+        .filter(|r| !answered.contains(&r.run_id))
+        .collect();
+    if let Err(e) = outbox.settle(seq, &keep) {
+        tracing::error!(error = %e, "updating the outbox failed");
+        outbox.skip(seq);
+    }
+    Ok(())
+}
+
+/// One submission; returns the run ids the node answered for (accepted or
+/// rejected for good).
+async fn send_once(
+    client: &NodeClient,
+    batch: &[CheckResult],
+) -> Result<HashSet<String>, Delivery> {
     match client
-        .submit(&SubmitResultsRequest { results: batch })
+        .submit(&SubmitResultsRequest {
+            results: batch.to_vec(),
+        })
         .await
     {
         Ok(resp) => {
             for r in &resp.rejected {
                 tracing::warn!(run_id = %r.run_id, code = ?r.code, reason = %r.message, "result rejected");
             }
-            let done = resp.accepted.len() + resp.rejected.len();
-            if done != n {
-                tracing::warn!(
-                    sent = n,
-                    answered = done,
-                    "node answered for a different number of results"
-                );
-            }
-            let answered: std::collections::HashSet<&str> = resp
+            Ok(resp
                 .accepted
-                .iter()
-                .chain(resp.rejected.iter().map(|r| &r.run_id))
-                .map(String::as_str)
-                .collect();
-            let mut kept = VecDeque::with_capacity(pending.len());
-            for (i, r) in pending.drain(..).enumerate() {
-                if i >= n || !answered.contains(r.run_id.as_str()) {
-                    kept.push_back(r);
-                }
-            }
-            *pending = kept;
-            Ok(())
+                .into_iter()
+                .chain(resp.rejected.into_iter().map(|r| r.run_id))
+                .collect())
         }
         Err(ClientError::Rejected { body, .. }) if body.error == ErrorCode::Unauthorized => {
             Err(Delivery::Revoked(body.message))
@@ -149,34 +179,22 @@ async fn deliver(client: &NodeClient, pending: &mut VecDeque<CheckResult>) -> Re
     }
 }
 
-fn push_bounded(pending: &mut VecDeque<CheckResult>, r: CheckResult) {
-    if pending.len() >= MAX_PENDING {
-        pending.pop_front();
-        tracing::warn!("result buffer full: dropped the oldest result");
-    }
-    pending.push_back(r);
-}
-
-fn load_spool(dir: &Path) -> Vec<CheckResult> {
-    let path = dir.join(SPOOL_FILE);
-    let Ok(bytes) = std::fs::read(&path) else {
-        return Vec::new();
-    };
-    match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::error!(path = %path.display(), error = %e, "ignoring unreadable result spool");
-            Vec::new()
+/// Fallback when the outbox cannot be opened: send as results come.
+async fn direct(client: NodeClient, mut rx: mpsc::Receiver<CheckResult>) {
+    while let Some(r) = rx.recv().await {
+        let mut batch = vec![r];
+        while let Ok(r) = rx.try_recv() {
+            batch.push(r);
+            if batch.len() >= MAX_BATCH {
+                break;
+            }
+        }
+        let mut backoff = Backoff::new();
+        for _ in 0..5 {
+            match send_once(&client, &batch).await {
+                Ok(_) | Err(Delivery::Revoked(_)) => break,
+                Err(Delivery::Retry(_)) => tokio::time::sleep(backoff.next_delay()).await,
+            }
         }
     }
-}
-
-fn save_spool(dir: &Path, results: &[CheckResult]) -> Result<(), crate::state::StateError> {
-    let path = dir.join(SPOOL_FILE);
-    if results.is_empty() {
-        let _ = std::fs::remove_file(&path);
-        return Ok(());
-    }
-    let bytes = serde_json::to_vec(results).expect("results serialise");
-    crate::state::write_atomically(&path, &bytes)
 }

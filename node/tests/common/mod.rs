@@ -21,6 +21,8 @@ pub struct TestApp {
     pub actors: openseer_node::actors::Actors,
     pub handle: actix_web::dev::ServerHandle,
     pub dir: tempfile::TempDir,
+    settings: Settings,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestApp {
@@ -43,18 +45,40 @@ impl TestApp {
             sweep_ms: 50,
         };
         tweak(&mut settings);
-        let app = Application::build(settings).await.expect("node builds");
+        let app = Application::build(settings.clone())
+            .await
+            .expect("node builds");
         let base = app.base_url.clone();
-        let t = TestApp {
+        settings.http_addr = format!("127.0.0.1:{}", app.port());
+        TestApp {
             base,
             setup_url: app.setup_url.clone(),
             store: app.store.clone(),
             actors: app.actors.clone(),
             handle: app.handle(),
             dir,
-        };
-        tokio::spawn(app.run_until_stopped());
-        t
+            settings,
+            task: Some(tokio::spawn(app.run_until_stopped())),
+        }
+    }
+
+    /// Stops the node as Ctrl-C would, and waits until it has drained.
+    pub async fn stop(&mut self) {
+        Application::shutdown(self.handle.clone(), &self.actors).await;
+        if let Some(t) = self.task.take() {
+            t.await.expect("node task").expect("node stopped cleanly");
+        }
+    }
+
+    /// Starts the node again on the same address and data directory.
+    pub async fn start_again(&mut self) {
+        let app = Application::build(self.settings.clone())
+            .await
+            .expect("node rebuilds");
+        self.store = app.store.clone();
+        self.actors = app.actors.clone();
+        self.handle = app.handle();
+        self.task = Some(tokio::spawn(app.run_until_stopped()));
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -34,6 +34,10 @@ struct Args {
     /// CGNAT, multicast and unique-local addresses.
     #[arg(long, env = "OPENSEER_BLOCK_PRIVATE_TARGETS")]
     block_private_targets: bool,
+    /// Results kept on disk at most while no node acknowledges them (the oldest
+    /// are dropped, and counted, past this).
+    #[arg(long, default_value_t = 500_000)]
+    outbox_max_results: usize,
 }
 
 #[tokio::main]
@@ -51,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
     config.enroll_token = args.enroll_token;
     config.concurrency = args.concurrency.max(1);
     config.checker.block_private_targets = args.block_private_targets;
+    config.outbox_cap = args.outbox_max_results;
     if let Some(n) = args.name {
         config.name = n;
     }
