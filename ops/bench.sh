@@ -3,6 +3,10 @@
 #   ops/bench.sh dispatch   one node (SQLite) + one worker process, N monitors
 #                           at 1 s against local nginx, N raised until p99
 #                           lateness of check start passes 250 ms.
+#   ops/bench.sh worker     the checker alone against local nginx (fresh
+#                           connection per check), and wrk with
+#                           `Connection: close` against the same target as the
+#                           ceiling. SECONDS=10 CONCURRENCY=64.
 # Options through the environment: STEPS="250 500 1000" WINDOW=10 (seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +28,39 @@ case "${1:-}" in
     cargo build --release --bins --locked >&2
     exec python3 ops/bench/dispatch.py "$CARGO_TARGET_DIR/release"
     ;;
+  worker)
+    need nginx nginx
+    need wrk wrk
+    cargo build --release --locked --example bench_checks -p openseer-worker >&2
+    SECONDS_RUN="${SECONDS_RUN:-10}"
+    CONCURRENCY="${CONCURRENCY:-64}"
+    work=$(mktemp -d /tmp/openseer-bench-worker.XXXXXX)
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    mkdir -p "$work/logs"
+    cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+error_log $work/logs/error.log;
+pid $work/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
+  server { listen 127.0.0.1:$port; location / { return 200 "ok
+"; } }
+}
+CONF
+    nginx -p "$work" -c "$work/nginx.conf"
+    trap 'nginx -p "$work" -c "$work/nginx.conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
+    sleep 0.5
+    url="http://127.0.0.1:$port/health"
+    "$CARGO_TARGET_DIR/release/examples/bench_checks" "$url" "$SECONDS_RUN" "$CONCURRENCY" | tee "$work/worker.txt"
+    rate=$(wrk -t1 -c"$CONCURRENCY" -d"${SECONDS_RUN}s" -H 'Connection: close' "$url" | awk '/Requests\/sec/ {print $2}')
+    echo "wrk_connection_close_requests_per_second: ${rate%.*} requests/s"
+    worker=$(awk '/worker_checks_per_second/ {print $2}' "$work/worker.txt")
+    python3 -c "print(f'worker_fraction_of_wrk: {$worker / $rate:.2f} ratio')"
+    ;;
   *)
-    echo "usage: ops/bench.sh dispatch" >&2
+    echo "usage: ops/bench.sh dispatch|worker" >&2
     exit 2
     ;;
 esac
