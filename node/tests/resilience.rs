@@ -79,7 +79,8 @@ async fn checks_survive_a_control_plane_outage_and_a_killed_worker() {
     })
     .await;
     app.stop().await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // The outage the issue names: a full minute without a control plane.
+    tokio::time::sleep(Duration::from_secs(60)).await;
     // ...and then the worker is killed, outbox and all, without a chance to flush.
     worker.kill();
     // The results that were checked but never acknowledged, as kept on disk.

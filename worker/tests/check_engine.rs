@@ -524,3 +524,31 @@ async fn json_path_and_header_assertions_pass_and_fail() {
     assert_eq!(r.assertions.iter().filter(|a| !a.passed).count(), 2);
     assert!(r.error_message.unwrap().contains("$.status"));
 }
+
+#[tokio::test]
+async fn requests_carry_the_default_user_agent_and_the_monitors_headers() {
+    let addr = serve("127.0.0.1:0", |head| {
+        let head = head.to_ascii_lowercase();
+        let ua = format!("user-agent: openseer/{}", env!("CARGO_PKG_VERSION"));
+        if head.contains(&ua) && head.contains("x-token: s3cret") && head.starts_with("post ") {
+            ok_response("yes")
+        } else {
+            vec![text("HTTP/1.1 400 Bad\r\ncontent-length: 0\r\n\r\n")]
+        }
+    })
+    .await;
+    let mut j = job(&format!("http://{addr}/"), 2000);
+    j.check.method = "POST".into();
+    j.check.body = Some("{}".into());
+    j.check.headers = vec![openseer_protocol::Header {
+        name: "X-Token".into(),
+        value: "s3cret".into(),
+    }];
+    let r = run(&j).await;
+    assert_eq!(
+        (r.outcome, r.status_code),
+        (Outcome::Up, Some(200)),
+        "{:?}",
+        r.error_message
+    );
+}

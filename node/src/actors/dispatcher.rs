@@ -2,7 +2,12 @@
 //! worker's organization and region from the lease managers; when there are
 //! none, parks the poll until a lease manager reports ready jobs or the
 //! poll's wait runs out.
+//!
+//! Lease managers report every queue that gets jobs (`JobsReady`), so the
+//! dispatcher keeps a set of (shard, organization, region) queues that may
+//! hold jobs and asks only those shards, instead of all of them on every poll.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use openseer_protocol::wire::Job;
@@ -21,6 +26,7 @@ pub enum DispatchMsg {
         reply: RpcReplyPort<Vec<Job>>,
     },
     JobsReady {
+        shard: usize,
         org_id: i64,
         region: String,
     },
@@ -42,6 +48,8 @@ pub struct State {
     clock: SharedClock,
     lease_managers: Vec<ActorRef<LeaseMsg>>,
     waiters: Vec<Waiter>,
+    /// Queues that may hold jobs: (shard, organization, region).
+    hints: HashSet<(usize, i64, String)>,
     /// Shard to start the next take at, so no shard is always served last.
     cursor: usize,
     ticker: tokio::task::JoinHandle<()>,
@@ -51,11 +59,17 @@ impl State {
     async fn take(&mut self, worker: &WorkerAuth, max: usize) -> Vec<Job> {
         let mut jobs = Vec::new();
         let n = self.lease_managers.len();
+        let any = openseer_protocol::monitor::ANY_REGION;
         for i in 0..n {
             if jobs.len() >= max {
                 break;
             }
-            let lm = &self.lease_managers[(self.cursor + i) % n];
+            let shard = (self.cursor + i) % n;
+            let hinted = |r: &str| self.hints.contains(&(shard, worker.org_id, r.to_string()));
+            if !hinted(&worker.region) && !hinted(any) {
+                continue;
+            }
+            let lm = &self.lease_managers[shard];
             let want = max - jobs.len();
             let got = ractor::call_t!(
                 lm,
@@ -69,7 +83,15 @@ impl State {
                 5_000
             );
             match got {
-                Ok(mut more) => jobs.append(&mut more),
+                Ok(mut more) => {
+                    if more.len() < want {
+                        // Both queues this worker takes from are empty now.
+                        self.hints
+                            .remove(&(shard, worker.org_id, worker.region.clone()));
+                        self.hints.remove(&(shard, worker.org_id, any.to_string()));
+                    }
+                    jobs.append(&mut more);
+                }
                 Err(e) => tracing::warn!(error = %e, "a lease manager did not answer"),
             }
         }
@@ -104,6 +126,7 @@ impl Actor for Dispatcher {
             clock: args.clock,
             lease_managers: Vec::new(),
             waiters: Vec::new(),
+            hints: HashSet::new(),
             cursor: 0,
             ticker,
         })
@@ -138,7 +161,12 @@ impl Actor for Dispatcher {
                     reply,
                 });
             }
-            DispatchMsg::JobsReady { org_id, region } => {
+            DispatchMsg::JobsReady {
+                shard,
+                org_id,
+                region,
+            } => {
+                state.hints.insert((shard, org_id, region.clone()));
                 let any = region == openseer_protocol::monitor::ANY_REGION;
                 let mut i = 0;
                 while i < state.waiters.len() {

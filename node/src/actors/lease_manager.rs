@@ -329,6 +329,7 @@ pub struct Args {
 }
 
 pub struct State {
+    shard: u32,
     clock: SharedClock,
     leases: Leases,
     ingest: ActorRef<IngestMsg>,
@@ -340,9 +341,11 @@ impl State {
     fn wake(&self, queues: Vec<(i64, String)>) {
         for (org_id, region) in queues {
             // Fails only while the node shuts down.
-            let _ = self
-                .dispatcher
-                .cast(DispatchMsg::JobsReady { org_id, region });
+            let _ = self.dispatcher.cast(DispatchMsg::JobsReady {
+                shard: self.shard as usize,
+                org_id,
+                region,
+            });
         }
     }
 }
@@ -359,11 +362,11 @@ impl Actor for LeaseManager {
         myself: ActorRef<LeaseMsg>,
         args: Args,
     ) -> Result<State, ActorProcessingErr> {
-        let _ = args.shard;
         let sweeper = myself.send_interval(Duration::from_millis(args.config.sweep_ms), || {
             LeaseMsg::Sweep
         });
         Ok(State {
+            shard: args.shard,
             clock: args.clock,
             leases: Leases::new(args.config.grace_ms),
             ingest: args.ingest,
