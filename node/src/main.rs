@@ -106,7 +106,7 @@ async fn serve(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
     let handle = app.handle();
     let actors = app.actors.clone();
     let server = tokio::spawn(app.run_until_stopped());
-    wait_for_signal().await;
+    openseer_worker::wait_for_stop_signal().await;
     tracing::info!(
         "stopping: the worker finishes its checks and delivers results, then the node drains"
     );
@@ -118,13 +118,4 @@ async fn serve(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
     server.await??;
     tracing::info!("stopped cleanly");
     Ok(())
-}
-
-async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -24,7 +24,7 @@ import urllib.parse
 import urllib.request
 
 BIN = sys.argv[1]
-STEPS = [int(s) for s in os.environ.get("STEPS", "500 1000 2000 4000 6000 8000 10000 12000").split()]
+STEPS = [int(s) for s in os.environ.get("STEPS", "500 1000 2000 4000 5000 6000 8000").split()]
 WINDOW = float(os.environ.get("WINDOW", "10"))
 PASSWORD = "benchmark-password-123"
 

@@ -306,6 +306,16 @@ async fn renew_loop(client: NodeClient, in_flight: Arc<Mutex<HashMap<String, Ins
     }
 }
 
+/// Resolves at Ctrl-C or SIGTERM: the signals that ask a process to stop cleanly.
+pub async fn wait_for_stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
 /// Exponential backoff from 100 ms to 5 s.
 pub struct Backoff(Duration);
 

@@ -197,23 +197,26 @@ impl Leases {
         out
     }
 
+    /// Puts a job back at the front of its queue with a fresh wait window,
+    /// noting the queue as one to wake.
+    fn requeue_front(&mut self, job: PendingJob, now: i64, woken: &mut Vec<(i64, String)>) {
+        let key = (job.org_id, job.region.clone());
+        let take_by = now + ready_window(&job);
+        self.ready
+            .entry(key.clone())
+            .or_default()
+            .push_front(Ready { job, take_by });
+        if !woken.contains(&key) {
+            woken.push(key);
+        }
+    }
+
     /// Puts jobs that were taken but never delivered back at the front.
     pub fn release(&mut self, run_ids: &[String], now: i64) -> Vec<(i64, String)> {
         let mut woken = Vec::new();
         for id in run_ids.iter().rev() {
             if let Some(l) = self.leased.remove(id) {
-                let key = (l.job.org_id, l.job.region.clone());
-                let take_by = now + ready_window(&l.job);
-                self.ready
-                    .entry(key.clone())
-                    .or_default()
-                    .push_front(Ready {
-                        job: l.job,
-                        take_by,
-                    });
-                if !woken.contains(&key) {
-                    woken.push(key);
-                }
+                self.requeue_front(l.job, now, &mut woken);
             }
         }
         woken
@@ -292,18 +295,7 @@ impl Leases {
             }
             tracing::info!(run_id = %id, worker_id = l.worker_id, "lease expired; handing the check out again");
             l.job.attempt += 1;
-            let key = (l.job.org_id, l.job.region.clone());
-            let take_by = now + ready_window(&l.job);
-            self.ready
-                .entry(key.clone())
-                .or_default()
-                .push_front(Ready {
-                    job: l.job,
-                    take_by,
-                });
-            if !woken.contains(&key) {
-                woken.push(key);
-            }
+            self.requeue_front(l.job, now, &mut woken);
         }
         for q in self.ready.values_mut() {
             q.retain(|r| {

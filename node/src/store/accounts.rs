@@ -79,15 +79,7 @@ impl Store {
                 "this instance is already set up".into(),
             ));
         }
-        let org_id: i64 = sqlx::query_scalar(
-            "INSERT INTO organizations (name, created_at) VALUES (?, ?) RETURNING id",
-        )
-        .bind(org_name)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(translate)?;
-        let user_id = insert_user(&mut tx, org_id, &admin, now).await?;
+        let user_id = insert_organization(&mut tx, org_name, &admin, now).await?;
         sqlx::query("DELETE FROM meta WHERE key = 'setup_token_hash'")
             .execute(&mut *tx)
             .await
@@ -105,15 +97,7 @@ impl Store {
         now: i64,
     ) -> StoreResult<User> {
         let mut tx = self.write_tx().await?;
-        let org_id: i64 = sqlx::query_scalar(
-            "INSERT INTO organizations (name, created_at) VALUES (?, ?) RETURNING id",
-        )
-        .bind(org_name)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(translate)?;
-        let user_id = insert_user(&mut tx, org_id, &admin, now).await?;
+        let user_id = insert_organization(&mut tx, org_name, &admin, now).await?;
         tx.commit().await.map_err(translate)?;
         self.user_by_id(user_id).await
     }
@@ -244,6 +228,24 @@ impl Store {
             .map_err(translate)?;
         Ok(r.rows_affected())
     }
+}
+
+/// A new organization and its first administrator; returns the user's id.
+async fn insert_organization(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    org_name: &str,
+    admin: &NewUser<'_>,
+    now: i64,
+) -> StoreResult<i64> {
+    let org_id: i64 = sqlx::query_scalar(
+        "INSERT INTO organizations (name, created_at) VALUES (?, ?) RETURNING id",
+    )
+    .bind(org_name)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(translate)?;
+    insert_user(tx, org_id, admin, now).await
 }
 
 async fn insert_user(

@@ -61,19 +61,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        wait_for_signal().await;
+        openseer_worker::wait_for_stop_signal().await;
         tracing::info!("stopping: finishing running checks and flushing results");
         let _ = tx.send(true);
     });
     run(config, rx).await?;
     Ok(())
-}
-
-async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
