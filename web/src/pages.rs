@@ -186,7 +186,7 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
         }
         h2 { "Latest checks" }
             table #results {
-                thead { tr { th { "Scheduled" } th { "Region" } th { "Outcome" } th { "Code" } th { "Time" } th.hide-sm { "Body" } th { "Error" } } }
+                thead { tr { th { "Scheduled" } th { "Region" } th { "Outcome" } th { "Code" } th { "Time" br; small.muted title="DNS · connect · TLS · first byte · transfer, in ms" { "dns · tcp · tls · ttfb · body" } } th.hide-sm { "Body" } th { "Error" } } }
                 tbody sse-swap=(results_event(m.id)) hx-swap="afterbegin" {
                     @for r in results { (result_row(r)) }
                     // Hidden by the stylesheet as soon as a result row precedes it.
