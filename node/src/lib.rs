@@ -13,6 +13,7 @@ pub mod http;
 pub mod schedule;
 pub mod settings;
 pub mod store;
+pub mod transfer;
 
 pub use settings::Settings;
 
@@ -37,6 +38,8 @@ pub enum BuildError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Actors(#[from] actors::StartError),
+    #[error("the database schema is not current; run `openseer migrate` (or start without --no-migrate)")]
+    NotMigrated,
     #[error("binding {addr}: {source}")]
     Bind {
         addr: String,
@@ -71,6 +74,8 @@ impl Application {
         let store = Store::open_sqlite(&settings.data_dir.join("openseer.db")).await?;
         if settings.migrate {
             store.migrate().await?;
+        } else if !store.migrations_current().await.unwrap_or(false) {
+            return Err(BuildError::NotMigrated);
         }
         let session_key =
             settings::load_or_create_session_key(&settings.data_dir).map_err(|source| {

@@ -34,11 +34,45 @@ enum Command {
     Dev(NodeArgs),
     /// Run a node (single node on SQLite for now).
     Serve(NodeArgs),
+    /// Write the organization's monitors as JSON (to stdout or --output).
+    Export {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Apply a monitors file: create and update to match it; --prune also
+    /// deletes monitors it does not list. Running it twice changes nothing.
+    Import {
+        #[command(flatten)]
+        api: ApiArgs,
+        file: PathBuf,
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Copy the SQLite database consistently, even while a node runs on it.
+    Backup {
+        #[arg(long, env = "OPENSEER_DATA_DIR", default_value = "./openseer-data")]
+        data_dir: PathBuf,
+        /// Where to write the copy (must not exist).
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// Apply database migrations and exit.
     Migrate {
         #[arg(long, env = "OPENSEER_DATA_DIR", default_value = "./openseer-data")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct ApiArgs {
+    /// A node's URL.
+    #[arg(long, env = "OPENSEER_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// A user API token (ostu_...).
+    #[arg(long, env = "OPENSEER_TOKEN", hide_env_values = true)]
+    token: String,
 }
 
 fn settings(a: &NodeArgs) -> Settings {
@@ -67,6 +101,37 @@ async fn main() -> anyhow::Result<()> {
                 "migrations applied to {}",
                 data_dir.join("openseer.db").display()
             );
+            Ok(())
+        }
+        Command::Export { api, output } => {
+            let file = openseer_node::transfer::Client::new(&api.server, &api.token)?
+                .export()
+                .await?;
+            let text = serde_json::to_string_pretty(&file)? + "\n";
+            match output {
+                Some(p) => std::fs::write(&p, text)?,
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+        Command::Import { api, file, prune } => {
+            let text = std::fs::read_to_string(&file)?;
+            let parsed: openseer_node::transfer::MonitorsFile = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{} is not a monitors file: {e}", file.display()))?;
+            let r = openseer_node::transfer::Client::new(&api.server, &api.token)?
+                .import(&parsed, prune)
+                .await?;
+            println!(
+                "created {}, updated {}, unchanged {}, deleted {}",
+                r.created, r.updated, r.unchanged, r.deleted
+            );
+            Ok(())
+        }
+        Command::Backup { data_dir, output } => {
+            let store =
+                openseer_node::store::Store::open_sqlite(&data_dir.join("openseer.db")).await?;
+            store.backup_to(&output).await?;
+            println!("backup written to {}", output.display());
             Ok(())
         }
         Command::Serve(args) => serve(settings(&args), false).await,

@@ -96,6 +96,7 @@ pub fn server(
             .wrap(sessions)
             .wrap(security_headers())
             .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
             .service(worker_api::scope())
             .service(api::scope())
             .configure(pages::routes)
@@ -122,14 +123,31 @@ fn security_headers() -> actix_web::middleware::DefaultHeaders {
         .add(("Referrer-Policy", "same-origin"))
 }
 
-async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok\n"),
+/// The process is alive and serving.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+/// Ready for traffic: the database answers and its schema is current.
+/// (Cluster readiness joins here when the raft group lands.)
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let unready = |why: &str| {
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body(format!("not ready: {why}\n"))
+    };
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "readiness: database unreachable");
+        return unready("database unreachable");
+    }
+    match state.store.migrations_current().await {
+        Ok(true) => HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n"),
+        Ok(false) => unready("database migrations not applied"),
         Err(e) => {
-            tracing::warn!(error = %e, "health check: database unreachable");
-            HttpResponse::ServiceUnavailable()
-                .content_type("text/plain")
-                .body("database unreachable\n")
+            tracing::warn!(error = %e, "readiness: reading the schema version");
+            unready("database unreachable")
         }
     }
 }

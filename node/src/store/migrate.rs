@@ -55,3 +55,21 @@ pub async fn run(pool: &SqlitePool) -> StoreResult<()> {
     }
     Ok(())
 }
+
+/// Whether every migration this binary knows has been applied.
+pub async fn is_current(pool: &SqlitePool) -> StoreResult<bool> {
+    let has_table: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(translate)?;
+    if has_table.is_none() {
+        return Ok(false);
+    }
+    let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+        .fetch_one(pool)
+        .await
+        .map_err(translate)?;
+    Ok(applied == MIGRATIONS.last().map(|m| m.0))
+}

@@ -87,12 +87,34 @@ impl Store {
         migrate::run(&self.pool).await
     }
 
+    /// Whether the schema is at the version this binary expects.
+    pub async fn migrations_current(&self) -> StoreResult<bool> {
+        migrate::is_current(&self.pool).await
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
 
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(translate)?;
+        Ok(())
+    }
+
+    /// A consistent copy of the whole database, taken while it is in use
+    /// (SQLite's `VACUUM INTO`). The target must not exist yet.
+    pub async fn backup_to(&self, target: &Path) -> StoreResult<()> {
+        if target.exists() {
+            return Err(StoreError::Conflict(format!(
+                "{} already exists",
+                target.display()
+            )));
+        }
+        sqlx::query("VACUUM INTO ?")
+            .bind(target.to_string_lossy().into_owned())
             .execute(&self.pool)
             .await
             .map_err(translate)?;

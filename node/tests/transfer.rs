@@ -1,0 +1,158 @@
+//! Monitors as code: export, edit, import; importing twice changes nothing.
+
+mod common;
+
+use common::{csrf_of, extract_token, TestApp};
+use openseer_node::transfer::{Client, ImportReport, MonitorsFile};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_edit_import_and_import_again() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    for name in ["alpha", "beta", "gamma"] {
+        admin
+            .create_monitor(&[
+                ("name", name),
+                ("url", "http://127.0.0.1:9/"),
+                ("interval_seconds", "60"),
+            ])
+            .await;
+    }
+    let (_, page) = admin.get("/settings/tokens").await;
+    let (_, page) = admin
+        .post_form(
+            "/settings/tokens",
+            &[("_csrf", &csrf_of(&page)), ("name", "gitops")],
+        )
+        .await;
+    let client = Client::new(&app.base, &extract_token(&page, "ostu_")).unwrap();
+
+    let exported = client.export().await.unwrap();
+    assert_eq!(
+        exported
+            .monitors
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>(),
+        ["alpha", "beta", "gamma"]
+    );
+
+    // Through a file, as in git: edit one, drop one, add one.
+    let text = serde_json::to_string_pretty(&exported).unwrap();
+    let mut file: MonitorsFile = serde_json::from_str(&text).unwrap();
+    file.monitors.retain(|m| m.name != "gamma");
+    file.monitors[1].interval_seconds = 30;
+    let mut delta = file.monitors[0].clone();
+    delta.name = "delta".into();
+    file.monitors.push(delta);
+
+    let r = client.import(&file, false).await.unwrap();
+    assert_eq!(
+        r,
+        ImportReport {
+            created: 1,
+            updated: 1,
+            unchanged: 1,
+            deleted: 0
+        }
+    );
+    let r = client.import(&file, true).await.unwrap();
+    assert_eq!(
+        r,
+        ImportReport {
+            created: 0,
+            updated: 0,
+            unchanged: 3,
+            deleted: 1
+        }
+    );
+    let r = client.import(&file, true).await.unwrap();
+    assert_eq!(
+        r,
+        ImportReport {
+            created: 0,
+            updated: 0,
+            unchanged: 3,
+            deleted: 0
+        },
+        "a second import changes nothing"
+    );
+
+    let now = client.export().await.unwrap();
+    let names: Vec<&str> = now.monitors.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["alpha", "beta", "delta"]);
+    assert_eq!(now.monitors[1].interval_seconds, 30);
+
+    // Bad entries are refused with the API's validation, and nothing half-applied is hidden.
+    let mut bad = now;
+    bad.monitors[0].url = "gopher://x".into();
+    let e = client.import(&bad, false).await.unwrap_err().to_string();
+    assert!(e.contains("422") && e.contains("url"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_backup_is_a_complete_database() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let id = admin
+        .create_monitor(&[
+            ("name", "kept"),
+            ("url", "http://127.0.0.1:9/"),
+            ("interval_seconds", "60"),
+        ])
+        .await;
+    let out = app.dir.path().join("backup.db");
+    // A second connection, as the `openseer backup` command opens, while the node runs.
+    let other = openseer_node::store::Store::open_sqlite(&app.dir.path().join("data/openseer.db"))
+        .await
+        .unwrap();
+    other.backup_to(&out).await.unwrap();
+    assert!(
+        other.backup_to(&out).await.is_err(),
+        "an existing file is never overwritten"
+    );
+    let copy = openseer_node::store::Store::open_sqlite(&out)
+        .await
+        .unwrap();
+    assert_eq!(copy.monitor(1, id).await.unwrap().name, "kept");
+    assert_eq!(copy.user_count().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness_need_no_credentials() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    let r = http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.text().await.unwrap()),
+        (200, "ready\n".to_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_told_not_to_migrate_refuses_an_unmigrated_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = openseer_node::Settings::new(dir.path().join("data"), "127.0.0.1:0");
+    settings.migrate = false;
+    let e = openseer_node::Application::build(settings.clone())
+        .await
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("openseer migrate"), "{e}");
+    // After `openseer migrate`, the same settings start a ready node.
+    let store = openseer_node::store::Store::open_sqlite(&dir.path().join("data/openseer.db"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    assert!(store.migrations_current().await.unwrap());
+    let app = openseer_node::Application::build(settings)
+        .await
+        .expect("starts once migrated");
+    let url = format!("{}/readyz", app.base_url);
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    handle.stop(true).await;
+}
