@@ -8,8 +8,22 @@ use openseer_node::{dev, Application, Settings};
 #[derive(Parser)]
 #[command(version, about = "OpenSeer: HTTP uptime and latency monitoring")]
 struct Cli {
+    /// Log lines for people (`text`) or for log pipelines (`json`).
+    #[arg(
+        long,
+        global = true,
+        env = "OPENSEER_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -84,13 +98,17 @@ fn settings(a: &NodeArgs) -> Settings {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,actix_server=warn".into()),
-        )
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,actix_server=warn".into());
+    match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_env_filter(filter)
+            .init(),
+    }
     match cli.command {
         Command::Migrate { data_dir } => {
             std::fs::create_dir_all(&data_dir)?;

@@ -13,6 +13,7 @@ pub mod errors;
 pub mod events;
 pub mod identity;
 pub mod pages;
+pub mod request_id;
 pub mod worker_api;
 
 use std::net::TcpListener;
@@ -95,6 +96,7 @@ pub fn server(
             .app_data(web::PayloadConfig::new(API_BODY_LIMIT))
             .wrap(sessions)
             .wrap(security_headers())
+            .wrap(actix_web::middleware::from_fn(request_id::middleware))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .service(worker_api::scope())

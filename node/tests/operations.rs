@@ -1,4 +1,4 @@
-//! Monitors as code: export, edit, import; importing twice changes nothing.
+//! Operations: monitors as code, backups, health and readiness, request ids.
 
 mod common;
 
@@ -155,4 +155,34 @@ async fn a_node_told_not_to_migrate_refuses_an_unmigrated_database() {
     tokio::spawn(app.run_until_stopped());
     assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
     handle.stop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    let r = http.get(app.url("/healthz")).send().await.unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(id.len(), 16);
+    let r = http.get(app.url("/healthz")).send().await.unwrap();
+    assert_ne!(
+        r.headers()["x-request-id"].to_str().unwrap(),
+        id,
+        "ids are per request"
+    );
+    // A load balancer's id is kept; a hostile one is replaced.
+    let r = http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "lb-1234.abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "lb-1234.abc");
+    let r = http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "value with spaces; and=more")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.headers()["x-request-id"], "value with spaces; and=more");
 }
