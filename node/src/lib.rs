@@ -8,6 +8,7 @@
 pub mod actors;
 pub mod auth;
 pub mod clock;
+pub mod config;
 pub mod dev;
 pub mod http;
 pub mod schedule;

@@ -3,43 +3,50 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use openseer_node::config::FileConfig;
 use openseer_node::{dev, Application, Settings};
 
 #[derive(Parser)]
 #[command(version, about = "OpenSeer: HTTP uptime and latency monitoring")]
 struct Cli {
     /// Log lines for people (`text`) or for log pipelines (`json`).
-    #[arg(
-        long,
-        global = true,
-        env = "OPENSEER_LOG_FORMAT",
-        default_value = "text"
-    )]
-    log_format: LogFormat,
+    #[arg(long, global = true)]
+    log_format: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
+/// Node settings from the command line. Each overrides the same key of the
+/// environment and of the `--config` file (see docs/configuration.md).
 #[derive(clap::Args)]
 struct NodeArgs {
+    /// TOML configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Data directory (SQLite database, session key, dev worker state).
-    #[arg(long, env = "OPENSEER_DATA_DIR", default_value = "./openseer-data")]
-    data_dir: PathBuf,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Address to serve HTTP on.
-    #[arg(long = "http", env = "OPENSEER_HTTP", default_value = "127.0.0.1:8080")]
-    http: String,
+    #[arg(long = "http")]
+    http: Option<String>,
     /// Public URL of this node if it differs from http://<http> (https:// marks cookies Secure).
-    #[arg(long, env = "OPENSEER_PUBLIC_URL")]
+    #[arg(long)]
     public_url: Option<String>,
     /// Do not apply database migrations at start.
     #[arg(long)]
     no_migrate: bool,
+    /// A job's lease lasts its check timeout plus this.
+    #[arg(long)]
+    lease_grace_ms: Option<i64>,
+    /// A worker not heard from for this long is shown as down.
+    #[arg(long)]
+    worker_stale_ms: Option<i64>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print the effective settings.
+    Check(NodeArgs),
 }
 
 #[derive(Subcommand)]
@@ -72,6 +79,9 @@ enum Command {
         #[arg(long)]
         output: PathBuf,
     },
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Apply database migrations and exit.
     Migrate {
         #[arg(long, env = "OPENSEER_DATA_DIR", default_value = "./openseer-data")]
@@ -89,26 +99,57 @@ struct ApiArgs {
     token: String,
 }
 
-fn settings(a: &NodeArgs) -> Settings {
-    let mut s = Settings::new(a.data_dir.clone(), &a.http);
-    s.public_url = a.public_url.clone();
-    s.migrate = !a.no_migrate;
-    s
+/// Defaults, then the file, then the environment, then the flags.
+fn resolve(a: &NodeArgs, log_flag: Option<&str>) -> anyhow::Result<(Settings, String)> {
+    let file = match &a.config {
+        Some(p) => FileConfig::load(p)?,
+        None => FileConfig::default(),
+    };
+    let env = FileConfig::from_env(|k| std::env::var(k).ok())?;
+    let flags = FileConfig {
+        data_dir: a.data_dir.clone(),
+        http: a.http.clone(),
+        public_url: a.public_url.clone(),
+        migrate: a.no_migrate.then_some(false),
+        log_format: log_flag.map(str::to_string),
+        lease_grace_ms: a.lease_grace_ms,
+        worker_stale_ms: a.worker_stale_ms,
+    };
+    Ok(file.overlay(env).overlay(flags).resolve()?)
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,actix_server=warn".into());
+    if format == "json" {
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,sqlx=warn,actix_server=warn".into());
-    match cli.log_format {
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_env_filter(filter)
-            .init(),
-    }
+    let log_flag = cli.log_format.as_deref();
+    let node = match &cli.command {
+        Command::Dev(a) | Command::Serve(a) | Command::Config(ConfigCommand::Check(a)) => {
+            Some(resolve(a, log_flag)?)
+        }
+        _ => None,
+    };
+    let log_format = match &node {
+        Some((_, f)) => f.clone(),
+        None => log_flag
+            .map(str::to_string)
+            .or_else(|| std::env::var("OPENSEER_LOG_FORMAT").ok())
+            .unwrap_or_else(|| "text".into()),
+    };
+    init_logs(&log_format);
     match cli.command {
         Command::Migrate { data_dir } => {
             std::fs::create_dir_all(&data_dir)?;
@@ -152,8 +193,13 @@ async fn main() -> anyhow::Result<()> {
             println!("backup written to {}", output.display());
             Ok(())
         }
-        Command::Serve(args) => serve(settings(&args), false).await,
-        Command::Dev(args) => serve(settings(&args), true).await,
+        Command::Config(ConfigCommand::Check(_)) => {
+            let (settings, format) = node.expect("resolved above");
+            print!("{}", openseer_node::config::effective(&settings, &format));
+            Ok(())
+        }
+        Command::Serve(_) => serve(node.expect("resolved above").0, false).await,
+        Command::Dev(_) => serve(node.expect("resolved above").0, true).await,
     }
 }
 

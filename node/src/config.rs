@@ -1,0 +1,226 @@
+//! One configuration, three layers: a TOML file (`--config`), then
+//! `OPENSEER_*` environment variables, then command-line flags; each layer
+//! overrides the one before, and anything unset takes its default.
+//! docs/configuration.md documents every key (a test holds it to that).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::settings::Settings;
+
+/// The configuration file. Every field is optional; unknown keys are an error.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub http: Option<String>,
+    pub public_url: Option<String>,
+    pub migrate: Option<bool>,
+    pub log_format: Option<String>,
+    pub lease_grace_ms: Option<i64>,
+    pub worker_stale_ms: Option<i64>,
+}
+
+impl FileConfig {
+    /// Every key with its default, as documented.
+    pub fn defaults() -> FileConfig {
+        FileConfig {
+            data_dir: Some(PathBuf::from("./openseer-data")),
+            http: Some("127.0.0.1:8080".into()),
+            public_url: Some(String::new()),
+            migrate: Some(true),
+            log_format: Some("text".into()),
+            lease_grace_ms: Some(15_000),
+            worker_stale_ms: Some(60_000),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e.to_string()))
+    }
+
+    /// `self` with every key that `over` sets replaced.
+    pub fn overlay(self, over: FileConfig) -> FileConfig {
+        FileConfig {
+            data_dir: over.data_dir.or(self.data_dir),
+            http: over.http.or(self.http),
+            public_url: over.public_url.or(self.public_url),
+            migrate: over.migrate.or(self.migrate),
+            log_format: over.log_format.or(self.log_format),
+            lease_grace_ms: over.lease_grace_ms.or(self.lease_grace_ms),
+            worker_stale_ms: over.worker_stale_ms.or(self.worker_stale_ms),
+        }
+    }
+
+    /// The `OPENSEER_*` layer.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<FileConfig, ConfigError> {
+        let num = |key: &str| -> Result<Option<i64>, ConfigError> {
+            get(key)
+                .map(|v| {
+                    v.parse().map_err(|_| {
+                        ConfigError::Invalid(key.into(), format!("{v:?} is not a whole number"))
+                    })
+                })
+                .transpose()
+        };
+        let flag = |key: &str| -> Result<Option<bool>, ConfigError> {
+            get(key)
+                .map(|v| match v.as_str() {
+                    "1" | "true" | "yes" => Ok(true),
+                    "0" | "false" | "no" => Ok(false),
+                    _ => Err(ConfigError::Invalid(
+                        key.into(),
+                        format!("{v:?} is not true or false"),
+                    )),
+                })
+                .transpose()
+        };
+        Ok(FileConfig {
+            data_dir: get("OPENSEER_DATA_DIR").map(PathBuf::from),
+            http: get("OPENSEER_HTTP"),
+            public_url: get("OPENSEER_PUBLIC_URL"),
+            migrate: flag("OPENSEER_MIGRATE")?,
+            log_format: get("OPENSEER_LOG_FORMAT"),
+            lease_grace_ms: num("OPENSEER_LEASE_GRACE_MS")?,
+            worker_stale_ms: num("OPENSEER_WORKER_STALE_MS")?,
+        })
+    }
+
+    /// Checks values and builds the node's settings from defaults + layers.
+    pub fn resolve(self) -> Result<(Settings, String), ConfigError> {
+        let c = FileConfig::defaults().overlay(self);
+        let log_format = c.log_format.clone().expect("defaulted");
+        if log_format != "text" && log_format != "json" {
+            return Err(ConfigError::Invalid(
+                "log_format".into(),
+                "text or json".into(),
+            ));
+        }
+        let public_url = c.public_url.clone().filter(|u| !u.is_empty());
+        if let Some(u) = &public_url {
+            if !u.starts_with("http://") && !u.starts_with("https://") {
+                return Err(ConfigError::Invalid(
+                    "public_url".into(),
+                    "an http:// or https:// URL".into(),
+                ));
+            }
+        }
+        let grace = c.lease_grace_ms.expect("defaulted");
+        if !(1_000..=600_000).contains(&grace) {
+            return Err(ConfigError::Invalid(
+                "lease_grace_ms".into(),
+                "between 1000 and 600000".into(),
+            ));
+        }
+        let stale = c.worker_stale_ms.expect("defaulted");
+        if stale < 1_000 {
+            return Err(ConfigError::Invalid(
+                "worker_stale_ms".into(),
+                "at least 1000".into(),
+            ));
+        }
+        let mut s = Settings::new(c.data_dir.expect("defaulted"), &c.http.expect("defaulted"));
+        s.public_url = public_url;
+        s.migrate = c.migrate.expect("defaulted");
+        s.lease.grace_ms = grace;
+        s.worker_stale_ms = stale;
+        Ok((s, log_format))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("{0} is not a valid configuration file: {1}")]
+    Parse(PathBuf, String),
+    #[error("{0}: expected {1}")]
+    Invalid(String, String),
+}
+
+/// The effective settings as TOML, for `openseer config check`. Nothing
+/// secret lives in this configuration yet; keys that hold secrets will be
+/// masked here when they come.
+pub fn effective(settings: &Settings, log_format: &str) -> String {
+    let shown = FileConfig {
+        data_dir: Some(settings.data_dir.clone()),
+        http: Some(settings.http_addr.clone()),
+        public_url: Some(settings.public_url.clone().unwrap_or_default()),
+        migrate: Some(settings.migrate),
+        log_format: Some(log_format.to_string()),
+        lease_grace_ms: Some(settings.lease.grace_ms),
+        worker_stale_ms: Some(settings.worker_stale_ms),
+    };
+    toml::to_string(&shown).expect("settings serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_documented() {
+        let doc = include_str!("../../docs/configuration.md");
+        let defaults = toml::to_string(&FileConfig::defaults()).unwrap();
+        let keys: Vec<&str> = defaults
+            .lines()
+            .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
+            .collect();
+        assert_eq!(keys.len(), 7, "every key has a default: {defaults}");
+        for key in keys {
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "docs/configuration.md does not document `{key}`"
+            );
+            let env = format!("OPENSEER_{}", key.to_uppercase());
+            assert!(
+                doc.contains(&env),
+                "docs/configuration.md does not name {env}"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        let file: FileConfig = toml::from_str(
+            "http = \"0.0.0.0:9000\"\nlease_grace_ms = 20000\nworker_stale_ms = 5000\n",
+        )
+        .unwrap();
+        let env =
+            FileConfig::from_env(|k| (k == "OPENSEER_HTTP").then(|| "127.0.0.1:9100".to_string()))
+                .unwrap();
+        let flags = FileConfig {
+            lease_grace_ms: Some(30_000),
+            ..FileConfig::default()
+        };
+        let (s, log) = file.overlay(env).overlay(flags).resolve().unwrap();
+        assert_eq!(s.http_addr, "127.0.0.1:9100", "env over file");
+        assert_eq!(s.lease.grace_ms, 30_000, "flags over file");
+        assert_eq!(s.worker_stale_ms, 5_000, "file over defaults");
+        assert_eq!(
+            (s.data_dir, log.as_str()),
+            (PathBuf::from("./openseer-data"), "text")
+        );
+    }
+
+    #[test]
+    fn bad_files_and_values_are_clear_errors() {
+        assert!(toml::from_str::<FileConfig>("colour = \"red\"")
+            .unwrap_err()
+            .to_string()
+            .contains("colour"));
+        let e = FileConfig {
+            log_format: Some("xml".into()),
+            ..FileConfig::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(e.to_string().contains("log_format"));
+        let e = FileConfig::from_env(|k| (k == "OPENSEER_MIGRATE").then(|| "maybe".to_string()))
+            .unwrap_err();
+        assert!(e.to_string().contains("OPENSEER_MIGRATE"));
+    }
+}
