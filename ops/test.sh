@@ -2,6 +2,7 @@
 # Every test of the workspace: formatting, lints, unit and integration tests.
 # Sets up what the tests need (see "Tests" in README.md):
 #   - Node.js/npm for the embedded htmx assets (web/build.rs runs `npm ci`);
+#   - promtool (Debian's prometheus package) to check the /metrics output;
 #   - PostgreSQL: $DATABASE_URL, else a server answering on 127.0.0.1:5432,
 #     else a throwaway cluster started with initdb on a free port (PostgreSQL
 #     is installed with apt-get when missing and we are root). Exported as
@@ -28,6 +29,9 @@ apt_install() {
 
 log "tools"
 command -v npm >/dev/null || apt_install nodejs npm
+# promtool checks the /metrics exposition (Debian's prometheus package).
+command -v promtool >/dev/null || apt_install --no-install-recommends prometheus
+export OPENSEER_REQUIRE_PROMTOOL=1
 cargo --version
 npm --version
 

@@ -20,6 +20,7 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub lease_grace_ms: Option<i64>,
     pub worker_stale_ms: Option<i64>,
+    pub metrics_token: Option<String>,
 }
 
 impl FileConfig {
@@ -33,6 +34,7 @@ impl FileConfig {
             log_format: Some("text".into()),
             lease_grace_ms: Some(15_000),
             worker_stale_ms: Some(60_000),
+            metrics_token: Some(String::new()),
         }
     }
 
@@ -52,6 +54,7 @@ impl FileConfig {
             log_format: over.log_format.or(self.log_format),
             lease_grace_ms: over.lease_grace_ms.or(self.lease_grace_ms),
             worker_stale_ms: over.worker_stale_ms.or(self.worker_stale_ms),
+            metrics_token: over.metrics_token.or(self.metrics_token),
         }
     }
 
@@ -86,6 +89,7 @@ impl FileConfig {
             log_format: get("OPENSEER_LOG_FORMAT"),
             lease_grace_ms: num("OPENSEER_LEASE_GRACE_MS")?,
             worker_stale_ms: num("OPENSEER_WORKER_STALE_MS")?,
+            metrics_token: get("OPENSEER_METRICS_TOKEN"),
         })
     }
 
@@ -127,6 +131,13 @@ impl FileConfig {
         s.migrate = c.migrate.expect("defaulted");
         s.lease.grace_ms = grace;
         s.worker_stale_ms = stale;
+        s.metrics_token = c.metrics_token.filter(|t| !t.is_empty());
+        if s.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Invalid(
+                "metrics_token".into(),
+                "at least 16 characters".into(),
+            ));
+        }
         Ok((s, log_format))
     }
 }
@@ -141,9 +152,8 @@ pub enum ConfigError {
     Invalid(String, String),
 }
 
-/// The effective settings as TOML, for `openseer config check`. Nothing
-/// secret lives in this configuration yet; keys that hold secrets will be
-/// masked here when they come.
+/// The effective settings as TOML, for `openseer config check`, with
+/// secrets hidden.
 pub fn effective(settings: &Settings, log_format: &str) -> String {
     let shown = FileConfig {
         data_dir: Some(settings.data_dir.clone()),
@@ -153,6 +163,10 @@ pub fn effective(settings: &Settings, log_format: &str) -> String {
         log_format: Some(log_format.to_string()),
         lease_grace_ms: Some(settings.lease.grace_ms),
         worker_stale_ms: Some(settings.worker_stale_ms),
+        metrics_token: Some(match settings.metrics_token {
+            Some(_) => "(set, hidden)".into(),
+            None => String::new(),
+        }),
     };
     toml::to_string(&shown).expect("settings serialise")
 }
@@ -169,7 +183,7 @@ mod tests {
             .lines()
             .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
             .collect();
-        assert_eq!(keys.len(), 7, "every key has a default: {defaults}");
+        assert_eq!(keys.len(), 8, "every key has a default: {defaults}");
         for key in keys {
             assert!(
                 doc.contains(&format!("| `{key}` |")),

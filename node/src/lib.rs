@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod dev;
 pub mod http;
+pub mod metrics;
 pub mod schedule;
 pub mod settings;
 pub mod store;

@@ -114,6 +114,9 @@ fn resolve(a: &NodeArgs, log_flag: Option<&str>) -> anyhow::Result<(Settings, St
         log_format: log_flag.map(str::to_string),
         lease_grace_ms: a.lease_grace_ms,
         worker_stale_ms: a.worker_stale_ms,
+        // Secrets come from the file or the environment, never from flags
+        // (command lines are visible to every user of the machine).
+        metrics_token: None,
     };
     Ok(file.overlay(env).overlay(flags).resolve()?)
 }

@@ -22,6 +22,8 @@ pub struct Settings {
     pub lease: LeaseConfig,
     /// A worker not heard from for this long counts as unhealthy.
     pub worker_stale_ms: i64,
+    /// Bearer token for `/metrics`; without one, `/metrics` is off.
+    pub metrics_token: Option<String>,
 }
 
 impl Settings {
@@ -33,6 +35,7 @@ impl Settings {
             migrate: true,
             lease: LeaseConfig::default(),
             worker_stale_ms: 60_000,
+            metrics_token: None,
         }
     }
 

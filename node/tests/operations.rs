@@ -186,3 +186,99 @@ async fn every_response_carries_a_request_id() {
         .unwrap();
     assert_ne!(r.headers()["x-request-id"], "value with spaces; and=more");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_token_and_count_what_happened() {
+    let token = "metrics-token-0123456789";
+    let app = TestApp::spawn_with(|s| s.metrics_token = Some(token.into())).await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let worker = app
+        .start_worker(&app.enrollment_token(&admin).await, "eu")
+        .await;
+    let target = common::Target::start().await;
+    let id = admin
+        .create_monitor(&[("name", "m"), ("url", &target.url), ("regions", "eu")])
+        .await;
+    common::wait_for(std::time::Duration::from_secs(5), "results", || async {
+        (admin.results(id).await.len() >= 2).then_some(())
+    })
+    .await;
+
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(app.url("/metrics")).send().await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        http.get(app.url("/metrics"))
+            .bearer_auth("wrong-token-0123456789")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let body = http
+        .get(app.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |line_start: &str| -> f64 {
+        body.lines()
+            .find(|l| l.starts_with(line_start))
+            .unwrap_or_else(|| panic!("no {line_start} in\n{body}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(value("openseer_checks_total{outcome=\"up\",region=\"eu\"}") >= 2.0);
+    assert!(value("openseer_leases_issued_total") >= 2.0);
+    assert!(value("openseer_check_lateness_seconds_count") >= 2.0);
+    assert!(value("openseer_ingest_commit_seconds_count") >= 1.0);
+    assert_eq!(value("openseer_shards_owned"), 64.0);
+    assert!(value("openseer_http_requests_total{method=\"POST\",route=\"/api/worker/v1/results\",status=\"200\"}") >= 1.0);
+    assert!(body.contains("openseer_db_pool_connections{state=\"idle\"}"));
+    assert!(!body.contains(&target.url), "no raw URLs in metric labels");
+
+    // `promtool check metrics` when it is installed (ops/test.sh installs it).
+    if let Ok(out) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(body.as_bytes())?;
+            child.wait_with_output()
+        })
+    {
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        assert!(
+            std::env::var("OPENSEER_REQUIRE_PROMTOOL").is_err(),
+            "promtool is required here but missing"
+        );
+    }
+    worker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_there_are_no_metrics() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        reqwest::get(app.url("/metrics")).await.unwrap().status(),
+        404
+    );
+}

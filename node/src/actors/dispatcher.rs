@@ -203,6 +203,10 @@ impl Actor for Dispatcher {
                 }
             }
         }
+        crate::metrics::get().longpoll_waiters.store(
+            state.waiters.len() as i64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(())
     }
 

@@ -61,6 +61,17 @@ impl State {
         );
         match outcome {
             Ok(()) => {
+                let m = crate::metrics::get();
+                m.ingest_batch.observe(rows.len() as f64);
+                m.ingest_commit.observe(started.elapsed().as_secs_f64());
+                for r in &rows {
+                    let r = &r.result;
+                    m.check_stored(r.outcome.as_str(), &r.region);
+                    if r.outcome != openseer_protocol::Outcome::Missed {
+                        m.lateness
+                            .observe((r.started_at_ms - r.scheduled_at_ms) as f64 / 1000.0);
+                    }
+                }
                 for w in waiting {
                     let _ = w.send(Ok(()));
                 }

@@ -285,6 +285,9 @@ impl Leases {
             .filter(|(_, l)| l.deadline < now)
             .map(|(id, _)| id.clone())
             .collect();
+        crate::metrics::get()
+            .leases_expired
+            .fetch_add(expired.len() as u64, std::sync::atomic::Ordering::Relaxed);
         for id in expired {
             let Some(mut l) = self.leased.remove(&id) else {
                 continue;
@@ -387,6 +390,9 @@ impl Actor for LeaseManager {
                 reply,
             } => {
                 let jobs = state.leases.take(org_id, &region, worker_id, max, now);
+                crate::metrics::get()
+                    .leases_issued
+                    .fetch_add(jobs.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 // The dispatcher went away mid-call: put the jobs back.
                 if let Err(ractor::MessagingErr::SendErr(jobs)) = reply.send(jobs) {
                     let ids: Vec<String> = jobs.into_iter().map(|j| j.run_id).collect();
@@ -403,7 +409,11 @@ impl Actor for LeaseManager {
                 run_ids,
                 reply,
             } => {
-                let _ = reply.send(state.leases.renew(worker_id, &run_ids, now));
+                let answer = state.leases.renew(worker_id, &run_ids, now);
+                crate::metrics::get()
+                    .leases_renewed
+                    .fetch_add(answer.0.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                let _ = reply.send(answer);
             }
             LeaseMsg::Complete {
                 worker_id,

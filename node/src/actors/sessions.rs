@@ -137,6 +137,10 @@ impl Actor for Sessions {
                 let _ = reply.send(state.streams.values().map(Vec::len).sum());
             }
         }
+        let live: usize = state.streams.values().map(Vec::len).sum();
+        crate::metrics::get()
+            .live_streams
+            .store(live as i64, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

@@ -99,6 +99,7 @@ pub fn server(
             .wrap(actix_web::middleware::from_fn(request_id::middleware))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics))
             .service(worker_api::scope())
             .service(api::scope())
             .configure(pages::routes)
@@ -123,6 +124,30 @@ fn security_headers() -> actix_web::middleware::DefaultHeaders {
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "same-origin"))
+}
+
+/// Prometheus metrics, for the holder of the configured metrics token only.
+/// Without a token configured the endpoint does not exist.
+async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let Some(expected) = &state.settings.metrics_token else {
+        return errors::page_not_found();
+    };
+    let presented = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !crate::auth::token::equal(presented, expected) {
+        return HttpResponse::Unauthorized()
+            .insert_header(("WWW-Authenticate", "Bearer"))
+            .finish();
+    }
+    let (size, idle) = state.store.pool_stats();
+    let body = crate::metrics::get().render(size, idle, crate::schedule::SHARDS);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body)
 }
 
 /// The process is alive and serving.

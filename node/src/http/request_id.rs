@@ -28,10 +28,12 @@ pub async fn middleware(
     let id = incoming(&req).unwrap_or_else(|| crate::auth::token::random_hex(8));
     let method = req.method().to_string();
     let path = req.path().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let span = tracing::info_span!("request", request_id = %id, %method, %path);
     let started = std::time::Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
     let status = res.status().as_u16();
+    crate::metrics::get().http_request(&method, &route, status);
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
         if status >= 500 {

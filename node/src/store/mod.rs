@@ -92,6 +92,11 @@ impl Store {
         migrate::is_current(&self.pool).await
     }
 
+    /// (connections open, of which idle).
+    pub fn pool_stats(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
