@@ -246,31 +246,8 @@ async fn metrics_need_the_token_and_count_what_happened() {
     assert!(body.contains("openseer_db_pool_connections{state=\"idle\"}"));
     assert!(!body.contains(&target.url), "no raw URLs in metric labels");
 
-    // `promtool check metrics` when it is installed (ops/test.sh installs it).
-    if let Ok(out) = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(body.as_bytes())?;
-            child.wait_with_output()
-        })
-    {
-        assert!(
-            out.status.success(),
-            "promtool: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    } else {
-        assert!(
-            std::env::var("OPENSEER_REQUIRE_PROMTOOL").is_err(),
-            "promtool is required here but missing"
-        );
-    }
+    // ops/test.sh installs promtool and requires it.
+    promtool_check(&body);
     worker.shutdown().await.unwrap();
 }
 
@@ -281,4 +258,101 @@ async fn without_a_token_there_are_no_metrics() {
         reqwest::get(app.url("/metrics")).await.unwrap().status(),
         404
     );
+}
+
+fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn promtool_check(body: &str) {
+    use std::io::Write;
+    let Ok(mut child) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        assert!(
+            std::env::var("OPENSEER_REQUIRE_PROMTOOL").is_err(),
+            "promtool is required here but missing"
+        );
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_reports_its_metrics_and_readiness_on_its_own_address() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let target = common::Target::start().await;
+    let id = admin
+        .create_monitor(&[("name", "w"), ("url", &target.url), ("regions", "eu")])
+        .await;
+
+    // Before it could enroll (no node answers), the worker is not ready.
+    let dead = free_addr();
+    let addr = free_addr();
+    let state = tempfile::tempdir().unwrap();
+    let mut config = openseer_worker::WorkerConfig::new(
+        vec![format!("http://{dead}")],
+        "eu",
+        state.path().to_path_buf(),
+    );
+    config.enroll_token = Some(app.enrollment_token(&admin).await);
+    config.metrics_addr = Some(addr);
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(openseer_worker::run(config.clone(), rx));
+    let url = format!("http://{addr}/readyz");
+    let r = common::wait_for(
+        std::time::Duration::from_secs(3),
+        "the worker endpoint",
+        || async { reqwest::get(&url).await.ok() },
+    )
+    .await;
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("not enrolled"));
+    tx.send(true).unwrap();
+    task.await.unwrap().unwrap();
+
+    // Pointed at the node, it enrolls, checks, and says so.
+    config.servers = vec![app.base.clone()];
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(openseer_worker::run(config, rx));
+    common::wait_for(std::time::Duration::from_secs(5), "results", || async {
+        (admin.results(id).await.len() >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let body = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("openseer_worker_checks_total{outcome=\"up\"}"),
+        "{body}"
+    );
+    assert!(body.contains("openseer_worker_ready 1"));
+    assert!(body.contains("openseer_worker_check_duration_seconds_count"));
+    promtool_check(&body);
+    tx.send(true).unwrap();
+    task.await.unwrap().unwrap();
 }

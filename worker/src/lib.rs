@@ -17,7 +17,9 @@ mod der;
 pub mod guard;
 pub mod http;
 pub mod outbox;
+pub mod prom;
 pub mod state;
+pub mod status;
 pub mod submit;
 
 use std::collections::HashMap;
@@ -47,6 +49,8 @@ pub struct WorkerConfig {
     pub checker: check::CheckerOptions,
     /// Results kept on disk at most while no node acknowledges them.
     pub outbox_cap: usize,
+    /// Where to serve `/metrics`, `/readyz` and `/healthz` (off when `None`).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl WorkerConfig {
@@ -61,6 +65,7 @@ impl WorkerConfig {
             poll_wait: Duration::from_secs(20),
             checker: check::CheckerOptions::default(),
             outbox_cap: 500_000,
+            metrics_addr: None,
         }
     }
 }
@@ -108,11 +113,23 @@ pub async fn run(
     config: WorkerConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), WorkerError> {
+    let status = Arc::new(status::Status::default());
+    if let Some(addr) = config.metrics_addr {
+        let (status, shutdown) = (status.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(e) = status::serve(addr, status, shutdown).await {
+                tracing::error!(error = %e, %addr, "worker metrics endpoint failed");
+            }
+        });
+    }
     let anonymous = NodeClient::new(config.servers.clone())?;
     let Some(identity) = identify(&config, &anonymous, &mut shutdown).await? else {
         return Ok(());
     };
     tracing::info!(worker_id = identity.worker_id, region = %identity.region, "worker running");
+    status
+        .enrolled
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let client = anonymous.with_token(&identity.api_token);
     let checker = Checker::with_options(config.checker.clone())?;
 
@@ -123,6 +140,7 @@ pub async fn run(
         results_rx,
         config.state_dir.clone(),
         config.outbox_cap,
+        status.clone(),
         revoked_tx,
     ));
 
@@ -157,6 +175,7 @@ pub async fn run(
         let jobs = match answer {
             Ok(r) => {
                 backoff.reset();
+                status.contact();
                 r.jobs
             }
             Err(e) => {
@@ -187,6 +206,10 @@ pub async fn run(
             let checker = checker.clone();
             let tx = results_tx.clone();
             let in_flight = in_flight.clone();
+            let status = status.clone();
+            status
+                .in_flight
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             in_flight
                 .lock()
                 .expect("in-flight map")
@@ -194,6 +217,10 @@ pub async fn run(
             tokio::spawn(async move {
                 let result = checker.run(&job, now_ms).await;
                 in_flight.lock().expect("in-flight map").remove(&job.run_id);
+                status
+                    .in_flight
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                status.check_done(result.outcome.as_str(), result.total_ms / 1000.0);
                 // The submitter outlives every check task; a send can only
                 // fail if it crashed, and then there is nobody to tell.
                 let _ = tx.send(result).await;

@@ -7,6 +7,8 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openseer_protocol::wire::SubmitResultsRequest;
@@ -15,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::client::{ClientError, NodeClient};
 use crate::outbox::Outbox;
+use crate::status::Status;
 use crate::Backoff;
 
 pub const MAX_BATCH: usize = 500;
@@ -27,6 +30,7 @@ pub async fn run(
     mut rx: mpsc::Receiver<CheckResult>,
     state_dir: PathBuf,
     outbox_cap: usize,
+    status: Arc<Status>,
     revoked: watch::Sender<Option<String>>,
 ) {
     let mut outbox = match Outbox::open(&state_dir.join("outbox"), outbox_cap) {
@@ -90,8 +94,20 @@ pub async fn run(
             continue;
         }
         retry_at = None;
-        match deliver_oldest(&client, &mut outbox).await {
-            Ok(()) => backoff.reset(),
+        let delivered = deliver_oldest(&client, &mut outbox).await;
+        status
+            .outbox_results
+            .store(outbox.len() as i64, Ordering::Relaxed);
+        status
+            .outbox_dropped
+            .store(outbox.dropped(), Ordering::Relaxed);
+        match delivered {
+            Ok(sent) => {
+                backoff.reset();
+                if sent {
+                    status.contact();
+                }
+            }
             Err(Delivery::Revoked(msg)) => {
                 tracing::error!(error = %msg, "worker token refused; results stay in the outbox");
                 let _ = revoked.send(Some(msg));
@@ -115,7 +131,7 @@ pub async fn run(
     let deadline = tokio::time::Instant::now() + FLUSH_BUDGET;
     while !outbox.is_empty() && tokio::time::Instant::now() < deadline {
         match deliver_oldest(&client, &mut outbox).await {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(Delivery::Revoked(_)) => break,
             Err(Delivery::Retry(_)) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
@@ -133,10 +149,11 @@ enum Delivery {
     Revoked(String),
 }
 
-/// Sends the oldest outbox batch and settles what the node answered for.
-async fn deliver_oldest(client: &NodeClient, outbox: &mut Outbox) -> Result<(), Delivery> {
+/// Sends the oldest outbox batch and settles what the node answered for;
+/// `Ok(false)` when there was nothing to send.
+async fn deliver_oldest(client: &NodeClient, outbox: &mut Outbox) -> Result<bool, Delivery> {
     let Some((seq, batch)) = outbox.oldest() else {
-        return Ok(());
+        return Ok(false);
     };
     let answered = send_once(client, &batch).await?;
     let keep: Vec<CheckResult> = batch
@@ -147,7 +164,7 @@ async fn deliver_oldest(client: &NodeClient, outbox: &mut Outbox) -> Result<(), 
         tracing::error!(error = %e, "updating the outbox failed");
         outbox.skip(seq);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// One submission; returns the run ids the node answered for (accepted or

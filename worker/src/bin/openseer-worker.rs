@@ -38,6 +38,9 @@ struct Args {
     /// are dropped, and counted, past this).
     #[arg(long, default_value_t = 500_000)]
     outbox_max_results: usize,
+    /// Serve /metrics, /readyz and /healthz on this address (e.g. 127.0.0.1:9101).
+    #[arg(long, env = "OPENSEER_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main]
@@ -56,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
     config.concurrency = args.concurrency.max(1);
     config.checker.block_private_targets = args.block_private_targets;
     config.outbox_cap = args.outbox_max_results;
+    config.metrics_addr = args.metrics_addr;
     if let Some(n) = args.name {
         config.name = n;
     }
