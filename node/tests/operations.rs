@@ -356,3 +356,26 @@ async fn a_worker_reports_its_metrics_and_readiness_on_its_own_address() {
     tx.send(true).unwrap();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_lost_an_actor_says_it_is_not_ready() {
+    let app = TestApp::spawn().await;
+    let url = app.url("/readyz");
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    // A scheduler dies: its shard's monitors would silently go unchecked.
+    app.actors.schedulers[3].kill();
+    let body = common::wait_for(std::time::Duration::from_secs(3), "unready", || async {
+        let r = reqwest::get(&url).await.unwrap();
+        (r.status() == 503).then_some(())?;
+        Some(r.text().await.unwrap())
+    })
+    .await;
+    assert!(body.contains("scheduler"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_is_not_a_failure() {
+    let mut app = TestApp::spawn().await;
+    app.stop().await;
+    assert_eq!(app.actors.health.failure(), None);
+}

@@ -17,12 +17,14 @@
 //! Start order is bottom-up (Sessions, Ingest, lease managers, Dispatcher,
 //! schedulers) so that every actor's peers exist before it; [`Actors::stop`]
 //! stops top-down and drains Ingest last, so nothing taken is left unwritten.
-//! Actors are not restarted: an actor that fails is logged and the node keeps
-//! running without it, which /healthz does not yet report (see ARCHITECTURE.md).
+//! Every actor is linked to [`root::Root`]: one that fails (or stops while the
+//! node is not stopping) makes `/readyz` report the node unready, so it is
+//! taken out of rotation and replaced rather than silently missing checks.
 
 pub mod dispatcher;
 pub mod ingest;
 pub mod lease_manager;
+pub mod root;
 pub mod scheduler;
 pub mod sessions;
 
@@ -62,6 +64,8 @@ pub struct Actors {
     pub dispatcher: ActorRef<DispatchMsg>,
     pub lease_managers: Vec<ActorRef<LeaseMsg>>,
     pub schedulers: Vec<ActorRef<SchedMsg>>,
+    pub root: ActorRef<root::RootMsg>,
+    pub health: Arc<root::Health>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,23 +79,42 @@ fn started(name: &'static str) -> impl FnOnce(ractor::SpawnErr) -> StartError {
     move |source| StartError { name, source }
 }
 
+/// Spawns an actor linked to the root, under a name for its messages.
+async fn child<A: Actor>(
+    root: &ActorRef<root::RootMsg>,
+    name: &'static str,
+    actor: A,
+    args: A::Arguments,
+) -> Result<(ActorRef<A::Msg>, tokio::task::JoinHandle<()>), StartError> {
+    let spawned = Actor::spawn_linked(None, actor, args, root.get_cell())
+        .await
+        .map_err(started(name))?;
+    let _ = root.cast(root::RootMsg::Name(spawned.0.get_id(), name));
+    Ok(spawned)
+}
+
 impl Actors {
     pub async fn start(
         store: Store,
         clock: SharedClock,
         lease: LeaseConfig,
     ) -> Result<Actors, StartError> {
-        let (sessions, _) = Actor::spawn(
-            None,
+        let health = Arc::new(root::Health::default());
+        let (root, _) = Actor::spawn(None, root::Root, health.clone())
+            .await
+            .map_err(started("root"))?;
+        let (sessions, _) = child(
+            &root,
+            "sessions",
             Sessions,
             sessions::Args {
                 store: store.clone(),
             },
         )
-        .await
-        .map_err(started("sessions"))?;
-        let (ingest, _) = Actor::spawn(
-            None,
+        .await?;
+        let (ingest, _) = child(
+            &root,
+            "ingest",
             Ingest,
             ingest::Args {
                 store: store.clone(),
@@ -99,21 +122,21 @@ impl Actors {
                 clock: clock.clone(),
             },
         )
-        .await
-        .map_err(started("ingest"))?;
-        let (dispatcher, _) = Actor::spawn(
-            None,
+        .await?;
+        let (dispatcher, _) = child(
+            &root,
+            "dispatcher",
             Dispatcher,
             dispatcher::Args {
                 clock: clock.clone(),
             },
         )
-        .await
-        .map_err(started("dispatcher"))?;
+        .await?;
         let mut lease_managers = Vec::with_capacity(SHARDS as usize);
         for shard in 0..SHARDS {
-            let (lm, _) = Actor::spawn(
-                None,
+            let (lm, _) = child(
+                &root,
+                "lease manager",
                 LeaseManager,
                 lease_manager::Args {
                     shard,
@@ -123,8 +146,7 @@ impl Actors {
                     dispatcher: dispatcher.clone(),
                 },
             )
-            .await
-            .map_err(started("lease manager"))?;
+            .await?;
             lease_managers.push(lm);
         }
         dispatcher
@@ -143,8 +165,9 @@ impl Actors {
         }
         let mut schedulers = Vec::with_capacity(SHARDS as usize);
         for (shard, monitors) in by_shard.into_iter().enumerate() {
-            let (s, _) = Actor::spawn(
-                None,
+            let (s, _) = child(
+                &root,
+                "scheduler",
                 Scheduler,
                 scheduler::Args {
                     shard: shard as u32,
@@ -153,8 +176,7 @@ impl Actors {
                     lease_manager: lease_managers[shard].clone(),
                 },
             )
-            .await
-            .map_err(started("scheduler"))?;
+            .await?;
             schedulers.push(s);
         }
         Ok(Actors {
@@ -163,6 +185,8 @@ impl Actors {
             dispatcher,
             lease_managers,
             schedulers,
+            root,
+            health,
         })
     }
 
@@ -190,6 +214,7 @@ impl Actors {
 
     /// Stops scheduling, then drains Ingest so every accepted result is written.
     pub async fn stop(&self) {
+        self.health.set_stopping();
         for s in &self.schedulers {
             s.stop(None);
         }
@@ -204,6 +229,7 @@ impl Actors {
         self.ingest.stop(None);
         let _ = ractor::call_t!(self.sessions, SessionsMsg::FlushSeen, 5_000);
         self.sessions.stop(None);
+        self.root.stop(None);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

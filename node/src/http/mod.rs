@@ -167,6 +167,9 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         tracing::warn!(error = %e, "readiness: database unreachable");
         return unready("database unreachable");
     }
+    if let Some(why) = state.actors.health.failure() {
+        return unready(&why);
+    }
     match state.store.migrations_current().await {
         Ok(true) => HttpResponse::Ok()
             .content_type("text/plain")
