@@ -89,13 +89,14 @@ impl Actor for Root {
                     .health
                     .fail(format!("{} failed: {err}", name(cell.get_id())));
             }
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                if !state.health.stopping.load(Ordering::SeqCst) {
-                    let why = reason.unwrap_or_else(|| "no reason given".into());
-                    state
-                        .health
-                        .fail(format!("{} stopped: {why}", name(cell.get_id())));
-                }
+            // A stop is expected only while the whole node stops.
+            SupervisionEvent::ActorTerminated(cell, _, reason)
+                if !state.health.stopping.load(Ordering::SeqCst) =>
+            {
+                let why = reason.unwrap_or_else(|| "no reason given".into());
+                state
+                    .health
+                    .fail(format!("{} stopped: {why}", name(cell.get_id())));
             }
             _ => {}
         }
