@@ -14,5 +14,5 @@ pub mod wire;
 
 pub use assertion::{Assertion, AssertionResult};
 pub use error::{ErrorBody, ErrorCode, FieldError};
-pub use monitor::{CheckSpec, Header, MonitorInput, StatusRanges};
+pub use monitor::{CheckOptions, CheckSpec, Header, MonitorInput, StatusRanges};
 pub use result::{CheckResult, ErrorKind, Outcome, Timings, TlsInfo};

@@ -163,6 +163,23 @@ pub enum IpFamily {
     V6,
 }
 
+impl IpFamily {
+    /// The name used in the API, the form and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpFamily::Auto => "auto",
+            IpFamily::V4 => "v4",
+            IpFamily::V6 => "v6",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<IpFamily> {
+        [IpFamily::Auto, IpFamily::V4, IpFamily::V6]
+            .into_iter()
+            .find(|f| f.as_str() == s)
+    }
+}
+
 pub const MAX_REDIRECTS: u8 = 10;
 pub const DEFAULT_MAX_REDIRECTS: u8 = 5;
 
@@ -173,19 +190,10 @@ fn default_max_redirects() -> u8 {
     DEFAULT_MAX_REDIRECTS
 }
 
-/// What a worker needs to run one check.
+/// Everything about a check beyond the request itself: redirects, TLS,
+/// address family, assertions and the thresholds that make a check degraded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckSpec {
-    pub url: String,
-    pub method: String,
-    pub headers: Vec<Header>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-    pub timeout_ms: u32,
-    pub expected_status: StatusRanges,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keyword: Option<String>,
-    pub max_body_bytes: u64,
+pub struct CheckOptions {
     /// Follow 3xx answers with a Location, at most `max_redirects` hops.
     #[serde(default = "default_true")]
     pub follow_redirects: bool,
@@ -206,6 +214,39 @@ pub struct CheckSpec {
     pub cert_expiry_days: Option<u32>,
 }
 
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            follow_redirects: true,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            verify_tls: true,
+            ip_family: IpFamily::Auto,
+            assertions: Vec::new(),
+            degraded_above_ms: None,
+            cert_expiry_days: None,
+        }
+    }
+}
+
+/// What a worker needs to run one check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckSpec {
+    pub url: String,
+    pub method: String,
+    pub headers: Vec<Header>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    pub timeout_ms: u32,
+    pub expected_status: StatusRanges,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<String>,
+    pub max_body_bytes: u64,
+    /// Request options and assertions, all with defaults, so a spec from an
+    /// older node (without them) still reads.
+    #[serde(default)]
+    pub options: CheckOptions,
+}
+
 impl Default for CheckSpec {
     /// A GET with every option at its default; callers set the URL.
     fn default() -> Self {
@@ -218,13 +259,7 @@ impl Default for CheckSpec {
             expected_status: StatusRanges(vec![(200, 399)]),
             keyword: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            follow_redirects: true,
-            max_redirects: DEFAULT_MAX_REDIRECTS,
-            verify_tls: true,
-            ip_family: IpFamily::Auto,
-            assertions: Vec::new(),
-            degraded_above_ms: None,
-            cert_expiry_days: None,
+            options: CheckOptions::default(),
         }
     }
 }
@@ -424,13 +459,15 @@ impl MonitorInput {
                 expected_status: expected.expect("checked above"),
                 keyword: keyword.map(str::to_string),
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-                follow_redirects: self.follow_redirects,
-                max_redirects: self.max_redirects,
-                verify_tls: self.verify_tls,
-                ip_family: self.ip_family,
-                assertions: self.assertions.clone(),
-                degraded_above_ms: self.degraded_above_ms,
-                cert_expiry_days: self.cert_expiry_days,
+                options: CheckOptions {
+                    follow_redirects: self.follow_redirects,
+                    max_redirects: self.max_redirects,
+                    verify_tls: self.verify_tls,
+                    ip_family: self.ip_family,
+                    assertions: self.assertions.clone(),
+                    degraded_above_ms: self.degraded_above_ms,
+                    cert_expiry_days: self.cert_expiry_days,
+                },
             },
         })
     }

@@ -100,7 +100,7 @@ impl Checker {
                 return result;
             }
         }
-        result.assertions = crate::assert::evaluate(&spec.assertions, &fetched);
+        result.assertions = crate::assert::evaluate(&spec.options.assertions, &fetched);
         let failed: Vec<String> = result
             .assertions
             .iter()
@@ -119,7 +119,7 @@ impl Checker {
             result.error_message = Some(truncate(failed.join("; ")));
             return result;
         }
-        if let Some(limit) = spec.degraded_above_ms {
+        if let Some(limit) = spec.options.degraded_above_ms {
             if result.total_ms > f64::from(limit) {
                 result.outcome = Outcome::Degraded;
                 result.error_kind = Some(ErrorKind::Slow);
@@ -131,7 +131,7 @@ impl Checker {
             }
         }
         if let (Some(days), Some(not_after)) = (
-            spec.cert_expiry_days,
+            spec.options.cert_expiry_days,
             result.tls.as_ref().and_then(|t| t.not_after_ms),
         ) {
             let left_ms = not_after - now_ms();
@@ -174,8 +174,8 @@ impl Checker {
                 method: &method,
                 headers: &spec.headers,
                 body: body.as_deref(),
-                verify_tls: spec.verify_tls,
-                ip_family: spec.ip_family,
+                verify_tls: spec.options.verify_tls,
+                ip_family: spec.options.ip_family,
                 block_private: self.block_private,
                 max_body_bytes: spec.max_body_bytes,
             };
@@ -184,7 +184,7 @@ impl Checker {
             let Some(location) = resp
                 .location
                 .as_deref()
-                .filter(|_| redirect && spec.follow_redirects)
+                .filter(|_| redirect && spec.options.follow_redirects)
             else {
                 return Ok(resp);
             };
@@ -202,10 +202,10 @@ impl Checker {
                     tls: resp.tls,
                 });
             }
-            if chain.len() >= usize::from(spec.max_redirects) {
+            if chain.len() >= usize::from(spec.options.max_redirects) {
                 return Err(Failure {
                     kind: ErrorKind::RedirectLoop,
-                    message: format!("more than {} redirects", spec.max_redirects),
+                    message: format!("more than {} redirects", spec.options.max_redirects),
                     timings: resp.timings,
                     tls: resp.tls,
                 });

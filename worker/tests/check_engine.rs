@@ -208,13 +208,13 @@ async fn redirect_chains_are_followed_and_recorded() {
     );
 
     let mut j = job(&format!("http://{addr}/a"), 2000);
-    j.check.follow_redirects = false;
+    j.check.options.follow_redirects = false;
     let r = run(&j).await;
     assert_eq!((r.outcome, r.status_code), (Outcome::Up, Some(302)));
     assert!(r.redirects.is_empty());
 
     let mut j = job(&format!("http://{addr}/a"), 2000);
-    j.check.max_redirects = 1;
+    j.check.options.max_redirects = 1;
     assert_eq!(run(&j).await.error_kind, Some(ErrorKind::RedirectLoop));
 }
 
@@ -246,7 +246,7 @@ async fn ipv6_loopback_targets_work_and_families_are_honoured() {
     let r = run(&job(&format!("http://[::1]:{}/", addr.port()), 2000)).await;
     assert_eq!(r.outcome, Outcome::Up, "{:?}", r.error_message);
     let mut j = job(&format!("http://[::1]:{}/", addr.port()), 2000);
-    j.check.ip_family = IpFamily::V4;
+    j.check.options.ip_family = IpFamily::V4;
     assert_eq!(
         run(&j).await.error_kind,
         Some(ErrorKind::Dns),
@@ -402,7 +402,7 @@ async fn self_signed_certificates_are_untrusted_unless_verification_is_off() {
     let m = r.error_message.unwrap();
     assert!(m.contains("not trusted"), "{m}");
     let mut j = job(&url, 3000);
-    j.check.verify_tls = false;
+    j.check.options.verify_tls = false;
     let r = run(&j).await;
     assert_eq!(r.outcome, Outcome::Up, "{:?}", r.error_message);
     assert_eq!(r.tls.unwrap().subject.as_deref(), Some("CN=localhost"));
@@ -433,7 +433,7 @@ async fn a_certificate_expiring_soon_makes_the_check_degraded() {
     );
     let addr = serve_tls(chain, key).await;
     let mut j = job(&format!("https://localhost:{}/", addr.port()), 3000);
-    j.check.cert_expiry_days = Some(14);
+    j.check.options.cert_expiry_days = Some(14);
     let r = trusting(&p).run(&j, openseer_worker::now_ms).await;
     assert_eq!(
         (r.outcome, r.error_kind),
@@ -444,7 +444,7 @@ async fn a_certificate_expiring_soon_makes_the_check_degraded() {
     assert!(r.error_message.unwrap().contains("expires in"));
     let days_left = (r.tls.unwrap().not_after_ms.unwrap() - openseer_worker::now_ms()) / 86_400_000;
     assert!((9..=10).contains(&days_left), "{days_left}");
-    j.check.cert_expiry_days = Some(7);
+    j.check.options.cert_expiry_days = Some(7);
     assert_eq!(
         trusting(&p).run(&j, openseer_worker::now_ms).await.outcome,
         Outcome::Up
@@ -460,13 +460,13 @@ async fn answers_slower_than_the_threshold_are_degraded() {
     })
     .await;
     let mut j = job(&format!("http://{addr}/"), 2000);
-    j.check.degraded_above_ms = Some(100);
+    j.check.options.degraded_above_ms = Some(100);
     let r = run(&j).await;
     assert_eq!(
         (r.outcome, r.error_kind),
         (Outcome::Degraded, Some(ErrorKind::Slow))
     );
-    j.check.degraded_above_ms = Some(1000);
+    j.check.options.degraded_above_ms = Some(1000);
     assert_eq!(run(&j).await.outcome, Outcome::Up);
 }
 
@@ -481,7 +481,7 @@ async fn json_path_and_header_assertions_pass_and_fail() {
     })
     .await;
     let mut j = job(&format!("http://{addr}/"), 2000);
-    j.check.assertions = [
+    j.check.options.assertions = [
         "json $.status == ok",
         "json $.checks[0].db == up",
         "header content-type contains json",
@@ -493,9 +493,11 @@ async fn json_path_and_header_assertions_pass_and_fail() {
     assert_eq!(r.outcome, Outcome::Up, "{:?}", r.error_message);
     assert!(r.assertions.iter().all(|a| a.passed));
     j.check
+        .options
         .assertions
         .push(openseer_protocol::Assertion::parse_line("json $.status == down").unwrap());
     j.check
+        .options
         .assertions
         .push(openseer_protocol::Assertion::parse_line("header x-version exists").unwrap());
     let r = run(&j).await;

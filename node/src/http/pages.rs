@@ -458,7 +458,13 @@ async fn monitor_page(
                 t.not_after_ms?,
             ))
         }),
-        assertions: m.check.assertions.iter().map(|a| a.to_string()).collect(),
+        assertions: m
+            .check
+            .options
+            .assertions
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
     };
     let rows: Vec<views::live::ResultVm> = results
         .iter()
@@ -557,12 +563,13 @@ impl MonitorFormData {
             expected_status: m.check.expected_status.to_string(),
             keyword: m.check.keyword.clone().unwrap_or_default(),
             enabled: m.enabled.then(|| "on".into()),
-            follow_redirects: m.check.follow_redirects.then(|| "on".into()),
-            max_redirects: m.check.max_redirects.to_string(),
-            verify_tls: m.check.verify_tls.then(|| "on".into()),
-            ip_family: ip_family_name(m.check.ip_family).into(),
+            follow_redirects: m.check.options.follow_redirects.then(|| "on".into()),
+            max_redirects: m.check.options.max_redirects.to_string(),
+            verify_tls: m.check.options.verify_tls.then(|| "on".into()),
+            ip_family: m.check.options.ip_family.as_str().into(),
             assertions: m
                 .check
+                .options
                 .assertions
                 .iter()
                 .map(|a| a.to_string())
@@ -570,11 +577,13 @@ impl MonitorFormData {
                 .join("\n"),
             degraded_above_ms: m
                 .check
+                .options
                 .degraded_above_ms
                 .map(|v| v.to_string())
                 .unwrap_or_default(),
             cert_expiry_days: m
                 .check
+                .options
                 .cert_expiry_days
                 .map(|v| v.to_string())
                 .unwrap_or_default(),
@@ -661,13 +670,11 @@ impl MonitorFormData {
             }),
         };
         let ip_family = match self.ip_family.as_str() {
-            "" | "auto" => IpFamily::Auto,
-            "v4" => IpFamily::V4,
-            "v6" => IpFamily::V6,
-            _ => {
+            "" => IpFamily::Auto,
+            f => IpFamily::parse(f).unwrap_or_else(|| {
                 errors.push(FieldError::new("ip_family", "auto, v4 or v6"));
                 IpFamily::Auto
-            }
+            }),
         };
         let assertions = openseer_protocol::assertion::parse_lines(&self.assertions)
             .unwrap_or_else(|e| {
@@ -734,14 +741,6 @@ fn form_page(
         html(page)
     } else {
         html_status(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, page)
-    }
-}
-
-fn ip_family_name(f: IpFamily) -> &'static str {
-    match f {
-        IpFamily::Auto => "auto",
-        IpFamily::V4 => "v4",
-        IpFamily::V6 => "v6",
     }
 }
 

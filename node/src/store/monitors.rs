@@ -1,9 +1,8 @@
 //! Monitors. Every query that a user can reach is scoped by organization:
 //! a monitor of another organization is simply not found.
 
-use openseer_protocol::monitor::{CheckSpec, IpFamily, ValidMonitor, DEFAULT_MAX_BODY_BYTES};
-use openseer_protocol::{Assertion, Header, MonitorInput, StatusRanges};
-use serde::{Deserialize, Serialize};
+use openseer_protocol::monitor::{CheckSpec, ValidMonitor, DEFAULT_MAX_BODY_BYTES};
+use openseer_protocol::{CheckOptions, Header, MonitorInput, StatusRanges};
 use sqlx::Row;
 
 use super::{translate, Store, StoreError, StoreResult};
@@ -37,55 +36,15 @@ impl Monitor {
             expected_status: self.check.expected_status.to_string(),
             keyword: self.check.keyword.clone(),
             enabled: self.enabled,
-            follow_redirects: self.check.follow_redirects,
-            max_redirects: self.check.max_redirects,
-            verify_tls: self.check.verify_tls,
-            ip_family: self.check.ip_family,
-            assertions: self.check.assertions.clone(),
-            degraded_above_ms: self.check.degraded_above_ms,
-            cert_expiry_days: self.check.cert_expiry_days,
+            follow_redirects: self.check.options.follow_redirects,
+            max_redirects: self.check.options.max_redirects,
+            verify_tls: self.check.options.verify_tls,
+            ip_family: self.check.options.ip_family,
+            assertions: self.check.options.assertions.clone(),
+            degraded_above_ms: self.check.options.degraded_above_ms,
+            cert_expiry_days: self.check.options.cert_expiry_days,
         }
     }
-}
-
-/// The `options` column: request options and assertions, as JSON, so new
-/// options need no migration. Missing keys take the defaults.
-#[derive(Serialize, Deserialize)]
-struct Options {
-    #[serde(default = "yes")]
-    follow_redirects: bool,
-    #[serde(default = "five")]
-    max_redirects: u8,
-    #[serde(default = "yes")]
-    verify_tls: bool,
-    #[serde(default)]
-    ip_family: IpFamily,
-    #[serde(default)]
-    assertions: Vec<Assertion>,
-    #[serde(default)]
-    degraded_above_ms: Option<u32>,
-    #[serde(default)]
-    cert_expiry_days: Option<u32>,
-}
-
-fn yes() -> bool {
-    true
-}
-fn five() -> u8 {
-    openseer_protocol::monitor::DEFAULT_MAX_REDIRECTS
-}
-
-fn options_json(c: &CheckSpec) -> String {
-    serde_json::to_string(&Options {
-        follow_redirects: c.follow_redirects,
-        max_redirects: c.max_redirects,
-        verify_tls: c.verify_tls,
-        ip_family: c.ip_family,
-        assertions: c.assertions.clone(),
-        degraded_above_ms: c.degraded_above_ms,
-        cert_expiry_days: c.cert_expiry_days,
-    })
-    .expect("options serialise")
 }
 
 /// The latest result of a monitor in one region.
@@ -109,7 +68,9 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Monitor> {
         .map_err(|e| StoreError::Conflict(format!("stored regions unreadable: {e}")))?;
     let expected = StatusRanges::parse(r.get::<&str, _>("expected_status"))
         .map_err(|e| StoreError::Conflict(format!("stored status ranges unreadable: {e}")))?;
-    let o: Options = serde_json::from_str(r.get::<&str, _>("options"))
+    // The `options` column holds the spec's CheckOptions as JSON, so new
+    // options need no migration; missing keys take their defaults.
+    let options: CheckOptions = serde_json::from_str(r.get::<&str, _>("options"))
         .map_err(|e| StoreError::Conflict(format!("stored options unreadable: {e}")))?;
     Ok(Monitor {
         id: r.get("id"),
@@ -127,13 +88,7 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Monitor> {
             expected_status: expected,
             keyword: r.get("keyword"),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            follow_redirects: o.follow_redirects,
-            max_redirects: o.max_redirects,
-            verify_tls: o.verify_tls,
-            ip_family: o.ip_family,
-            assertions: o.assertions,
-            degraded_above_ms: o.degraded_above_ms,
-            cert_expiry_days: o.cert_expiry_days,
+            options,
         },
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
@@ -164,7 +119,7 @@ impl Store {
             .bind(m.check.expected_status.to_string())
             .bind(&m.check.keyword)
             .bind(m.enabled)
-            .bind(options_json(&m.check))
+            .bind(serde_json::to_string(&m.check.options).expect("options serialise"))
             .bind(now)
             .bind(now)
             .fetch_one(&self.pool)
@@ -196,7 +151,7 @@ impl Store {
             .bind(m.check.expected_status.to_string())
             .bind(&m.check.keyword)
             .bind(m.enabled)
-            .bind(options_json(&m.check))
+            .bind(serde_json::to_string(&m.check.options).expect("options serialise"))
             .bind(now)
             .bind(id)
             .bind(org_id)
