@@ -1,76 +1,20 @@
 //! The check engine against local targets started here, one case per
 //! behaviour: timings per phase, hostile targets, redirects, TLS, the guard.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openseer_protocol::monitor::IpFamily;
-use openseer_protocol::wire::Job;
-use openseer_protocol::{CheckResult, CheckSpec, ErrorKind, Outcome};
+use openseer_protocol::{ErrorKind, Outcome};
 use openseer_worker::check::{Checker, CheckerOptions};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-enum Step {
-    Write(Vec<u8>),
-    Sleep(u64),
-}
-
-fn text(s: &str) -> Step {
-    Step::Write(s.as_bytes().to_vec())
-}
-
-fn ok_response(body: &str) -> Vec<Step> {
-    vec![text(&format!(
-        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    ))]
-}
-
-async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> Option<String> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut chunk).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    Some(String::from_utf8_lossy(&buf).into_owned())
-}
-
-async fn play<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, script: fn(&str) -> Vec<Step>) {
-    let Some(head) = read_head(&mut s).await else {
-        return;
-    };
-    for step in script(&head) {
-        match step {
-            Step::Write(b) => {
-                if s.write_all(&b).await.is_err() {
-                    return;
-                }
-                let _ = s.flush().await;
-            }
-            Step::Sleep(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        }
-    }
-    let _ = s.shutdown().await;
-}
-
-/// A plain HTTP target on `bind` that answers each request with `script(head)`.
-async fn serve(bind: &str, script: fn(&str) -> Vec<Step>) -> SocketAddr {
-    let l = TcpListener::bind(bind).await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(play(s, script));
-        }
-    });
-    addr
-}
+use support::{job, ok_response, play, run, serve, text, Step};
 
 async fn serve_tls(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> SocketAddr {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -94,29 +38,6 @@ async fn serve_tls(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'stat
         }
     });
     addr
-}
-
-fn job(url: &str, timeout_ms: u32) -> Job {
-    Job {
-        run_id: "1.eu.0".into(),
-        monitor_id: 1,
-        region: "eu".into(),
-        scheduled_at_ms: 0,
-        lease_deadline_ms: 0,
-        attempt: 1,
-        check: CheckSpec {
-            url: url.into(),
-            timeout_ms,
-            ..CheckSpec::default()
-        },
-    }
-}
-
-async fn run(j: &Job) -> CheckResult {
-    Checker::new()
-        .unwrap()
-        .run(j, openseer_worker::now_ms)
-        .await
 }
 
 #[tokio::test]
