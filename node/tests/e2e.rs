@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{wait_for, Target, TestApp};
+use common::{checking, wait_for, Checking, TestApp};
 
 async fn latest_outcome(b: &common::Browser, id: i64) -> Option<String> {
     b.results(id)
@@ -15,12 +15,12 @@ async fn latest_outcome(b: &common::Browser, id: i64) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_second_monitor_is_checked_and_follows_the_target() {
-    let app = TestApp::spawn().await;
-    let admin = app.setup_admin("admin@example.com").await;
-    let worker = app
-        .start_worker(&app.enrollment_token(&admin).await, "eu")
-        .await;
-    let target = Target::start().await;
+    let Checking {
+        app: _app,
+        admin,
+        worker,
+        target,
+    } = checking("eu").await;
     let id = admin
         .create_monitor(&[("name", "api"), ("url", &target.url), ("regions", "eu")])
         .await;
@@ -82,12 +82,12 @@ async fn a_one_second_monitor_is_checked_and_follows_the_target() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_keyword_assertion_fails_and_recovers_with_the_body() {
-    let app = TestApp::spawn().await;
-    let admin = app.setup_admin("admin@example.com").await;
-    let worker = app
-        .start_worker(&app.enrollment_token(&admin).await, "eu")
-        .await;
-    let target = Target::start().await;
+    let Checking {
+        app: _app,
+        admin,
+        worker,
+        target,
+    } = checking("eu").await;
     let id = admin
         .create_monitor(&[
             ("name", "kw"),
@@ -125,12 +125,12 @@ async fn the_keyword_assertion_fails_and_recovers_with_the_body() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_reach_an_open_live_stream() {
-    let app = TestApp::spawn().await;
-    let admin = app.setup_admin("admin@example.com").await;
-    let worker = app
-        .start_worker(&app.enrollment_token(&admin).await, "eu")
-        .await;
-    let target = Target::start().await;
+    let Checking {
+        app,
+        admin,
+        worker,
+        target,
+    } = checking("eu").await;
     let mut events = admin.http.get(app.url("/events")).send().await.unwrap();
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     let id = admin
@@ -152,12 +152,12 @@ async fn results_reach_an_open_live_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_and_deleted_monitors_stop_being_checked() {
-    let app = TestApp::spawn().await;
-    let admin = app.setup_admin("admin@example.com").await;
-    let worker = app
-        .start_worker(&app.enrollment_token(&admin).await, "eu")
-        .await;
-    let target = Target::start().await;
+    let Checking {
+        app: _app,
+        admin,
+        worker,
+        target,
+    } = checking("eu").await;
     let id = admin
         .create_monitor(&[("name", "p"), ("url", &target.url)])
         .await;
@@ -239,12 +239,12 @@ async fn a_restarted_worker_keeps_its_identity() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_a_worker_mid_check_still_delivers_the_result() {
-    let app = TestApp::spawn().await;
-    let admin = app.setup_admin("admin@example.com").await;
-    let worker = app
-        .start_worker(&app.enrollment_token(&admin).await, "eu")
-        .await;
-    let target = Target::start().await;
+    let Checking {
+        app: _app,
+        admin,
+        worker,
+        target,
+    } = checking("eu").await;
     target
         .delay_ms
         .store(800, std::sync::atomic::Ordering::SeqCst);
@@ -274,12 +274,12 @@ async fn stopping_a_worker_mid_check_still_delivers_the_result() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assertions_timings_and_options_flow_through_the_api() {
-    let app = TestApp::spawn().await;
-    let admin = app.setup_admin("admin@example.com").await;
-    let worker = app
-        .start_worker(&app.enrollment_token(&admin).await, "eu")
-        .await;
-    let target = Target::start().await;
+    let Checking {
+        app,
+        admin,
+        worker,
+        target,
+    } = checking("eu").await;
     target.set_body(r#"{"status":"ok","version":3}"#);
     let csrf = admin.csrf().await;
     let body = serde_json::json!({

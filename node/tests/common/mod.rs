@@ -185,6 +185,30 @@ impl TestApp {
     }
 }
 
+/// A signed-in admin, a running worker in `region` and a local target: the
+/// start of most end-to-end tests.
+pub struct Checking {
+    pub app: TestApp,
+    pub admin: Browser,
+    pub worker: RunningWorker,
+    pub target: Target,
+}
+
+pub async fn checking(region: &str) -> Checking {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let worker = app
+        .start_worker(&app.enrollment_token(&admin).await, region)
+        .await;
+    let target = Target::start().await;
+    Checking {
+        app,
+        admin,
+        worker,
+        target,
+    }
+}
+
 pub struct RunningWorker {
     pub stop: watch::Sender<bool>,
     pub task: tokio::task::JoinHandle<Result<(), openseer_worker::WorkerError>>,
