@@ -51,20 +51,21 @@ impl State {
         }
         let batch: Vec<(StoredResult, i64)> = std::mem::take(&mut self.buffer);
         let waiting = std::mem::take(&mut self.waiting);
-        let rows: Vec<StoredResult> = batch.iter().map(|(r, _)| r.clone()).collect();
+        let rows = batch.len();
+        let refs: Vec<&StoredResult> = batch.iter().map(|(r, _)| r).collect();
         let started = std::time::Instant::now();
-        let outcome = self.store.insert_results(&rows).await;
+        let outcome = self.store.insert_results(&refs).await;
         tracing::debug!(
-            batch = rows.len(),
+            batch = rows,
             commit_ms = started.elapsed().as_millis() as u64,
             "ingest batch"
         );
         match outcome {
             Ok(()) => {
                 let m = crate::metrics::get();
-                m.ingest_batch.observe(rows.len() as f64);
+                m.ingest_batch.observe(rows as f64);
                 m.ingest_commit.observe(started.elapsed().as_secs_f64());
-                for r in &rows {
+                for (r, _) in &batch {
                     let r = &r.result;
                     m.check_stored(r.outcome.as_str(), &r.region);
                     if r.outcome != openseer_protocol::Outcome::Missed {
@@ -82,7 +83,7 @@ impl State {
                 let _ = self.sessions.cast(SessionsMsg::Publish(events));
             }
             Err(e) => {
-                tracing::error!(error = %e, batch = rows.len(), "writing results failed; nothing acknowledged");
+                tracing::error!(error = %e, batch = rows, "writing results failed; nothing acknowledged");
                 for w in waiting {
                     let _ = w.send(Err(e.to_string()));
                 }

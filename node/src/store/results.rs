@@ -59,7 +59,7 @@ impl Store {
     /// Writes a batch in one transaction. A run id already stored is kept as
     /// it is, except that a real result replaces a `missed` placeholder (the
     /// check did happen, its result just came late). Returns once committed.
-    pub async fn insert_results(&self, batch: &[StoredResult]) -> StoreResult<()> {
+    pub async fn insert_results(&self, batch: &[&StoredResult]) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         for s in batch {
             let r = &s.result;
