@@ -32,6 +32,8 @@ command -v npm >/dev/null || apt_install nodejs npm
 # promtool checks the /metrics exposition (Debian's prometheus package).
 command -v promtool >/dev/null || apt_install --no-install-recommends prometheus
 export OPENSEER_REQUIRE_PROMTOOL=1
+# The store and rollup suites run on PostgreSQL too; here they must not skip it.
+export OPENSEER_REQUIRE_POSTGRES=1
 cargo --version
 npm --version
 

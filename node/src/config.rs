@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::rollup::plan::{Retention, DAY};
 use crate::settings::Settings;
 
 /// The configuration file. Every field is optional; unknown keys are an error.
@@ -21,6 +22,11 @@ pub struct FileConfig {
     pub lease_grace_ms: Option<i64>,
     pub worker_stale_ms: Option<i64>,
     pub metrics_token: Option<String>,
+    pub database_url: Option<String>,
+    pub retention_raw_days: Option<i64>,
+    pub retention_minute_days: Option<i64>,
+    pub retention_hour_days: Option<i64>,
+    pub retention_day_days: Option<i64>,
 }
 
 impl FileConfig {
@@ -35,6 +41,11 @@ impl FileConfig {
             lease_grace_ms: Some(15_000),
             worker_stale_ms: Some(60_000),
             metrics_token: Some(String::new()),
+            database_url: Some(String::new()),
+            retention_raw_days: Some(14),
+            retention_minute_days: Some(30),
+            retention_hour_days: Some(400),
+            retention_day_days: Some(0),
         }
     }
 
@@ -55,6 +66,11 @@ impl FileConfig {
             lease_grace_ms: over.lease_grace_ms.or(self.lease_grace_ms),
             worker_stale_ms: over.worker_stale_ms.or(self.worker_stale_ms),
             metrics_token: over.metrics_token.or(self.metrics_token),
+            database_url: over.database_url.or(self.database_url),
+            retention_raw_days: over.retention_raw_days.or(self.retention_raw_days),
+            retention_minute_days: over.retention_minute_days.or(self.retention_minute_days),
+            retention_hour_days: over.retention_hour_days.or(self.retention_hour_days),
+            retention_day_days: over.retention_day_days.or(self.retention_day_days),
         }
     }
 
@@ -90,6 +106,11 @@ impl FileConfig {
             lease_grace_ms: num("OPENSEER_LEASE_GRACE_MS")?,
             worker_stale_ms: num("OPENSEER_WORKER_STALE_MS")?,
             metrics_token: get("OPENSEER_METRICS_TOKEN"),
+            database_url: get("OPENSEER_DATABASE_URL"),
+            retention_raw_days: num("OPENSEER_RETENTION_RAW_DAYS")?,
+            retention_minute_days: num("OPENSEER_RETENTION_MINUTE_DAYS")?,
+            retention_hour_days: num("OPENSEER_RETENTION_HOUR_DAYS")?,
+            retention_day_days: num("OPENSEER_RETENTION_DAY_DAYS")?,
         })
     }
 
@@ -132,6 +153,35 @@ impl FileConfig {
         s.lease.grace_ms = grace;
         s.worker_stale_ms = stale;
         s.metrics_token = c.metrics_token.filter(|t| !t.is_empty());
+        s.database_url = c.database_url.filter(|u| !u.is_empty());
+        if let Some(u) = &s.database_url {
+            if !u.starts_with("postgres://") && !u.starts_with("postgresql://") {
+                return Err(ConfigError::Invalid(
+                    "database_url".into(),
+                    "a postgres:// URL (leave it empty for SQLite in data_dir)".into(),
+                ));
+            }
+        }
+        let days = |key: &str, v: Option<i64>| -> Result<i64, ConfigError> {
+            let v = v.expect("defaulted");
+            if !(0..=100_000).contains(&v) {
+                return Err(ConfigError::Invalid(
+                    key.into(),
+                    "a number of days, 0 to 100000".into(),
+                ));
+            }
+            Ok(v * DAY)
+        };
+        let day_ms = days("retention_day_days", c.retention_day_days)?;
+        s.retention = Retention {
+            raw_ms: days("retention_raw_days", c.retention_raw_days)?,
+            minute_ms: days("retention_minute_days", c.retention_minute_days)?,
+            hour_ms: days("retention_hour_days", c.retention_hour_days)?,
+            day_ms: (day_ms > 0).then_some(day_ms),
+        };
+        s.retention
+            .check()
+            .map_err(|e| ConfigError::Invalid("retention_*_days".into(), e))?;
         if s.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::Invalid(
                 "metrics_token".into(),
@@ -167,8 +217,33 @@ pub fn effective(settings: &Settings, log_format: &str) -> String {
             Some(_) => "(set, hidden)".into(),
             None => String::new(),
         }),
+        database_url: Some(
+            settings
+                .database_url
+                .as_deref()
+                .map(hide_password)
+                .unwrap_or_default(),
+        ),
+        retention_raw_days: Some(settings.retention.raw_ms / DAY),
+        retention_minute_days: Some(settings.retention.minute_ms / DAY),
+        retention_hour_days: Some(settings.retention.hour_ms / DAY),
+        retention_day_days: Some(settings.retention.day_ms.unwrap_or(0) / DAY),
     };
     toml::to_string(&shown).expect("settings serialise")
+}
+
+/// `postgres://user:secret@host/db` as `postgres://user:(hidden)@host/db`.
+pub fn hide_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:(hidden)@{host}"),
+        None => url.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -183,7 +258,7 @@ mod tests {
             .lines()
             .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
             .collect();
-        assert_eq!(keys.len(), 8, "every key has a default: {defaults}");
+        assert_eq!(keys.len(), 13, "every key has a default: {defaults}");
         for key in keys {
             assert!(
                 doc.contains(&format!("| `{key}` |")),
@@ -236,5 +311,28 @@ mod tests {
         let e = FileConfig::from_env(|k| (k == "OPENSEER_MIGRATE").then(|| "maybe".to_string()))
             .unwrap_err();
         assert!(e.to_string().contains("OPENSEER_MIGRATE"));
+        let e = FileConfig {
+            database_url: Some("mysql://x".into()),
+            ..FileConfig::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(e.to_string().contains("database_url"));
+        let e = FileConfig {
+            retention_minute_days: Some(7),
+            ..FileConfig::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(e.to_string().contains("retention"), "{e}");
+    }
+
+    #[test]
+    fn database_passwords_are_hidden() {
+        assert_eq!(
+            hide_password("postgres://app:s3cret@db:5432/openseer"),
+            "postgres://app:(hidden)@db:5432/openseer"
+        );
+        assert_eq!(hide_password("postgres://app@db/x"), "postgres://app@db/x");
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod dev;
 pub mod http;
 pub mod metrics;
+pub mod rollup;
 pub mod schedule;
 pub mod settings;
 pub mod store;
@@ -73,7 +74,7 @@ impl Application {
             path: settings.data_dir.display().to_string(),
             source,
         })?;
-        let store = Store::open_sqlite(&settings.data_dir.join("openseer.db")).await?;
+        let store = Store::open_settings(&settings).await?;
         if settings.migrate {
             store.migrate().await?;
         } else if !store.migrations_current().await.unwrap_or(false) {
@@ -110,7 +111,13 @@ impl Application {
             None
         };
 
-        let actors = Actors::start(store.clone(), clock.clone(), settings.lease.clone()).await?;
+        let actors = Actors::start(
+            store.clone(),
+            clock.clone(),
+            settings.lease.clone(),
+            settings.retention,
+        )
+        .await?;
         let state = http::AppState::new(store.clone(), actors.clone(), clock, Arc::new(settings));
         let server =
             http::server(listener, state, session_key).map_err(|source| BuildError::Bind {

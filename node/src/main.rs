@@ -32,6 +32,9 @@ struct NodeArgs {
     /// Public URL of this node if it differs from http://<http> (https:// marks cookies Secure).
     #[arg(long)]
     public_url: Option<String>,
+    /// PostgreSQL URL (postgres://...); without it, SQLite in the data directory.
+    #[arg(long)]
+    database_url: Option<String>,
     /// Do not apply database migrations at start.
     #[arg(long)]
     no_migrate: bool,
@@ -73,19 +76,32 @@ enum Command {
     },
     /// Copy the SQLite database consistently, even while a node runs on it.
     Backup {
-        #[arg(long, env = "OPENSEER_DATA_DIR", default_value = "./openseer-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
         /// Where to write the copy (must not exist).
         #[arg(long)]
         output: PathBuf,
     },
+    /// Rollup tools.
+    #[command(subcommand)]
+    Rollup(RollupCommand),
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Apply database migrations and exit.
-    Migrate {
-        #[arg(long, env = "OPENSEER_DATA_DIR", default_value = "./openseer-data")]
-        data_dir: PathBuf,
+    Migrate(NodeArgs),
+}
+
+#[derive(Subcommand)]
+enum RollupCommand {
+    /// Recompute every rollup from raw results scheduled since a time that
+    /// are still kept: --since 7d (also h, m), a date 2026-11-01 (UTC), or
+    /// unix milliseconds.
+    Rebuild {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[arg(long)]
+        since: String,
     },
 }
 
@@ -111,14 +127,23 @@ fn resolve(a: &NodeArgs, log_flag: Option<&str>) -> anyhow::Result<(Settings, St
         http: a.http.clone(),
         public_url: a.public_url.clone(),
         migrate: a.no_migrate.then_some(false),
+        database_url: a.database_url.clone(),
         log_format: log_flag.map(str::to_string),
         lease_grace_ms: a.lease_grace_ms,
         worker_stale_ms: a.worker_stale_ms,
         // Secrets come from the file or the environment, never from flags
         // (command lines are visible to every user of the machine).
         metrics_token: None,
+        ..FileConfig::default()
     };
     Ok(file.overlay(env).overlay(flags).resolve()?)
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<openseer_node::store::Store> {
+    if settings.database_url.is_none() {
+        std::fs::create_dir_all(&settings.data_dir)?;
+    }
+    Ok(openseer_node::store::Store::open_settings(settings).await?)
 }
 
 fn init_logs(format: &str) {
@@ -140,9 +165,12 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let log_flag = cli.log_format.as_deref();
     let node = match &cli.command {
-        Command::Dev(a) | Command::Serve(a) | Command::Config(ConfigCommand::Check(a)) => {
-            Some(resolve(a, log_flag)?)
-        }
+        Command::Dev(a)
+        | Command::Serve(a)
+        | Command::Config(ConfigCommand::Check(a))
+        | Command::Migrate(a)
+        | Command::Backup { node: a, .. }
+        | Command::Rollup(RollupCommand::Rebuild { node: a, .. }) => Some(resolve(a, log_flag)?),
         _ => None,
     };
     let log_format = match &node {
@@ -154,14 +182,26 @@ async fn main() -> anyhow::Result<()> {
     };
     init_logs(&log_format);
     match cli.command {
-        Command::Migrate { data_dir } => {
-            std::fs::create_dir_all(&data_dir)?;
-            let store =
-                openseer_node::store::Store::open_sqlite(&data_dir.join("openseer.db")).await?;
+        Command::Migrate(_) => {
+            let (settings, _) = node.expect("resolved above");
+            let store = open_store(&settings).await?;
             store.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Rollup(RollupCommand::Rebuild { since, .. }) => {
+            let (settings, _) = node.expect("resolved above");
+            let now = openseer_node::clock::system_now_ms();
+            let since = openseer_node::rollup::parse_since(&since, now)
+                .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            let store = open_store(&settings).await?;
+            if !store.migrations_current().await? {
+                anyhow::bail!("the database schema is not current; run `openseer migrate` first");
+            }
+            let r = openseer_node::rollup::rebuild(&store, since, now, &settings.retention).await?;
             println!(
-                "migrations applied to {}",
-                data_dir.join("openseer.db").display()
+                "rebuilt rollups from {} ms: {} minute buckets recomputed",
+                r.from, r.minutes
             );
             Ok(())
         }
@@ -189,9 +229,9 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Backup { data_dir, output } => {
-            let store =
-                openseer_node::store::Store::open_sqlite(&data_dir.join("openseer.db")).await?;
+        Command::Backup { output, .. } => {
+            let (settings, _) = node.expect("resolved above");
+            let store = open_store(&settings).await?;
             store.backup_to(&output).await?;
             println!("backup written to {}", output.display());
             Ok(())

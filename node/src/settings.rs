@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use actix_web::cookie::Key;
 
 use crate::actors::lease_manager::LeaseConfig;
+use crate::rollup::plan::Retention;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -24,6 +25,9 @@ pub struct Settings {
     pub worker_stale_ms: i64,
     /// Bearer token for `/metrics`; without one, `/metrics` is off.
     pub metrics_token: Option<String>,
+    /// PostgreSQL (`postgres://...`); without it, SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    pub retention: Retention,
 }
 
 impl Settings {
@@ -36,6 +40,8 @@ impl Settings {
             lease: LeaseConfig::default(),
             worker_stale_ms: 60_000,
             metrics_token: None,
+            database_url: None,
+            retention: Retention::default(),
         }
     }
 

@@ -1,13 +1,18 @@
 //! Ingest: one per node. Collects submitted results for a few milliseconds,
 //! writes them in one transaction, and only then acknowledges them; after the
-//! commit it publishes live events to Sessions.
+//! commit it publishes live events to Sessions and tells the Rollup of each
+//! shard which buckets changed.
 
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
+use super::rollup::RollupMsg;
 use super::sessions::{LiveEvent, SessionsMsg};
 use crate::clock::SharedClock;
+use crate::rollup::plan::Tier;
+use crate::schedule::shard_of;
+use crate::store::BucketKey;
 use crate::store::{Store, StoredResult};
 
 /// Write at once when this many results are waiting.
@@ -30,12 +35,14 @@ pub enum IngestMsg {
 }
 
 pub struct Args {
+    pub rollups: Vec<ActorRef<RollupMsg>>,
     pub store: Store,
     pub sessions: ActorRef<SessionsMsg>,
     pub clock: SharedClock,
 }
 
 pub struct State {
+    rollups: Vec<ActorRef<RollupMsg>>,
     store: Store,
     sessions: ActorRef<SessionsMsg>,
     buffer: Vec<(StoredResult, i64)>,
@@ -76,6 +83,7 @@ impl State {
                 for w in waiting {
                     let _ = w.send(Ok(()));
                 }
+                self.mark_dirty(&batch);
                 let events = batch
                     .into_iter()
                     .map(|(r, org_id)| LiveEvent::result(org_id, &r.result))
@@ -98,6 +106,28 @@ impl State {
     }
 }
 
+impl State {
+    /// Tells each shard's Rollup which minute buckets just changed.
+    fn mark_dirty(&self, batch: &[(StoredResult, i64)]) {
+        let shards = self.rollups.len() as u32;
+        let mut by_shard: Vec<Vec<BucketKey>> = vec![Vec::new(); self.rollups.len()];
+        for (s, _) in batch {
+            let r = &s.result;
+            let minute = Tier::Minute.start_of(r.scheduled_at_ms);
+            by_shard[shard_of(r.monitor_id, shards) as usize].push((
+                r.monitor_id,
+                r.region.clone(),
+                minute,
+            ));
+        }
+        for (actor, keys) in self.rollups.iter().zip(by_shard) {
+            if !keys.is_empty() {
+                let _ = actor.cast(RollupMsg::Dirty(keys));
+            }
+        }
+    }
+}
+
 pub struct Ingest;
 
 impl Actor for Ingest {
@@ -112,6 +142,7 @@ impl Actor for Ingest {
     ) -> Result<State, ActorProcessingErr> {
         let _ = args.clock;
         Ok(State {
+            rollups: args.rollups,
             store: args.store,
             sessions: args.sessions,
             buffer: Vec::new(),

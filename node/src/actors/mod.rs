@@ -13,8 +13,13 @@
 //!   emits one job per region per tick to its lease manager.
 //! - [`lease_manager::LeaseManager`]: ready queues per (organization, region),
 //!   leases with deadlines, renewal, expiry (retry once, then missed).
+//! - [`rollup::Rollup`]: recomputes the rollup buckets of the shard's
+//!   monitors that received results (Ingest tells it after each commit).
 //!
-//! Start order is bottom-up (Sessions, Ingest, lease managers, Dispatcher,
+//! And [`maintenance::Maintenance`] (one per node): partitions ahead and
+//! retention.
+//!
+//! Start order is bottom-up (Sessions, Rollups, Ingest, lease managers, Dispatcher,
 //! schedulers) so that every actor's peers exist before it; [`Actors::stop`]
 //! stops top-down and drains Ingest last, so nothing taken is left unwritten.
 //! Every actor is linked to [`root::Root`]: one that fails (or stops while the
@@ -24,6 +29,8 @@
 pub mod dispatcher;
 pub mod ingest;
 pub mod lease_manager;
+pub mod maintenance;
+pub mod rollup;
 pub mod root;
 pub mod scheduler;
 pub mod sessions;
@@ -35,12 +42,15 @@ use openseer_protocol::monitor::CheckSpec;
 use ractor::{Actor, ActorRef};
 
 use crate::clock::SharedClock;
+use crate::rollup::plan::Retention;
 use crate::schedule::{shard_of, SHARDS};
 use crate::store::{Monitor, Store};
 
 use dispatcher::{DispatchMsg, Dispatcher};
 use ingest::{Ingest, IngestMsg};
 use lease_manager::{LeaseConfig, LeaseManager, LeaseMsg};
+use maintenance::{Maintenance, MaintenanceMsg};
+use rollup::{Rollup, RollupMsg};
 use scheduler::{SchedMsg, Scheduler};
 use sessions::{Sessions, SessionsMsg};
 
@@ -64,6 +74,8 @@ pub struct Actors {
     pub dispatcher: ActorRef<DispatchMsg>,
     pub lease_managers: Vec<ActorRef<LeaseMsg>>,
     pub schedulers: Vec<ActorRef<SchedMsg>>,
+    pub rollups: Vec<ActorRef<RollupMsg>>,
+    pub maintenance: ActorRef<MaintenanceMsg>,
     pub root: ActorRef<root::RootMsg>,
     pub health: Arc<root::Health>,
 }
@@ -98,6 +110,7 @@ impl Actors {
         store: Store,
         clock: SharedClock,
         lease: LeaseConfig,
+        retention: Retention,
     ) -> Result<Actors, StartError> {
         let health = Arc::new(root::Health::default());
         let (root, _) = Actor::spawn(None, root::Root, health.clone())
@@ -112,11 +125,39 @@ impl Actors {
             },
         )
         .await?;
+        let mut rollups = Vec::with_capacity(SHARDS as usize);
+        for shard in 0..SHARDS {
+            let (r, _) = child(
+                &root,
+                "rollup",
+                Rollup,
+                rollup::Args {
+                    shard,
+                    store: store.clone(),
+                    clock: clock.clone(),
+                },
+            )
+            .await?;
+            rollups.push(r);
+        }
+        recover_rollups(&store, &rollups).await;
+        let (maintenance, _) = child(
+            &root,
+            "maintenance",
+            Maintenance,
+            maintenance::Args {
+                store: store.clone(),
+                clock: clock.clone(),
+                retention,
+            },
+        )
+        .await?;
         let (ingest, _) = child(
             &root,
             "ingest",
             Ingest,
             ingest::Args {
+                rollups: rollups.clone(),
                 store: store.clone(),
                 sessions: sessions.clone(),
                 clock: clock.clone(),
@@ -185,9 +226,32 @@ impl Actors {
             dispatcher,
             lease_managers,
             schedulers,
+            rollups,
+            maintenance,
             root,
             health,
         })
+    }
+
+    /// Writes every pending rollup bucket, all tiers.
+    pub async fn drain_rollups(&self) {
+        for r in &self.rollups {
+            if let Err(e) = ractor::call_t!(r, RollupMsg::Drain, 60_000) {
+                tracing::error!(error = %e, "draining rollups");
+            }
+        }
+    }
+
+    /// How far behind the rollups are: now minus the oldest shard's last
+    /// moment with nothing pending (ms).
+    pub async fn rollup_lag_ms(&self, now: i64) -> i64 {
+        let mut oldest = now;
+        for r in &self.rollups {
+            if let Ok(t) = ractor::call_t!(r, RollupMsg::CaughtUpAt, 1_000) {
+                oldest = oldest.min(t);
+            }
+        }
+        now - oldest
     }
 
     pub fn lease_manager_for(&self, monitor_id: i64) -> &ActorRef<LeaseMsg> {
@@ -227,9 +291,51 @@ impl Actors {
             tracing::error!(error = %e, "draining ingest at shutdown");
         }
         self.ingest.stop(None);
+        self.drain_rollups().await;
+        for r in &self.rollups {
+            r.stop(None);
+        }
+        self.maintenance.stop(None);
         let _ = ractor::call_t!(self.sessions, SessionsMsg::FlushSeen, 5_000);
         self.sessions.stop(None);
         self.root.stop(None);
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Results received since the oldest shard's recorded progress (less a
+/// minute for commits in flight when it was recorded) may be missing from
+/// the rollups: hand their buckets to the shards again.
+async fn recover_rollups(store: &Store, rollups: &[ActorRef<RollupMsg>]) {
+    const IN_FLIGHT_MS: i64 = 60_000;
+    let since = match store.rollup_progress().await {
+        Ok(p) => p.map_or(i64::MIN, |t| t - IN_FLIGHT_MS),
+        Err(e) => {
+            tracing::error!(error = %e, "reading rollup progress; rolling up everything kept");
+            i64::MIN
+        }
+    };
+    let keys = match store.buckets_of_results(Some(since), None).await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "finding results to roll up after a restart");
+            return;
+        }
+    };
+    if keys.is_empty() {
+        return;
+    }
+    tracing::info!(
+        buckets = keys.len(),
+        "rolling up results received before the last stop"
+    );
+    let mut by_shard: Vec<Vec<crate::store::BucketKey>> = vec![Vec::new(); rollups.len()];
+    for k in keys {
+        by_shard[shard_of(k.0, rollups.len() as u32) as usize].push(k);
+    }
+    for (r, keys) in rollups.iter().zip(by_shard) {
+        if !keys.is_empty() {
+            let _ = r.cast(RollupMsg::Dirty(keys));
+        }
     }
 }

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::errors::ApiError;
 use super::identity::ApiUser;
 use super::AppState;
+use crate::rollup::plan::{Coverage, DAY, HOUR};
+use crate::rollup::{self, Aggregate};
 use crate::store::{Monitor, ResultRow};
 
 pub fn scope() -> Scope {
@@ -19,6 +21,8 @@ pub fn scope() -> Scope {
         .route("/monitors/{id}", web::put().to(update))
         .route("/monitors/{id}", web::delete().to(delete))
         .route("/monitors/{id}/results", web::get().to(results))
+        .route("/monitors/{id}/stats", web::get().to(stats))
+        .route("/monitors/{id}/series", web::get().to(series))
 }
 
 #[derive(Serialize)]
@@ -155,4 +159,158 @@ async fn results(
         .await?;
     let views: Vec<ResultView> = rows.into_iter().map(ResultView::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "results": views })))
+}
+
+/// `?range=1h|24h|7d|30d|90d` or `?from=&to=` (unix ms); `?regions=eu,us`.
+#[derive(Deserialize)]
+struct RangeQuery {
+    range: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
+    regions: Option<String>,
+    buckets: Option<usize>,
+}
+
+impl RangeQuery {
+    fn resolve(&self, now: i64) -> Result<(i64, i64, Option<Vec<String>>), ApiError> {
+        let bad = |m: &str| ApiError::new(openseer_protocol::ErrorCode::BadRequest, m);
+        let (start, end) = match (&self.range, self.from, self.to) {
+            (Some(r), None, None) => (
+                now - range_ms(r).ok_or_else(|| bad("range is one of 1h, 24h, 7d, 30d, 90d"))?,
+                now,
+            ),
+            (None, Some(f), Some(t)) if f < t && t - f <= 400 * DAY => (f, t),
+            (None, Some(_), Some(_)) => {
+                return Err(bad("from must be before to, at most 400 days apart"))
+            }
+            (None, None, None) => (now - DAY, now),
+            _ => return Err(bad("give either range or both from and to")),
+        };
+        let regions = self.regions.as_ref().map(|r| {
+            r.split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        });
+        if regions
+            .as_ref()
+            .is_some_and(|r| r.is_empty() || r.len() > 50)
+        {
+            return Err(bad("regions is a comma-separated list of 1 to 50 regions"));
+        }
+        Ok((start, end, regions))
+    }
+}
+
+pub fn range_ms(r: &str) -> Option<i64> {
+    Some(match r {
+        "1h" => HOUR,
+        "24h" => DAY,
+        "7d" => 7 * DAY,
+        "30d" => 30 * DAY,
+        "90d" => 90 * DAY,
+        _ => return None,
+    })
+}
+
+#[derive(Serialize)]
+struct StatsView {
+    from: i64,
+    to: i64,
+    uptime: Option<f64>,
+    up: i64,
+    degraded: i64,
+    down: i64,
+    error: i64,
+    missed: i64,
+    latency_samples: i64,
+    p50_ms: Option<f64>,
+    p95_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    mean_ms: Option<f64>,
+    min_ms: Option<f64>,
+    max_ms: Option<f64>,
+    /// Mean dns, connect, tls, first byte, transfer (ms).
+    phases_ms: Option<[f64; 5]>,
+}
+
+impl StatsView {
+    fn of(from: i64, to: i64, a: &Aggregate) -> StatsView {
+        StatsView {
+            from,
+            to,
+            uptime: a.uptime(),
+            up: a.up,
+            degraded: a.degraded,
+            down: a.down,
+            error: a.error,
+            missed: a.missed,
+            latency_samples: a.lat_count,
+            p50_ms: a.percentile(0.5),
+            p95_ms: a.percentile(0.95),
+            p99_ms: a.percentile(0.99),
+            mean_ms: a.mean(),
+            min_ms: a.lat_min,
+            max_ms: a.lat_max,
+            phases_ms: a.phase_means(),
+        }
+    }
+}
+
+/// Uptime, counts and latency percentiles of a monitor over a range.
+async fn stats(
+    u: ApiUser,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    q: web::Query<RangeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let m = state.store.monitor(u.user.org_id, *id).await?;
+    let now = state.now();
+    let (start, end, regions) = q.resolve(now)?;
+    let coverage = Coverage::at(now, &state.settings.retention);
+    let all = rollup::summarize(
+        &state.store,
+        &[m.id],
+        regions.as_deref(),
+        start,
+        end,
+        &coverage,
+    )
+    .await?;
+    let a = all.get(&m.id).cloned().unwrap_or_default();
+    Ok(HttpResponse::Ok().json(StatsView::of(start, end, &a)))
+}
+
+/// A bucketed series over a range (for charts): `?buckets=` (default 60, at most 500).
+async fn series(
+    u: ApiUser,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    q: web::Query<RangeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let m = state.store.monitor(u.user.org_id, *id).await?;
+    let now = state.now();
+    let (start, end, regions) = q.resolve(now)?;
+    let target = q.buckets.unwrap_or(60).clamp(1, 500);
+    let coverage = Coverage::at(now, &state.settings.retention);
+    let (shape, buckets) = rollup::series(
+        &state.store,
+        m.id,
+        regions.as_deref(),
+        start,
+        end,
+        target,
+        &coverage,
+    )
+    .await?;
+    let points: Vec<StatsView> = buckets
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let from = shape.start + shape.width * i as i64;
+            StatsView::of(from, from + shape.width, a)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "bucket_ms": shape.width, "points": points })))
 }

@@ -1,11 +1,13 @@
-//! Applies the SQL files of `migrations/sqlite/` in order, each once, each in
-//! its own transaction. The files are embedded in the binary.
+//! Applies the SQL files of `migrations/<backend>/` in order, each once, each
+//! in its own transaction. The files are embedded in the binary.
 
-use sqlx::SqlitePool;
+use sqlx::{PgPool, SqlitePool};
 
-use super::{translate, StoreError, StoreResult};
+use super::{translate, StoreError, StoreResult, WritePool};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+type Migration = (i64, &'static str, &'static str);
+
+const SQLITE: &[Migration] = &[
     (
         1,
         "foundation",
@@ -16,48 +18,88 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "check_details",
         include_str!("../../../migrations/sqlite/0002_check_details.sql"),
     ),
+    (
+        3,
+        "rollups",
+        include_str!("../../../migrations/sqlite/0003_rollups.sql"),
+    ),
 ];
 
-pub async fn run(pool: &SqlitePool) -> StoreResult<()> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-    )
-    .execute(pool)
-    .await
-    .map_err(translate)?;
-    for &(version, name, sql) in MIGRATIONS {
-        let mut tx = pool
-            .begin_with("BEGIN IMMEDIATE")
+const POSTGRES: &[Migration] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        3,
+        "rollups",
+        include_str!("../../../migrations/postgres/0003_rollups.sql"),
+    ),
+];
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+/// Applies what is missing. On PostgreSQL several nodes may start at once:
+/// each migration runs under a transaction-scoped advisory lock, so exactly
+/// one of them applies it and the others see it done.
+macro_rules! apply {
+    ($pool:expr, $list:expr, $lock:expr) => {{
+        sqlx::query(CREATE_TABLE)
+            .execute($pool)
             .await
             .map_err(translate)?;
-        let done: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
-                .bind(version)
-                .fetch_optional(&mut *tx)
+        for &(version, name, sql) in $list {
+            let mut tx = $pool.begin_write().await?;
+            if let Some(lock) = $lock {
+                sqlx::query(lock)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(translate)?;
+            }
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(translate)?;
+            if done.is_some() {
+                continue;
+            }
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *tx)
                 .await
-                .map_err(translate)?;
-        if done.is_some() {
-            continue;
-        }
-        sqlx::raw_sql(sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::Migration(format!("{version} {name}: {e}")))?;
-        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
+                .map_err(|e| StoreError::Migration(format!("{version} {name}: {e}")))?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            )
             .bind(version)
             .bind(name)
             .bind(crate::clock::system_now_ms())
             .execute(&mut *tx)
             .await
             .map_err(translate)?;
-        tx.commit().await.map_err(translate)?;
-        tracing::info!(version, name, "applied migration");
-    }
-    Ok(())
+            tx.commit().await.map_err(translate)?;
+            tracing::info!(version, name, "applied migration");
+        }
+        Ok(())
+    }};
 }
 
-/// Whether every migration this binary knows has been applied.
-pub async fn is_current(pool: &SqlitePool) -> StoreResult<bool> {
+pub async fn run_sqlite(pool: &SqlitePool) -> StoreResult<()> {
+    apply!(pool, SQLITE, None::<&str>)
+}
+
+pub async fn run_postgres(pool: &PgPool) -> StoreResult<()> {
+    // The key is arbitrary; it only has to be the same on every node.
+    apply!(
+        pool,
+        POSTGRES,
+        Some("SELECT pg_advisory_xact_lock(7263410001)")
+    )
+}
+
+pub async fn sqlite_is_current(pool: &SqlitePool) -> StoreResult<bool> {
     let has_table: Option<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
     )
@@ -71,5 +113,21 @@ pub async fn is_current(pool: &SqlitePool) -> StoreResult<bool> {
         .fetch_one(pool)
         .await
         .map_err(translate)?;
-    Ok(applied == MIGRATIONS.last().map(|m| m.0))
+    Ok(applied == SQLITE.last().map(|m| m.0))
+}
+
+pub async fn postgres_is_current(pool: &PgPool) -> StoreResult<bool> {
+    let has_table: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('schema_migrations')::text")
+            .fetch_one(pool)
+            .await
+            .map_err(translate)?;
+    if has_table.is_none() {
+        return Ok(false);
+    }
+    let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+        .fetch_one(pool)
+        .await
+        .map_err(translate)?;
+    Ok(applied == POSTGRES.last().map(|m| m.0))
 }

@@ -2,24 +2,45 @@
 //! handlers and actors never write SQL. Database errors are translated once,
 //! in [`translate`], into [`StoreError`].
 //!
-//! Backend: SQLite (embedded, one node). Times are unix milliseconds.
+//! Two backends behind one API: SQLite (embedded, the default, one node) and
+//! PostgreSQL (`--database-url postgres://...`, shared by a cluster). Most
+//! statements are written once in the SQL both understand (`$1` placeholders,
+//! `ON CONFLICT`, `RETURNING`) and compiled for each backend by [`on_pool!`];
+//! where the two differ (bulk inserts, partitions, backups) the backend is
+//! matched explicitly. Times are unix milliseconds.
+
+/// Runs `$body` with `$pool` bound to the backend's typed pool. The body is
+/// compiled once per backend, so its SQL must be valid on both.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
 
 mod accounts;
 mod migrate;
 mod monitors;
 mod results;
+mod rollups;
 mod tokens;
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{PgPool, SqlitePool};
 
 pub use accounts::{NewUser, SessionRow, User};
 pub use monitors::{Monitor, MonitorStatus};
 pub use results::{Details, ResultRow, StoredResult};
+pub use rollups::{days_from_civil, BucketKey, RollupRow};
 pub use tokens::{ApiToken, EnrollmentToken, Worker, WorkerAuth};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +53,8 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("migration: {0}")]
     Migration(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// The one place database errors become domain errors.
@@ -48,11 +71,90 @@ pub(crate) fn translate(e: sqlx::Error) -> StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Clone)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Which backend a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+/// Starting a transaction that will write.
+pub(crate) trait WritePool {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = StoreResult<sqlx::Transaction<'static, Self::Db>>> + Send;
+}
+
+impl WritePool for SqlitePool {
+    type Db = sqlx::Sqlite;
+    /// A transaction that takes SQLite's write lock at BEGIN. A deferred
+    /// transaction that reads first and writes later cannot wait for the
+    /// lock (SQLite fails it with "database is locked" at once).
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await.map_err(translate)
+    }
+}
+
+impl WritePool for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await.map_err(translate)
+    }
+}
+
+#[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pub(crate) backend: Backend,
+    /// Day partitions of `results_raw` known to exist (PostgreSQL).
+    partitions: Arc<Mutex<HashSet<i64>>>,
+}
+
+/// `$1, $2, ...` from `from` on, `n` of them: for statements with a list.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Store {
+    /// Opens the database a URL names: `postgres://...` (or `postgresql://`)
+    /// for PostgreSQL; anything else is refused.
+    pub async fn open_url(url: &str) -> StoreResult<Store> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Store::open_postgres(url).await;
+        }
+        Err(StoreError::Config(format!(
+            "database_url must start with postgres:// (got {:?}); without it the node uses SQLite in data_dir",
+            url.split(':').next().unwrap_or("")
+        )))
+    }
+
+    /// The database the settings name: `database_url`, else SQLite in `data_dir`.
+    pub async fn open_settings(settings: &crate::Settings) -> StoreResult<Store> {
+        match &settings.database_url {
+            Some(url) => Store::open_url(url).await,
+            None => Store::open_sqlite(&settings.data_dir.join("openseer.db")).await,
+        }
+    }
+
+    pub async fn open_postgres(url: &str) -> StoreResult<Store> {
+        let options = PgConnectOptions::from_str(url).map_err(translate)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(translate)?;
+        Ok(Store::with(Backend::Postgres(pool)))
+    }
+
     /// Opens (creating if needed) the SQLite database at `path`.
     pub async fn open_sqlite(path: &Path) -> StoreResult<Store> {
         let options = SqliteConnectOptions::from_str("sqlite:")
@@ -69,87 +171,101 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(translate)?;
-        Ok(Store { pool })
+        Ok(Store::with(Backend::Sqlite(pool)))
     }
 
-    /// A transaction that takes SQLite's write lock at BEGIN. A deferred
-    /// transaction that reads first and writes later cannot wait for the
-    /// lock (SQLite fails it with "database is locked" at once), so every
-    /// transaction that writes starts here.
-    async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(translate)
+    fn with(backend: Backend) -> Store {
+        Store {
+            backend,
+            partitions: Arc::default(),
+        }
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
-        migrate::run(&self.pool).await
+        match &self.backend {
+            Backend::Sqlite(p) => migrate::run_sqlite(p).await,
+            Backend::Postgres(p) => migrate::run_postgres(p).await,
+        }
     }
 
     /// Whether the schema is at the version this binary expects.
     pub async fn migrations_current(&self) -> StoreResult<bool> {
-        migrate::is_current(&self.pool).await
+        match &self.backend {
+            Backend::Sqlite(p) => migrate::sqlite_is_current(p).await,
+            Backend::Postgres(p) => migrate::postgres_is_current(p).await,
+        }
     }
 
     /// (connections open, of which idle).
     pub fn pool_stats(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
+        on_pool!(self, pool => (pool.size(), pool.num_idle()))
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        on_pool!(self, pool => pool.close().await)
     }
 
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(translate)?;
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(translate))?;
         Ok(())
     }
 
-    /// A consistent copy of the whole database, taken while it is in use
-    /// (SQLite's `VACUUM INTO`). The target must not exist yet.
+    /// A consistent copy of the whole SQLite database, taken while it is in
+    /// use (`VACUUM INTO`). The target must not exist yet. PostgreSQL is
+    /// backed up with its own tools (docs/operations.md).
     pub async fn backup_to(&self, target: &Path) -> StoreResult<()> {
+        let Backend::Sqlite(pool) = &self.backend else {
+            return Err(StoreError::Config(
+                "openseer backup copies SQLite; back PostgreSQL up with pg_dump (docs/operations.md)".into(),
+            ));
+        };
         if target.exists() {
             return Err(StoreError::Conflict(format!(
                 "{} already exists",
                 target.display()
             )));
         }
-        sqlx::query("VACUUM INTO ?")
+        sqlx::query("VACUUM INTO $1")
             .bind(target.to_string_lossy().into_owned())
-            .execute(&self.pool)
+            .execute(pool)
             .await
             .map_err(translate)?;
         Ok(())
     }
 
     pub async fn get_meta(&self, key: &str) -> StoreResult<Option<String>> {
-        sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+        on_pool!(self, pool => sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await
-            .map_err(translate)
+            .map_err(translate))
     }
 
     pub async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
-        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        on_pool!(self, pool => sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
             .bind(key)
             .bind(value)
-            .execute(&self.pool)
+            .execute(pool)
             .await
-            .map_err(translate)?;
+            .map(|_| ())
+            .map_err(translate))?;
         Ok(())
     }
 
     pub async fn delete_meta(&self, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM meta WHERE key = ?")
+        on_pool!(self, pool => sqlx::query("DELETE FROM meta WHERE key = $1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(pool)
             .await
-            .map_err(translate)?;
+            .map(|_| ())
+            .map_err(translate))?;
         Ok(())
     }
 }

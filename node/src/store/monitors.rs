@@ -61,37 +61,82 @@ pub struct MonitorStatus {
 
 const COLUMNS: &str = "id, org_id, name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, options, created_at, updated_at";
 
-fn from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Monitor> {
-    let headers: Vec<Header> = serde_json::from_str(r.get::<&str, _>("headers"))
+/// A `Monitor` from a row of `COLUMNS` (either backend's row type).
+macro_rules! from_row {
+    ($r:expr) => {{
+        let r = $r;
+        parse_monitor(MonitorColumns {
+            id: r.get("id"),
+            org_id: r.get("org_id"),
+            name: r.get("name"),
+            url: r.get("url"),
+            method: r.get("method"),
+            headers: r.get("headers"),
+            body: r.get("body"),
+            interval_s: r.get("interval_s"),
+            timeout_ms: r.get("timeout_ms"),
+            regions: r.get("regions"),
+            expected_status: r.get("expected_status"),
+            keyword: r.get("keyword"),
+            enabled: r.get("enabled"),
+            options: r.get("options"),
+            created_at: r.get("created_at"),
+            updated_at: r.get("updated_at"),
+        })
+    }};
+}
+
+/// The columns of a monitor row as stored.
+struct MonitorColumns {
+    id: i64,
+    org_id: i64,
+    name: String,
+    url: String,
+    method: String,
+    headers: String,
+    body: Option<String>,
+    interval_s: i64,
+    timeout_ms: i64,
+    regions: String,
+    expected_status: String,
+    keyword: Option<String>,
+    enabled: bool,
+    options: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn parse_monitor(c: MonitorColumns) -> StoreResult<Monitor> {
+    let headers: Vec<Header> = serde_json::from_str(&c.headers)
         .map_err(|e| StoreError::Conflict(format!("stored headers unreadable: {e}")))?;
-    let regions: Vec<String> = serde_json::from_str(r.get::<&str, _>("regions"))
+    let regions: Vec<String> = serde_json::from_str(&c.regions)
         .map_err(|e| StoreError::Conflict(format!("stored regions unreadable: {e}")))?;
-    let expected = StatusRanges::parse(r.get::<&str, _>("expected_status"))
+    let expected = StatusRanges::parse(&c.expected_status)
         .map_err(|e| StoreError::Conflict(format!("stored status ranges unreadable: {e}")))?;
     // The `options` column holds the spec's CheckOptions as JSON, so new
     // options need no migration; missing keys take their defaults.
-    let options: CheckOptions = serde_json::from_str(r.get::<&str, _>("options"))
+    let options: CheckOptions = serde_json::from_str(&c.options)
         .map_err(|e| StoreError::Conflict(format!("stored options unreadable: {e}")))?;
     Ok(Monitor {
-        id: r.get("id"),
-        org_id: r.get("org_id"),
-        name: r.get("name"),
-        interval_seconds: r.get::<i64, _>("interval_s") as u32,
+        id: c.id,
+        org_id: c.org_id,
+        name: c.name,
+        interval_seconds: c.interval_s as u32,
         regions,
-        enabled: r.get::<i64, _>("enabled") != 0,
+        enabled: c.enabled,
         check: CheckSpec {
-            url: r.get("url"),
-            method: r.get("method"),
+            url: c.url,
+            method: c.method,
             headers,
-            body: r.get("body"),
-            timeout_ms: r.get::<i64, _>("timeout_ms") as u32,
+            body: c.body,
+            timeout_ms: c.timeout_ms as u32,
             expected_status: expected,
-            keyword: r.get("keyword"),
+            keyword: c.keyword,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             options,
         },
-        created_at: r.get("created_at"),
-        updated_at: r.get("updated_at"),
+        created_at: c.created_at,
+        updated_at: c.updated_at,
     })
 }
 
@@ -102,30 +147,32 @@ impl Store {
         m: &ValidMonitor,
         now: i64,
     ) -> StoreResult<Monitor> {
-        let sql = format!(
-            "INSERT INTO monitors (org_id, name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, options, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(org_id)
-            .bind(&m.name)
-            .bind(&m.check.url)
-            .bind(&m.check.method)
-            .bind(serde_json::to_string(&m.check.headers).expect("headers serialise"))
-            .bind(&m.check.body)
-            .bind(i64::from(m.interval_seconds))
-            .bind(i64::from(m.check.timeout_ms))
-            .bind(serde_json::to_string(&m.regions).expect("regions serialise"))
-            .bind(m.check.expected_status.to_string())
-            .bind(&m.check.keyword)
-            .bind(m.enabled)
-            .bind(serde_json::to_string(&m.check.options).expect("options serialise"))
-            .bind(now)
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(translate)?;
-        from_row(&row)
+        on_pool!(self, pool => {
+            let sql = format!(
+                "INSERT INTO monitors (org_id, name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, options, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING {COLUMNS}"
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(org_id)
+                .bind(&m.name)
+                .bind(&m.check.url)
+                .bind(&m.check.method)
+                .bind(serde_json::to_string(&m.check.headers).expect("headers serialise"))
+                .bind(&m.check.body)
+                .bind(i64::from(m.interval_seconds))
+                .bind(i64::from(m.check.timeout_ms))
+                .bind(serde_json::to_string(&m.regions).expect("regions serialise"))
+                .bind(m.check.expected_status.to_string())
+                .bind(&m.check.keyword)
+                .bind(m.enabled)
+                .bind(serde_json::to_string(&m.check.options).expect("options serialise"))
+                .bind(now)
+                .bind(now)
+                .fetch_one(pool)
+                .await
+                .map_err(translate)?;
+            from_row!(&row)
+        })
     }
 
     pub async fn update_monitor(
@@ -135,32 +182,34 @@ impl Store {
         m: &ValidMonitor,
         now: i64,
     ) -> StoreResult<Monitor> {
-        let sql = format!(
-            "UPDATE monitors SET name = ?, url = ?, method = ?, headers = ?, body = ?, interval_s = ?, timeout_ms = ?, regions = ?, expected_status = ?, keyword = ?, enabled = ?, options = ?, updated_at = ?
-             WHERE id = ? AND org_id = ? RETURNING {COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&m.name)
-            .bind(&m.check.url)
-            .bind(&m.check.method)
-            .bind(serde_json::to_string(&m.check.headers).expect("headers serialise"))
-            .bind(&m.check.body)
-            .bind(i64::from(m.interval_seconds))
-            .bind(i64::from(m.check.timeout_ms))
-            .bind(serde_json::to_string(&m.regions).expect("regions serialise"))
-            .bind(m.check.expected_status.to_string())
-            .bind(&m.check.keyword)
-            .bind(m.enabled)
-            .bind(serde_json::to_string(&m.check.options).expect("options serialise"))
-            .bind(now)
-            .bind(id)
-            .bind(org_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(translate)?;
-        row.as_ref()
-            .map(from_row)
-            .unwrap_or(Err(StoreError::NotFound))
+        on_pool!(self, pool => {
+            let sql = format!(
+                "UPDATE monitors SET name = $1, url = $2, method = $3, headers = $4, body = $5, interval_s = $6, timeout_ms = $7, regions = $8, expected_status = $9, keyword = $10, enabled = $11, options = $12, updated_at = $13
+                 WHERE id = $14 AND org_id = $15 RETURNING {COLUMNS}"
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&m.name)
+                .bind(&m.check.url)
+                .bind(&m.check.method)
+                .bind(serde_json::to_string(&m.check.headers).expect("headers serialise"))
+                .bind(&m.check.body)
+                .bind(i64::from(m.interval_seconds))
+                .bind(i64::from(m.check.timeout_ms))
+                .bind(serde_json::to_string(&m.regions).expect("regions serialise"))
+                .bind(m.check.expected_status.to_string())
+                .bind(&m.check.keyword)
+                .bind(m.enabled)
+                .bind(serde_json::to_string(&m.check.options).expect("options serialise"))
+                .bind(now)
+                .bind(id)
+                .bind(org_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(translate)?;
+            row.as_ref()
+                .map(|r| from_row!(r))
+                .unwrap_or(Err(StoreError::NotFound))
+        })
     }
 
     pub async fn set_monitor_enabled(
@@ -170,104 +219,118 @@ impl Store {
         enabled: bool,
         now: i64,
     ) -> StoreResult<Monitor> {
-        let sql = format!("UPDATE monitors SET enabled = ?, updated_at = ? WHERE id = ? AND org_id = ? RETURNING {COLUMNS}");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(enabled)
-            .bind(now)
-            .bind(id)
-            .bind(org_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(translate)?;
-        row.as_ref()
-            .map(from_row)
-            .unwrap_or(Err(StoreError::NotFound))
+        on_pool!(self, pool => {
+            let sql = format!("UPDATE monitors SET enabled = $1, updated_at = $2 WHERE id = $3 AND org_id = $4 RETURNING {COLUMNS}");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(enabled)
+                .bind(now)
+                .bind(id)
+                .bind(org_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(translate)?;
+            row.as_ref()
+                .map(|r| from_row!(r))
+                .unwrap_or(Err(StoreError::NotFound))
+        })
     }
 
     pub async fn delete_monitor(&self, org_id: i64, id: i64) -> StoreResult<()> {
-        let r = sqlx::query("DELETE FROM monitors WHERE id = ? AND org_id = ?")
-            .bind(id)
-            .bind(org_id)
-            .execute(&self.pool)
-            .await
-            .map_err(translate)?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        on_pool!(self, pool => {
+            let r = sqlx::query("DELETE FROM monitors WHERE id = $1 AND org_id = $2")
+                .bind(id)
+                .bind(org_id)
+                .execute(pool)
+                .await
+                .map_err(translate)?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
     }
 
     pub async fn monitor(&self, org_id: i64, id: i64) -> StoreResult<Monitor> {
-        let sql = format!("SELECT {COLUMNS} FROM monitors WHERE id = ? AND org_id = ?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(org_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(translate)?;
-        row.as_ref()
-            .map(from_row)
-            .unwrap_or(Err(StoreError::NotFound))
+        on_pool!(self, pool => {
+            let sql = format!("SELECT {COLUMNS} FROM monitors WHERE id = $1 AND org_id = $2");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(org_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(translate)?;
+            row.as_ref()
+                .map(|r| from_row!(r))
+                .unwrap_or(Err(StoreError::NotFound))
+        })
     }
 
     /// For the scheduler, which works across organizations.
     pub async fn monitor_any_org(&self, id: i64) -> StoreResult<Option<Monitor>> {
-        let sql = format!("SELECT {COLUMNS} FROM monitors WHERE id = ?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(translate)?;
-        row.as_ref().map(from_row).transpose()
+        on_pool!(self, pool => {
+            let sql = format!("SELECT {COLUMNS} FROM monitors WHERE id = $1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .map_err(translate)?;
+            row.as_ref().map(|r| from_row!(r)).transpose()
+        })
     }
 
     pub async fn monitors(&self, org_id: i64) -> StoreResult<Vec<Monitor>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM monitors WHERE org_id = ? ORDER BY name COLLATE NOCASE, id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(translate)?;
-        rows.iter().map(from_row).collect()
+        on_pool!(self, pool => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM monitors WHERE org_id = $1 ORDER BY lower(name), id"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(org_id)
+                .fetch_all(pool)
+                .await
+                .map_err(translate)?;
+            rows.iter().map(|r| from_row!(r)).collect()
+        })
     }
 
     /// Enabled monitors whose id falls in `shard` of `shards` (see `crate::shard`).
     pub async fn enabled_monitors(&self) -> StoreResult<Vec<Monitor>> {
-        let sql = format!("SELECT {COLUMNS} FROM monitors WHERE enabled = 1");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(translate)?;
-        rows.iter().map(from_row).collect()
+        on_pool!(self, pool => {
+            let sql = format!("SELECT {COLUMNS} FROM monitors WHERE enabled");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await
+                .map_err(translate)?;
+            rows.iter().map(|r| from_row!(r)).collect()
+        })
     }
 
     /// The latest result per (monitor, region) for an organization.
     pub async fn latest_statuses(&self, org_id: i64) -> StoreResult<Vec<MonitorStatus>> {
-        let rows = sqlx::query(
-            "SELECT r.monitor_id, r.region, r.outcome, r.scheduled_at, r.status_code, r.total_ms, r.error_message
-             FROM results_raw r
-             JOIN (SELECT x.monitor_id, x.region, MAX(x.scheduled_at) AS at
-                   FROM results_raw x JOIN monitors m ON m.id = x.monitor_id
-                   WHERE m.org_id = ? GROUP BY x.monitor_id, x.region) latest
-               ON latest.monitor_id = r.monitor_id AND latest.region = r.region AND latest.at = r.scheduled_at",
-        )
-        .bind(org_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(translate)?;
-        Ok(rows
-            .iter()
-            .map(|r| MonitorStatus {
-                monitor_id: r.get("monitor_id"),
-                region: r.get("region"),
-                outcome: r.get("outcome"),
-                scheduled_at: r.get("scheduled_at"),
-                status_code: r.get("status_code"),
-                total_ms: r.get("total_ms"),
-                error_message: r.get("error_message"),
-            })
-            .collect())
+        on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT r.monitor_id, r.region, r.outcome, r.scheduled_at, r.status_code, r.total_ms, r.error_message
+                 FROM results_raw r
+                 JOIN (SELECT x.monitor_id, x.region, MAX(x.scheduled_at) AS at
+                       FROM results_raw x JOIN monitors m ON m.id = x.monitor_id
+                       WHERE m.org_id = $1 GROUP BY x.monitor_id, x.region) latest
+                   ON latest.monitor_id = r.monitor_id AND latest.region = r.region AND latest.at = r.scheduled_at",
+            )
+            .bind(org_id)
+            .fetch_all(pool)
+            .await
+            .map_err(translate)?;
+            Ok(rows
+                .iter()
+                .map(|r| MonitorStatus {
+                    monitor_id: r.get("monitor_id"),
+                    region: r.get("region"),
+                    outcome: r.get("outcome"),
+                    scheduled_at: r.get("scheduled_at"),
+                    status_code: r.get("status_code"),
+                    total_ms: r.get("total_ms"),
+                    error_message: r.get("error_message"),
+                })
+                .collect())
+        })
     }
 }

@@ -1,10 +1,10 @@
 //! Raw check results. One row per run id, i.e. per (monitor, region, tick).
 
-use openseer_protocol::{AssertionResult, CheckResult, Timings, TlsInfo};
+use openseer_protocol::{AssertionResult, CheckResult, Outcome, Timings, TlsInfo};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{translate, Store, StoreResult};
+use super::{placeholders, translate, Backend, Store, StoreResult, WritePool};
 
 /// A result ready to be written, with who delivered it and when.
 #[derive(Debug, Clone)]
@@ -37,6 +37,96 @@ fn details_json(r: &CheckResult) -> Option<String> {
     Some(serde_json::to_string(&d).expect("details serialise"))
 }
 
+const INSERT_RAW: &str = "INSERT INTO results_raw (run_id, monitor_id, region, scheduled_at, started_at, received_at, outcome, error_kind, error_message,
+    status_code, total_ms, body_bytes, worker_id, dns_ms, connect_ms, tls_ms, ttfb_ms, transfer_ms, details)";
+
+/// A stored run keeps its first result, except that a real result replaces a
+/// `missed` placeholder.
+const UPSERT_RAW: &str = "DO UPDATE SET
+    started_at = excluded.started_at, received_at = excluded.received_at, outcome = excluded.outcome,
+    error_kind = excluded.error_kind, error_message = excluded.error_message, status_code = excluded.status_code,
+    total_ms = excluded.total_ms, body_bytes = excluded.body_bytes, worker_id = excluded.worker_id,
+    dns_ms = excluded.dns_ms, connect_ms = excluded.connect_ms, tls_ms = excluded.tls_ms,
+    ttfb_ms = excluded.ttfb_ms, transfer_ms = excluded.transfer_ms, details = excluded.details
+  WHERE results_raw.outcome = 'missed' AND excluded.outcome <> 'missed'";
+
+/// The batch with one result per run id, chosen as the table would: the
+/// first, unless a real result follows a `missed` one. (PostgreSQL refuses
+/// to update one row twice in a statement.)
+fn dedupe<'a>(batch: &[&'a StoredResult]) -> Vec<&'a StoredResult> {
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut out: Vec<&StoredResult> = Vec::with_capacity(batch.len());
+    for &s in batch {
+        match at.get(s.result.run_id.as_str()) {
+            None => {
+                at.insert(&s.result.run_id, out.len());
+                out.push(s);
+            }
+            Some(&i) => {
+                if out[i].result.outcome == Outcome::Missed && s.result.outcome != Outcome::Missed {
+                    out[i] = s;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A batch of results as columns, in the table's types.
+#[derive(Default)]
+struct RawColumns<'a> {
+    run_id: Vec<&'a str>,
+    monitor_id: Vec<i64>,
+    region: Vec<&'a str>,
+    scheduled_at: Vec<i64>,
+    started_at: Vec<Option<i64>>,
+    received_at: Vec<i64>,
+    outcome: Vec<&'static str>,
+    error_kind: Vec<Option<&'static str>>,
+    error_message: Vec<Option<&'a str>>,
+    status_code: Vec<Option<i64>>,
+    total_ms: Vec<Option<f64>>,
+    body_bytes: Vec<i64>,
+    worker_id: Vec<Option<i64>>,
+    dns_ms: Vec<Option<f64>>,
+    connect_ms: Vec<Option<f64>>,
+    tls_ms: Vec<Option<f64>>,
+    ttfb_ms: Vec<Option<f64>>,
+    transfer_ms: Vec<Option<f64>>,
+    details: Vec<Option<String>>,
+}
+
+impl<'a> RawColumns<'a> {
+    fn of(batch: &[&'a StoredResult]) -> RawColumns<'a> {
+        let mut c = RawColumns::default();
+        for s in batch {
+            let r = &s.result;
+            let ran = r.outcome != Outcome::Missed;
+            let phase = |f: fn(&Timings) -> f64| r.timings.as_ref().map(f);
+            c.run_id.push(&r.run_id);
+            c.monitor_id.push(r.monitor_id);
+            c.region.push(&r.region);
+            c.scheduled_at.push(r.scheduled_at_ms);
+            c.started_at.push(ran.then_some(r.started_at_ms));
+            c.received_at.push(s.received_at);
+            c.outcome.push(r.outcome.as_str());
+            c.error_kind.push(r.error_kind.map(|k| k.as_str()));
+            c.error_message.push(r.error_message.as_deref());
+            c.status_code.push(r.status_code.map(i64::from));
+            c.total_ms.push(ran.then_some(r.total_ms));
+            c.body_bytes.push(r.body_bytes as i64);
+            c.worker_id.push(s.worker_id);
+            c.dns_ms.push(phase(|t| t.dns_ms));
+            c.connect_ms.push(phase(|t| t.connect_ms));
+            c.tls_ms.push(phase(|t| t.tls_ms));
+            c.ttfb_ms.push(phase(|t| t.ttfb_ms));
+            c.transfer_ms.push(phase(|t| t.transfer_ms));
+            c.details.push(details_json(r));
+        }
+        c
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ResultRow {
     pub run_id: String,
@@ -60,63 +150,95 @@ impl Store {
     /// it is, except that a real result replaces a `missed` placeholder (the
     /// check did happen, its result just came late). Returns once committed.
     pub async fn insert_results(&self, batch: &[&StoredResult]) -> StoreResult<()> {
-        let mut tx = self.write_tx().await?;
-        for s in batch {
-            let r = &s.result;
-            sqlx::query(
-                "INSERT INTO results_raw (run_id, monitor_id, region, scheduled_at, started_at, received_at, outcome, error_kind, error_message, status_code, total_ms, body_bytes, worker_id,
-                   dns_ms, connect_ms, tls_ms, ttfb_ms, transfer_ms, details)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(run_id) DO UPDATE SET
-                   started_at = excluded.started_at, received_at = excluded.received_at, outcome = excluded.outcome,
-                   error_kind = excluded.error_kind, error_message = excluded.error_message, status_code = excluded.status_code,
-                   total_ms = excluded.total_ms, body_bytes = excluded.body_bytes, worker_id = excluded.worker_id,
-                   dns_ms = excluded.dns_ms, connect_ms = excluded.connect_ms, tls_ms = excluded.tls_ms,
-                   ttfb_ms = excluded.ttfb_ms, transfer_ms = excluded.transfer_ms, details = excluded.details
-                 WHERE results_raw.outcome = 'missed' AND excluded.outcome <> 'missed'",
-            )
-            .bind(&r.run_id)
-            .bind(r.monitor_id)
-            .bind(&r.region)
-            .bind(r.scheduled_at_ms)
-            .bind((r.outcome != openseer_protocol::Outcome::Missed).then_some(r.started_at_ms))
-            .bind(s.received_at)
-            .bind(r.outcome.as_str())
-            .bind(r.error_kind.map(|k| k.as_str()))
-            .bind(&r.error_message)
-            .bind(r.status_code.map(i64::from))
-            .bind((r.outcome != openseer_protocol::Outcome::Missed).then_some(r.total_ms))
-            .bind(r.body_bytes as i64)
-            .bind(s.worker_id)
-            .bind(r.timings.as_ref().map(|t| t.dns_ms))
-            .bind(r.timings.as_ref().map(|t| t.connect_ms))
-            .bind(r.timings.as_ref().map(|t| t.tls_ms))
-            .bind(r.timings.as_ref().map(|t| t.ttfb_ms))
-            .bind(r.timings.as_ref().map(|t| t.transfer_ms))
-            .bind(details_json(r))
-            .execute(&mut *tx)
-            .await
-            .map_err(translate)?;
+        let rows = RawColumns::of(&dedupe(batch));
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = pool.begin_write().await?;
+                for i in 0..rows.run_id.len() {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "{INSERT_RAW} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                         ON CONFLICT(run_id) {UPSERT_RAW}"
+                    )))
+                    .bind(&rows.run_id[i])
+                    .bind(rows.monitor_id[i])
+                    .bind(&rows.region[i])
+                    .bind(rows.scheduled_at[i])
+                    .bind(rows.started_at[i])
+                    .bind(rows.received_at[i])
+                    .bind(rows.outcome[i])
+                    .bind(rows.error_kind[i])
+                    .bind(&rows.error_message[i])
+                    .bind(rows.status_code[i])
+                    .bind(rows.total_ms[i])
+                    .bind(rows.body_bytes[i])
+                    .bind(rows.worker_id[i])
+                    .bind(rows.dns_ms[i])
+                    .bind(rows.connect_ms[i])
+                    .bind(rows.tls_ms[i])
+                    .bind(rows.ttfb_ms[i])
+                    .bind(rows.transfer_ms[i])
+                    .bind(&rows.details[i])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(translate)?;
+                }
+                tx.commit().await.map_err(translate)
+            }
+            Backend::Postgres(pool) => {
+                self.ensure_partitions_for(&rows.scheduled_at).await?;
+                // One statement for the whole batch: columns as arrays.
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{INSERT_RAW} SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::text[], $8::text[], $9::text[],
+                        $10::int8[], $11::float8[], $12::int8[], $13::int8[], $14::float8[], $15::float8[], $16::float8[], $17::float8[], $18::float8[], $19::text[])
+                     ON CONFLICT(run_id, scheduled_at) {UPSERT_RAW}"
+                )))
+                .bind(&rows.run_id)
+                .bind(&rows.monitor_id)
+                .bind(&rows.region)
+                .bind(&rows.scheduled_at)
+                .bind(&rows.started_at)
+                .bind(&rows.received_at)
+                .bind(&rows.outcome)
+                .bind(&rows.error_kind)
+                .bind(&rows.error_message)
+                .bind(&rows.status_code)
+                .bind(&rows.total_ms)
+                .bind(&rows.body_bytes)
+                .bind(&rows.worker_id)
+                .bind(&rows.dns_ms)
+                .bind(&rows.connect_ms)
+                .bind(&rows.tls_ms)
+                .bind(&rows.ttfb_ms)
+                .bind(&rows.transfer_ms)
+                .bind(&rows.details)
+                .execute(pool)
+                .await
+                .map_err(translate)?;
+                Ok(())
+            }
         }
-        tx.commit().await.map_err(translate)
     }
 
     /// Monitor ids (of those given) that exist, with their organization.
     pub async fn monitor_orgs(&self, ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let placeholders = vec!["?"; ids.len()].join(",");
-        let sql = format!("SELECT id, org_id FROM monitors WHERE id IN ({placeholders})");
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in ids {
-            q = q.bind(id);
-        }
-        let rows = q.fetch_all(&self.pool).await.map_err(translate)?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get("id"), r.get("org_id")))
-            .collect())
+        on_pool!(self, pool => {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let sql = format!(
+                "SELECT id, org_id FROM monitors WHERE id IN ({})",
+                placeholders(1, ids.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in ids {
+                q = q.bind(id);
+            }
+            let rows = q.fetch_all(pool).await.map_err(translate)?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get("id"), r.get("org_id")))
+                .collect())
+        })
     }
 
     /// Most recent results of a monitor (organization-scoped), newest first.
@@ -126,55 +248,59 @@ impl Store {
         monitor_id: i64,
         limit: i64,
     ) -> StoreResult<Vec<ResultRow>> {
-        let rows = sqlx::query(
-            "SELECT r.run_id, r.monitor_id, r.region, r.scheduled_at, r.started_at, r.outcome, r.error_kind, r.error_message, r.status_code, r.total_ms, r.body_bytes, r.worker_id,
-                    r.dns_ms, r.connect_ms, r.tls_ms, r.ttfb_ms, r.transfer_ms, r.details
-             FROM results_raw r JOIN monitors m ON m.id = r.monitor_id
-             WHERE r.monitor_id = ? AND m.org_id = ?
-             ORDER BY r.scheduled_at DESC, r.region LIMIT ?",
-        )
-        .bind(monitor_id)
-        .bind(org_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(translate)?;
-        Ok(rows
-            .iter()
-            .map(|r| ResultRow {
-                run_id: r.get("run_id"),
-                monitor_id: r.get("monitor_id"),
-                region: r.get("region"),
-                scheduled_at: r.get("scheduled_at"),
-                started_at: r.get("started_at"),
-                outcome: r.get("outcome"),
-                error_kind: r.get("error_kind"),
-                error_message: r.get("error_message"),
-                status_code: r.get("status_code"),
-                total_ms: r.get("total_ms"),
-                body_bytes: r.get("body_bytes"),
-                worker_id: r.get("worker_id"),
-                timings: r.get::<Option<f64>, _>("ttfb_ms").map(|ttfb_ms| Timings {
-                    dns_ms: r.get::<Option<f64>, _>("dns_ms").unwrap_or(0.0),
-                    connect_ms: r.get::<Option<f64>, _>("connect_ms").unwrap_or(0.0),
-                    tls_ms: r.get::<Option<f64>, _>("tls_ms").unwrap_or(0.0),
-                    ttfb_ms,
-                    transfer_ms: r.get::<Option<f64>, _>("transfer_ms").unwrap_or(0.0),
-                }),
-                // A details blob we cannot read is shown as no details, not an error page.
-                details: r
-                    .get::<Option<&str>, _>("details")
-                    .and_then(|d| serde_json::from_str(d).ok())
-                    .unwrap_or_default(),
-            })
-            .collect())
+        on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT r.run_id, r.monitor_id, r.region, r.scheduled_at, r.started_at, r.outcome, r.error_kind, r.error_message, r.status_code, r.total_ms, r.body_bytes, r.worker_id,
+                        r.dns_ms, r.connect_ms, r.tls_ms, r.ttfb_ms, r.transfer_ms, r.details
+                 FROM results_raw r JOIN monitors m ON m.id = r.monitor_id
+                 WHERE r.monitor_id = $1 AND m.org_id = $2
+                 ORDER BY r.scheduled_at DESC, r.region LIMIT $3",
+            )
+            .bind(monitor_id)
+            .bind(org_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+            .map_err(translate)?;
+            Ok(rows
+                .iter()
+                .map(|r| ResultRow {
+                    run_id: r.get("run_id"),
+                    monitor_id: r.get("monitor_id"),
+                    region: r.get("region"),
+                    scheduled_at: r.get("scheduled_at"),
+                    started_at: r.get("started_at"),
+                    outcome: r.get("outcome"),
+                    error_kind: r.get("error_kind"),
+                    error_message: r.get("error_message"),
+                    status_code: r.get("status_code"),
+                    total_ms: r.get("total_ms"),
+                    body_bytes: r.get("body_bytes"),
+                    worker_id: r.get("worker_id"),
+                    timings: r.get::<Option<f64>, _>("ttfb_ms").map(|ttfb_ms| Timings {
+                        dns_ms: r.get::<Option<f64>, _>("dns_ms").unwrap_or(0.0),
+                        connect_ms: r.get::<Option<f64>, _>("connect_ms").unwrap_or(0.0),
+                        tls_ms: r.get::<Option<f64>, _>("tls_ms").unwrap_or(0.0),
+                        ttfb_ms,
+                        transfer_ms: r.get::<Option<f64>, _>("transfer_ms").unwrap_or(0.0),
+                    }),
+                    // A details blob we cannot read is shown as no details, not an error page.
+                    details: r
+                        .get::<Option<&str>, _>("details")
+                        .and_then(|d| serde_json::from_str(d).ok())
+                        .unwrap_or_default(),
+                })
+                .collect())
+        })
     }
 
     pub async fn count_results(&self, monitor_id: i64) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM results_raw WHERE monitor_id = ?")
-            .bind(monitor_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(translate)
+        on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM results_raw WHERE monitor_id = $1")
+                .bind(monitor_id)
+                .fetch_one(pool)
+                .await
+                .map_err(translate)
+        })
     }
 }

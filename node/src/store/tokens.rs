@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{translate, Store, StoreError, StoreResult};
+use super::{translate, Store, StoreError, StoreResult, WritePool};
 
 #[derive(Debug, Clone)]
 pub struct ApiToken {
@@ -55,60 +55,68 @@ impl Store {
         token_hash: &str,
         now: i64,
     ) -> StoreResult<i64> {
-        sqlx::query_scalar("INSERT INTO api_tokens (org_id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id")
-            .bind(org_id)
-            .bind(user_id)
-            .bind(name)
-            .bind(token_hash)
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(translate)
+        on_pool!(self, pool => {
+            sqlx::query_scalar("INSERT INTO api_tokens (org_id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+                .bind(org_id)
+                .bind(user_id)
+                .bind(name)
+                .bind(token_hash)
+                .bind(now)
+                .fetch_one(pool)
+                .await
+                .map_err(translate)
+        })
     }
 
     /// The user id behind a live API token, marking it used.
     pub async fn api_token_user(&self, token_hash: &str, now: i64) -> StoreResult<Option<i64>> {
-        sqlx::query_scalar(
-            "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ? AND revoked_at IS NULL RETURNING user_id",
-        )
-        .bind(now)
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(translate)
+        on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL RETURNING user_id",
+            )
+            .bind(now)
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await
+            .map_err(translate)
+        })
     }
 
     pub async fn api_tokens_of_user(&self, user_id: i64) -> StoreResult<Vec<ApiToken>> {
-        let rows = sqlx::query("SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = ? ORDER BY id DESC")
-            .bind(user_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(translate)?;
-        Ok(rows
-            .iter()
-            .map(|r| ApiToken {
-                id: r.get("id"),
-                user_id: r.get("user_id"),
-                name: r.get("name"),
-                created_at: r.get("created_at"),
-                last_used_at: r.get("last_used_at"),
-                revoked_at: r.get("revoked_at"),
-            })
-            .collect())
+        on_pool!(self, pool => {
+            let rows = sqlx::query("SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY id DESC")
+                .bind(user_id)
+                .fetch_all(pool)
+                .await
+                .map_err(translate)?;
+            Ok(rows
+                .iter()
+                .map(|r| ApiToken {
+                    id: r.get("id"),
+                    user_id: r.get("user_id"),
+                    name: r.get("name"),
+                    created_at: r.get("created_at"),
+                    last_used_at: r.get("last_used_at"),
+                    revoked_at: r.get("revoked_at"),
+                })
+                .collect())
+        })
     }
 
     pub async fn revoke_api_token(&self, user_id: i64, id: i64, now: i64) -> StoreResult<()> {
-        let r = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND user_id = ?")
-            .bind(now)
-            .bind(id)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await
-            .map_err(translate)?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        on_pool!(self, pool => {
+            let r = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND user_id = $3")
+                .bind(now)
+                .bind(id)
+                .bind(user_id)
+                .execute(pool)
+                .await
+                .map_err(translate)?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
     }
 
     // --- enrollment tokens -----------------------------------------------
@@ -120,45 +128,51 @@ impl Store {
         token_hash: &str,
         now: i64,
     ) -> StoreResult<i64> {
-        sqlx::query_scalar("INSERT INTO enrollment_tokens (org_id, name, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id")
-            .bind(org_id)
-            .bind(name)
-            .bind(token_hash)
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(translate)
+        on_pool!(self, pool => {
+            sqlx::query_scalar("INSERT INTO enrollment_tokens (org_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
+                .bind(org_id)
+                .bind(name)
+                .bind(token_hash)
+                .bind(now)
+                .fetch_one(pool)
+                .await
+                .map_err(translate)
+        })
     }
 
     pub async fn enrollment_tokens(&self, org_id: i64) -> StoreResult<Vec<EnrollmentToken>> {
-        let rows = sqlx::query("SELECT id, name, created_at, revoked_at FROM enrollment_tokens WHERE org_id = ? ORDER BY id DESC")
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(translate)?;
-        Ok(rows
-            .iter()
-            .map(|r| EnrollmentToken {
-                id: r.get("id"),
-                name: r.get("name"),
-                created_at: r.get("created_at"),
-                revoked_at: r.get("revoked_at"),
-            })
-            .collect())
+        on_pool!(self, pool => {
+            let rows = sqlx::query("SELECT id, name, created_at, revoked_at FROM enrollment_tokens WHERE org_id = $1 ORDER BY id DESC")
+                .bind(org_id)
+                .fetch_all(pool)
+                .await
+                .map_err(translate)?;
+            Ok(rows
+                .iter()
+                .map(|r| EnrollmentToken {
+                    id: r.get("id"),
+                    name: r.get("name"),
+                    created_at: r.get("created_at"),
+                    revoked_at: r.get("revoked_at"),
+                })
+                .collect())
+        })
     }
 
     pub async fn revoke_enrollment_token(&self, org_id: i64, id: i64, now: i64) -> StoreResult<()> {
-        let r = sqlx::query("UPDATE enrollment_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND org_id = ?")
-            .bind(now)
-            .bind(id)
-            .bind(org_id)
-            .execute(&self.pool)
-            .await
-            .map_err(translate)?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        on_pool!(self, pool => {
+            let r = sqlx::query("UPDATE enrollment_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND org_id = $3")
+                .bind(now)
+                .bind(id)
+                .bind(org_id)
+                .execute(pool)
+                .await
+                .map_err(translate)?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
     }
 
     // --- workers -----------------------------------------------------------
@@ -175,101 +189,111 @@ impl Store {
         worker_token_hash: &str,
         now: i64,
     ) -> StoreResult<Option<(i64, i64)>> {
-        let mut tx = self.write_tx().await?;
-        let org: Option<i64> = sqlx::query_scalar(
-            "SELECT org_id FROM enrollment_tokens WHERE token_hash = ? AND revoked_at IS NULL",
-        )
-        .bind(enrollment_hash)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(translate)?;
-        let Some(org_id) = org else {
-            return Ok(None);
-        };
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO workers (org_id, name, region, version, capabilities, token_hash, enrolled_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(org_id)
-        .bind(name)
-        .bind(region)
-        .bind(version)
-        .bind(capabilities)
-        .bind(worker_token_hash)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(translate)?;
-        tx.commit().await.map_err(translate)?;
-        Ok(Some((id, org_id)))
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let org: Option<i64> = sqlx::query_scalar(
+                "SELECT org_id FROM enrollment_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            )
+            .bind(enrollment_hash)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(translate)?;
+            let Some(org_id) = org else {
+                return Ok(None);
+            };
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO workers (org_id, name, region, version, capabilities, token_hash, enrolled_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )
+            .bind(org_id)
+            .bind(name)
+            .bind(region)
+            .bind(version)
+            .bind(capabilities)
+            .bind(worker_token_hash)
+            .bind(now)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(translate)?;
+            tx.commit().await.map_err(translate)?;
+            Ok(Some((id, org_id)))
+        })
     }
 
     pub async fn worker_by_token(&self, token_hash: &str) -> StoreResult<Option<WorkerAuth>> {
-        let row = sqlx::query(
-            "SELECT id, org_id, region FROM workers WHERE token_hash = ? AND revoked_at IS NULL",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(translate)?;
-        Ok(row.map(|r| WorkerAuth {
-            worker_id: r.get("id"),
-            org_id: r.get("org_id"),
-            region: r.get("region"),
-        }))
+        on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT id, org_id, region FROM workers WHERE token_hash = $1 AND revoked_at IS NULL",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await
+            .map_err(translate)?;
+            Ok(row.map(|r| WorkerAuth {
+                worker_id: r.get("id"),
+                org_id: r.get("org_id"),
+                region: r.get("region"),
+            }))
+        })
     }
 
     pub async fn workers_seen(&self, seen: &[(i64, i64)]) -> StoreResult<()> {
-        if seen.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.write_tx().await?;
-        for (id, at) in seen {
-            sqlx::query("UPDATE workers SET last_seen_at = MAX(last_seen_at, ?) WHERE id = ?")
-                .bind(at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(translate)?;
-        }
-        tx.commit().await.map_err(translate)
+        on_pool!(self, pool => {
+            if seen.is_empty() {
+                return Ok(());
+            }
+            let mut tx = pool.begin_write().await?;
+            for (id, at) in seen {
+                sqlx::query("UPDATE workers SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+                    .bind(at)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(translate)?;
+            }
+            tx.commit().await.map_err(translate)
+        })
     }
 
     pub async fn workers(&self, org_id: i64) -> StoreResult<Vec<Worker>> {
-        let rows = sqlx::query("SELECT id, org_id, name, region, version, capabilities, enrolled_at, last_seen_at, revoked_at FROM workers WHERE org_id = ? ORDER BY revoked_at IS NOT NULL, region, name, id")
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(translate)?;
-        Ok(rows
-            .iter()
-            .map(|r| Worker {
-                id: r.get("id"),
-                org_id: r.get("org_id"),
-                name: r.get("name"),
-                region: r.get("region"),
-                version: r.get("version"),
-                capabilities: r.get("capabilities"),
-                enrolled_at: r.get("enrolled_at"),
-                last_seen_at: r.get("last_seen_at"),
-                revoked_at: r.get("revoked_at"),
-            })
-            .collect())
+        on_pool!(self, pool => {
+            let rows = sqlx::query("SELECT id, org_id, name, region, version, capabilities, enrolled_at, last_seen_at, revoked_at FROM workers WHERE org_id = $1 ORDER BY revoked_at IS NOT NULL, region, name, id")
+                .bind(org_id)
+                .fetch_all(pool)
+                .await
+                .map_err(translate)?;
+            Ok(rows
+                .iter()
+                .map(|r| Worker {
+                    id: r.get("id"),
+                    org_id: r.get("org_id"),
+                    name: r.get("name"),
+                    region: r.get("region"),
+                    version: r.get("version"),
+                    capabilities: r.get("capabilities"),
+                    enrolled_at: r.get("enrolled_at"),
+                    last_seen_at: r.get("last_seen_at"),
+                    revoked_at: r.get("revoked_at"),
+                })
+                .collect())
+        })
     }
 
     pub async fn revoke_worker(&self, org_id: i64, id: i64, now: i64) -> StoreResult<()> {
-        let r = sqlx::query(
-            "UPDATE workers SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND org_id = ?",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(org_id)
-        .execute(&self.pool)
-        .await
-        .map_err(translate)?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        on_pool!(self, pool => {
+            let r = sqlx::query(
+                "UPDATE workers SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND org_id = $3",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(org_id)
+            .execute(pool)
+            .await
+            .map_err(translate)?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
     }
 }

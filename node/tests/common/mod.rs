@@ -2,6 +2,8 @@
 //! local HTTP target, an in-process worker, and a signed-in browser-like client.
 #![allow(dead_code)]
 
+pub mod db;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
