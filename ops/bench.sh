@@ -7,6 +7,11 @@
 #                           connection per check), and wrk with
 #                           `Connection: close` against the same target as the
 #                           ceiling. SECONDS=10 CONCURRENCY=64.
+#   ops/bench.sh storage    PostgreSQL ($DATABASE_URL, else 127.0.0.1:5432):
+#                           ingest rate through Ingest with acks after commit;
+#                           p95 of a monitor page's queries over 90 days of
+#                           10-second data; bytes per million raw results and
+#                           per monitor-day of rollups. INGEST_SECONDS=15.
 # Options through the environment: STEPS="250 500 1000" WINDOW=10 (seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +28,11 @@ need() {
 }
 
 case "${1:-}" in
+  storage)
+    cargo build --release --locked --example bench_storage -p openseer-node >&2
+    exec "$CARGO_TARGET_DIR/release/examples/bench_storage" \
+      "${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}" "${INGEST_SECONDS:-15}"
+    ;;
   dispatch)
     need nginx nginx
     cargo build --release --bins --locked >&2
@@ -60,7 +70,7 @@ CONF
     python3 -c "print(f'worker_fraction_of_wrk: {$worker / $rate:.2f} ratio')"
     ;;
   *)
-    echo "usage: ops/bench.sh dispatch|worker" >&2
+    echo "usage: ops/bench.sh dispatch|worker|storage" >&2
     exit 2
     ;;
 esac

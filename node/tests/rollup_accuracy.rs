@@ -79,7 +79,7 @@ fn stored(monitor_id: i64, s: &Sample) -> StoredResult {
             status_code: answered.then_some(200),
             total_ms: s.total_ms,
             body_bytes: 0,
-            timings: answered.then(|| Timings {
+            timings: answered.then_some(Timings {
                 dns_ms: 1.0,
                 connect_ms: 2.0,
                 tls_ms: 3.0,

@@ -84,7 +84,7 @@ fn result(monitor_id: i64, region: &str, at: i64, outcome: Outcome, total_ms: f6
             status_code: answered.then_some(200),
             total_ms,
             body_bytes: 10,
-            timings: answered.then(|| Timings {
+            timings: answered.then_some(Timings {
                 dns_ms: 1.0,
                 connect_ms: 2.0,
                 tls_ms: 3.0,
@@ -422,7 +422,7 @@ async fn results_keep_the_first_answer_but_replace_missed(store: &Store) {
     let missed = result(m, "eu", NOW, Outcome::Missed, 0.0);
     let real = result(m, "eu", NOW, Outcome::Up, 42.0);
     let other = result(m, "eu", NOW, Outcome::Down, 99.0);
-    insert(store, &[missed.clone()]).await;
+    insert(store, std::slice::from_ref(&missed)).await;
     insert(store, &[real.clone(), other.clone()]).await;
     insert(store, &[missed]).await;
     let rows = store.recent_results(a, m, 10).await.unwrap();

@@ -181,6 +181,14 @@ impl Store {
         }
     }
 
+    /// The PostgreSQL pool, for tools that measure the database itself.
+    pub fn postgres_pool(&self) -> Option<sqlx::PgPool> {
+        match &self.backend {
+            Backend::Postgres(p) => Some(p.clone()),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
     pub fn kind(&self) -> BackendKind {
         match self.backend {
             Backend::Sqlite(_) => BackendKind::Sqlite,

@@ -1,0 +1,309 @@
+//! `ops/bench.sh storage`: the storage figures on PostgreSQL.
+//!
+//! (a) ingest: results per second through the Ingest actor, each batch
+//!     acknowledged only after its commit (64 submitters, 50 results each,
+//!     as workers submit), with the Rollup actors running;
+//! (b) the queries behind a monitor page (uptime 24h/7d/30d/90d and a
+//!     90-day latency series with percentiles) for a monitor with 90 days of
+//!     10-second data, rolled up and with raw retention applied: p95;
+//! (c) bytes on disk per million raw results and per monitor-day of rollups.
+//!
+//! Usage: bench_storage ADMIN_DATABASE_URL [INGEST_SECONDS]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openseer_node::actors::ingest::IngestMsg;
+use openseer_node::actors::lease_manager::LeaseConfig;
+use openseer_node::actors::Actors;
+use openseer_node::clock::{system_now_ms, SystemClock};
+use openseer_node::rollup::plan::{Coverage, Retention, Tier, DAY};
+use openseer_node::rollup::{self};
+use openseer_node::store::{NewUser, Store, StoredResult};
+use openseer_protocol::{CheckResult, MonitorInput, Outcome, Timings};
+use sqlx::Connection;
+
+fn result(monitor_id: i64, region: &str, at: i64, ms: f64) -> StoredResult {
+    StoredResult {
+        result: CheckResult {
+            run_id: openseer_protocol::wire::run_id(monitor_id, region, at),
+            monitor_id,
+            region: region.into(),
+            scheduled_at_ms: at,
+            started_at_ms: at + 3,
+            outcome: if ms > 900.0 {
+                Outcome::Degraded
+            } else {
+                Outcome::Up
+            },
+            error_kind: None,
+            error_message: None,
+            status_code: Some(200),
+            total_ms: ms,
+            body_bytes: 512,
+            timings: Some(Timings {
+                dns_ms: 0.5,
+                connect_ms: 1.0,
+                tls_ms: 4.0,
+                ttfb_ms: ms - 7.0,
+                transfer_ms: 1.5,
+            }),
+            tls: None,
+            redirects: Vec::new(),
+            assertions: Vec::new(),
+        },
+        worker_id: Some(1),
+        received_at: at + 50,
+    }
+}
+
+/// A latency that looks like a real service: mostly 40-120 ms, some slow.
+fn latency(i: u64) -> f64 {
+    let x = openseer_node::schedule::mix(i);
+    let u = (x % 10_000) as f64 / 10_000.0;
+    if x.is_multiple_of(100) {
+        1_000.0 + u * 2_000.0
+    } else {
+        40.0 + 80.0 * u * u
+    }
+}
+
+async fn fresh(admin: &str, name: &str) -> anyhow::Result<(Store, String)> {
+    let mut c = sqlx::PgConnection::connect(admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut c)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut c)
+        .await?;
+    let url = format!(
+        "{}/{name}",
+        admin.rsplit_once('/').map(|x| x.0).unwrap_or(admin)
+    );
+    let store = Store::open_url(&url).await?;
+    store.migrate().await?;
+    Ok((store, url))
+}
+
+async fn drop_db(admin: &str, name: &str) -> anyhow::Result<()> {
+    let mut c = sqlx::PgConnection::connect(admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut c)
+    .await?;
+    Ok(())
+}
+
+async fn monitors(store: &Store, n: usize) -> anyhow::Result<(i64, Vec<i64>)> {
+    let u = store
+        .create_organization(
+            "bench",
+            NewUser {
+                email: "bench@example.com",
+                name: "b",
+                password_hash: "x",
+                role: "admin",
+            },
+            system_now_ms(),
+        )
+        .await?;
+    let input: MonitorInput =
+        serde_json::from_value(serde_json::json!({"name": "m", "url": "https://example.com/"}))?;
+    let v = input.validate().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        ids.push(
+            store
+                .create_monitor(u.org_id, &v, system_now_ms())
+                .await?
+                .id,
+        );
+    }
+    Ok((u.org_id, ids))
+}
+
+fn p95(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64) * 0.95).ceil() as usize - 1]
+}
+
+async fn ingest(admin: &str, seconds: u64) -> anyhow::Result<()> {
+    let (store, _) = fresh(admin, "openseer_bench_ingest").await?;
+    let (org_id, ids) = monitors(&store, 1_000).await?;
+    let actors = Actors::start(
+        store.clone(),
+        Arc::new(SystemClock),
+        LeaseConfig::default(),
+        Retention::default(),
+    )
+    .await?;
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(seconds);
+    let base = Tier::Minute.start_of(system_now_ms()) - DAY;
+    let mut tasks = Vec::new();
+    for t in 0..64u64 {
+        let (actors, ids, done) = (actors.clone(), ids.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut tick = 0i64;
+            while Instant::now() < deadline {
+                let items: Vec<StoredResult> = (0..50)
+                    .map(|k| {
+                        let m = ids[((t * 50 + k) as usize) % ids.len()];
+                        let region = ["eu", "us", "ap", "sa"][(t % 4) as usize];
+                        // Every (submitter, slot, tick) is a distinct run.
+                        let at = base + tick * 10_000 + (t / 4 * 50 + k) as i64;
+                        result(m, region, at, latency(t * 1_000_003 + tick as u64 * 50 + k))
+                    })
+                    .collect();
+                let n = items.len() as u64;
+                let r = ractor::call_t!(
+                    actors.ingest,
+                    |reply| IngestMsg::Submit {
+                        items,
+                        org_id,
+                        reply
+                    },
+                    60_000
+                );
+                match r {
+                    Ok(Ok(())) => done.fetch_add(n, Ordering::Relaxed),
+                    other => panic!("ingest failed: {other:?}"),
+                };
+                tick += 1;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let n = done.load(Ordering::Relaxed);
+    println!(
+        "ingest_results_per_second: {:.0} results/s",
+        n as f64 / secs
+    );
+    println!("ingest_results_total: {n} results");
+    actors.stop().await;
+    store.close().await;
+    drop_db(admin, "openseer_bench_ingest").await
+}
+
+async fn monitor_page(admin: &str) -> anyhow::Result<()> {
+    let (store, _) = fresh(admin, "openseer_bench_page").await?;
+    let (_, ids) = monitors(&store, 1).await?;
+    let m = ids[0];
+    let now = system_now_ms();
+    let first = Tier::Day.start_of(now - 90 * DAY);
+    let loaded = Instant::now();
+    let mut raw_rows: u64 = 0;
+    // 90 days of a 10-second monitor, a day at a time, rolled up as the
+    // actors would have done it over those days.
+    let mut day = first;
+    while day < now {
+        let end = (day + DAY).min(now);
+        let batch: Vec<StoredResult> = (0..)
+            .map(|k| day + k * 10_000)
+            .take_while(|at| *at < end)
+            .map(|at| result(m, "eu", at, latency(at as u64 / 10_000)))
+            .collect();
+        raw_rows += batch.len() as u64;
+        for part in batch.chunks(5_000) {
+            let refs: Vec<&StoredResult> = part.iter().collect();
+            store.insert_results(&refs).await?;
+        }
+        let dirty = batch
+            .iter()
+            .map(|s| {
+                (
+                    m,
+                    "eu".to_string(),
+                    Tier::Minute.start_of(s.result.scheduled_at_ms),
+                )
+            })
+            .collect();
+        rollup::refresh_all(&store, &dirty).await?;
+        day += DAY;
+    }
+    eprintln!(
+        "loaded {raw_rows} results and their rollups in {:.0?}",
+        loaded.elapsed()
+    );
+    let retention = Retention::default();
+    let expired = openseer_node::actors::maintenance::run_once(&store, now, &retention).await?;
+    eprintln!("retention: {expired:?}");
+
+    // (c) sizes, from the partitions and rollups that remain.
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM results_raw")
+        .fetch_one(&pg(&store)?)
+        .await?;
+    let raw_bytes: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(pg_total_relation_size(inhrelid)), 0)::int8 FROM pg_inherits WHERE inhparent = 'results_raw'::regclass",
+    )
+    .fetch_one(&pg(&store)?)
+    .await?;
+    let rollup_bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('rollups')::int8")
+        .fetch_one(&pg(&store)?)
+        .await?;
+    let rollup_days: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rollups WHERE tier = 86400000")
+        .fetch_one(&pg(&store)?)
+        .await?;
+    println!(
+        "raw_bytes_per_million_results: {:.0} bytes",
+        raw_bytes as f64 / kept as f64 * 1e6
+    );
+    println!(
+        "rollup_bytes_per_monitor_day: {:.0} bytes",
+        rollup_bytes as f64 / rollup_days as f64
+    );
+
+    // (b) the monitor page's queries.
+    let coverage = Coverage::at(now, &retention);
+    let mut page = Vec::new();
+    let mut uptime_q = Vec::new();
+    let mut series_q = Vec::new();
+    for i in 0..120 {
+        let t = Instant::now();
+        for range in [DAY, 7 * DAY, 30 * DAY, 90 * DAY] {
+            let u = Instant::now();
+            let s = rollup::summarize(&store, &[m], None, now - range, now, &coverage).await?;
+            assert!(s[&m].uptime().is_some());
+            uptime_q.push(u.elapsed().as_secs_f64() * 1e3);
+        }
+        let u = Instant::now();
+        let (_, points) =
+            rollup::series(&store, m, None, now - 90 * DAY, now, 90, &coverage).await?;
+        assert!(points.iter().filter_map(|p| p.percentile(0.95)).count() >= 89);
+        series_q.push(u.elapsed().as_secs_f64() * 1e3);
+        if i >= 20 {
+            page.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    println!("monitor_page_queries_p95: {:.1} ms", p95(page));
+    println!("uptime_query_p95: {:.1} ms", p95(uptime_q));
+    println!("latency_series_90d_p95: {:.1} ms", p95(series_q));
+    store.close().await;
+    drop_db(admin, "openseer_bench_page").await
+}
+
+/// A plain pool on the same database, for the size queries.
+fn pg(store: &Store) -> anyhow::Result<sqlx::PgPool> {
+    store
+        .postgres_pool()
+        .ok_or_else(|| anyhow::anyhow!("the storage bench needs PostgreSQL"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let admin = args
+        .next()
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(15);
+    ingest(&admin, seconds).await?;
+    monitor_page(&admin).await
+}
