@@ -6,7 +6,9 @@ mod common;
 use common::db::TestDb;
 use openseer_node::rollup::plan::{Tier, DAY, HOUR, MINUTE};
 use openseer_node::rollup::{Aggregate, RawSample};
-use openseer_node::store::{BackendKind, NewUser, RollupRow, Store, StoreError, StoredResult};
+use openseer_node::store::{
+    BackendKind, NewUser, Results, RollupRow, Store, StoreError, StoredResult,
+};
 use openseer_protocol::{CheckResult, MonitorInput, Outcome, Timings};
 
 /// Each test, once per backend.
@@ -569,7 +571,7 @@ async fn raw_samples_and_buckets(store: &Store) {
     );
     assert_eq!(eu[0].phases, Some([1.0, 2.0, 3.0, 13.0, 1.0]));
     let keys = store
-        .buckets_of_results(Some(t0 + 1_050), None)
+        .buckets_of_results(Results::ReceivedAfter(t0 + 1_050))
         .await
         .unwrap();
     let mut keys: Vec<_> = keys.into_iter().collect();
@@ -583,7 +585,7 @@ async fn raw_samples_and_buckets(store: &Store) {
     );
     assert_eq!(
         store
-            .buckets_of_results(None, Some(t0))
+            .buckets_of_results(Results::ScheduledFrom(t0))
             .await
             .unwrap()
             .len(),

@@ -44,7 +44,7 @@ use ractor::{Actor, ActorRef};
 use crate::clock::SharedClock;
 use crate::rollup::plan::Retention;
 use crate::schedule::{shard_of, SHARDS};
-use crate::store::{Monitor, Store};
+use crate::store::{Monitor, Results, Store};
 
 use dispatcher::{DispatchMsg, Dispatcher};
 use ingest::{Ingest, IngestMsg};
@@ -315,7 +315,10 @@ async fn recover_rollups(store: &Store, rollups: &[ActorRef<RollupMsg>]) {
             i64::MIN
         }
     };
-    let keys = match store.buckets_of_results(Some(since), None).await {
+    let keys = match store
+        .buckets_of_results(Results::ReceivedAfter(since))
+        .await
+    {
         Ok(k) => k,
         Err(e) => {
             tracing::error!(error = %e, "finding results to roll up after a restart");

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 pub use aggregate::{Aggregate, RawSample};
 use plan::{Coverage, Piece, Retention, SeriesShape, Tier};
 
-use crate::store::{BucketKey, RollupRow, Store, StoreResult};
+use crate::store::{BucketKey, Results, RollupRow, Store, StoreResult};
 
 /// A (monitor, region, bucket start) of some tier.
 pub type TierKey = (i64, String, i64);
@@ -142,7 +142,9 @@ pub async fn rebuild(
     let oldest_kept = Tier::Minute.start_of(now - retention.raw_ms) + plan::MINUTE;
     let from = Tier::Minute.start_of(since).max(oldest_kept);
     store.delete_minute_rollups_since(from).await?;
-    let dirty = store.buckets_of_results(None, Some(from)).await?;
+    let dirty = store
+        .buckets_of_results(Results::ScheduledFrom(from))
+        .await?;
     refresh_all(store, &dirty).await?;
     Ok(Rebuilt {
         from,

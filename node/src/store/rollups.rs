@@ -14,6 +14,15 @@ pub use crate::rollup::{Aggregate, RawSample};
 /// A (monitor, region, minute) whose rollups need recomputing.
 pub type BucketKey = (i64, String, i64);
 
+/// A set of raw results, by the index that finds them.
+#[derive(Debug, Clone, Copy)]
+pub enum Results {
+    /// Received after this time (a restart's catch-up).
+    ReceivedAfter(i64),
+    /// Scheduled at or after this time (a rebuild).
+    ScheduledFrom(i64),
+}
+
 /// One stored rollup bucket.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RollupRow {
@@ -239,19 +248,18 @@ impl Store {
         })
     }
 
-    /// The (monitor, region, minute) of every result received after `after`,
-    /// and of every result scheduled at or after `scheduled_from`.
-    pub async fn buckets_of_results(
-        &self,
-        received_after: Option<i64>,
-        scheduled_from: Option<i64>,
-    ) -> StoreResult<HashSet<BucketKey>> {
-        let sql = "SELECT DISTINCT monitor_id, region, scheduled_at - (scheduled_at % 60000) AS minute FROM results_raw
-                   WHERE received_at > $1 OR scheduled_at >= $2";
+    /// The (monitor, region, minute) of every result in `which`.
+    pub async fn buckets_of_results(&self, which: Results) -> StoreResult<HashSet<BucketKey>> {
+        let (column, bound) = match which {
+            Results::ReceivedAfter(t) => ("received_at >", t),
+            Results::ScheduledFrom(t) => ("scheduled_at >=", t),
+        };
+        let sql = format!(
+            "SELECT DISTINCT monitor_id, region, scheduled_at - (scheduled_at % 60000) AS minute FROM results_raw WHERE {column} $1"
+        );
         on_pool!(self, pool => {
-            let rows = sqlx::query(sql)
-                .bind(received_after.unwrap_or(i64::MAX))
-                .bind(scheduled_from.unwrap_or(i64::MAX))
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(bound)
                 .fetch_all(pool)
                 .await
                 .map_err(translate)?;
