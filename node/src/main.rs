@@ -248,6 +248,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
     let data_dir = settings.data_dir.clone();
+    let database = settings.database_url.clone();
     let app = Application::build(settings).await?;
     let base = app.base_url.clone();
     println!();
@@ -263,7 +264,14 @@ async fn serve(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
             data_dir.join("worker").display()
         );
     }
-    println!("  Data: {}   (Ctrl-C stops cleanly)", data_dir.display());
+    match &database {
+        Some(url) => println!(
+            "  Data: PostgreSQL {}, session key in {}   (Ctrl-C stops cleanly)",
+            openseer_node::config::hide_password(url),
+            data_dir.display()
+        ),
+        None => println!("  Data: {}   (Ctrl-C stops cleanly)", data_dir.display()),
+    }
     println!();
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
