@@ -247,17 +247,38 @@ async fn monitor_page(admin: &str) -> anyhow::Result<()> {
     .fetch_one(&pg(&store)?)
     .await?;
     // Measure live rows, not the dead versions the loading churn left behind.
-    sqlx::query("VACUUM FULL rollups").execute(&pg(&store)?).await?;
-    let rollup_bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('rollups')::int8").fetch_one(&pg(&store)?).await?;
-    let rollup_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rollups").fetch_one(&pg(&store)?).await?;
+    sqlx::query("VACUUM FULL rollups")
+        .execute(&pg(&store)?)
+        .await?;
+    let rollup_bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('rollups')::int8")
+        .fetch_one(&pg(&store)?)
+        .await?;
+    let rollup_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rollups")
+        .fetch_one(&pg(&store)?)
+        .await?;
     let per_row = rollup_bytes as f64 / rollup_rows as f64;
-    println!("raw_bytes_per_million_results: {:.0} bytes", raw_bytes as f64 / kept as f64 * 1e6);
+    println!(
+        "raw_bytes_per_million_results: {:.0} bytes",
+        raw_bytes as f64 / kept as f64 * 1e6
+    );
     println!("rollup_bytes_per_row: {per_row:.0} bytes");
     // One monitor-day in one region is 1440 minute rows, 24 hour rows, 1 day row.
-    println!("rollup_bytes_per_monitor_day_minute_tier: {:.0} bytes", per_row * 1440.0);
-    println!("rollup_bytes_per_monitor_day_hour_tier: {:.0} bytes", per_row * 24.0);
-    println!("rollup_bytes_per_monitor_day_day_tier: {:.0} bytes", per_row);
-    println!("rollup_bytes_per_monitor_day_all_tiers: {:.0} bytes", per_row * 1465.0);
+    println!(
+        "rollup_bytes_per_monitor_day_minute_tier: {:.0} bytes",
+        per_row * 1440.0
+    );
+    println!(
+        "rollup_bytes_per_monitor_day_hour_tier: {:.0} bytes",
+        per_row * 24.0
+    );
+    println!(
+        "rollup_bytes_per_monitor_day_day_tier: {:.0} bytes",
+        per_row
+    );
+    println!(
+        "rollup_bytes_per_monitor_day_all_tiers: {:.0} bytes",
+        per_row * 1465.0
+    );
 
     // (b) the monitor page's queries.
     let coverage = Coverage::at(now, &retention);

@@ -18,8 +18,9 @@ pub fn iso(ms: i64) -> String {
     )
 }
 
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -30,6 +31,18 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Days since 1970-01-01 of a (year, month, day); the inverse of
+/// [`civil_from_days`].
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 pub fn time_el(ms: i64) -> Markup {
@@ -55,5 +68,9 @@ mod tests {
         assert_eq!(super::iso(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::iso(1_700_000_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(super::iso(951_782_400_000), "2000-02-29T00:00:00Z");
+        for day in [-1_000, 0, 59, 60, 10_956, 20_782, 40_000] {
+            let (y, m, d) = super::civil_from_days(day);
+            assert_eq!(super::days_from_civil(y, m, d), day);
+        }
     }
 }

@@ -228,7 +228,7 @@ pub fn parse_since(s: &str, now: i64) -> Result<i64, String> {
     if let [y, m, d] = parts[..] {
         if let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i64>(), m.parse::<u32>(), d.parse::<u32>()) {
             if (1..=12).contains(&m) && (1..=31).contains(&d) {
-                return Ok(crate::store::days_from_civil(y, m, d) * plan::DAY);
+                return Ok(openseer_web::time::days_from_civil(y, m, d) * plan::DAY);
             }
         }
     }

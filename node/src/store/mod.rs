@@ -40,7 +40,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use accounts::{NewUser, SessionRow, User};
 pub use monitors::{Monitor, MonitorStatus};
 pub use results::{Details, ResultRow, StoredResult};
-pub use rollups::{days_from_civil, BucketKey, Results, RollupRow};
+pub use rollups::{BucketKey, Results, RollupRow};
 pub use tokens::{ApiToken, EnrollmentToken, Worker, WorkerAuth};
 
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ use super::{placeholders, translate, Backend, Store, StoreError, StoreResult, Wr
 use crate::rollup::plan::{Tier, DAY};
 use crate::rollup::sketch::Sketch;
 pub use crate::rollup::{Aggregate, RawSample};
+use openseer_web::time::{civil_from_days, days_from_civil};
 
 /// A (monitor, region, minute) whose rollups need recomputing.
 pub type BucketKey = (i64, String, i64);
@@ -92,19 +93,6 @@ fn filters(ids: usize, regions: Option<usize>, next: usize) -> String {
 pub(crate) fn partition_name(day_start: i64) -> String {
     let (y, m, d) = civil_from_days(day_start.div_euclid(DAY));
     format!("results_raw_p{y:04}{m:02}{d:02}")
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 impl Store {
@@ -453,17 +441,6 @@ fn partition_day(name: &str) -> Option<i64> {
     let m: u32 = digits[4..6].parse().ok()?;
     let d: u32 = digits[6..].parse().ok()?;
     Some(days_from_civil(y, m, d) * DAY)
-}
-
-/// Days since 1970-01-01 of a (year, month, day).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
