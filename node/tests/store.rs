@@ -335,7 +335,39 @@ async fn monitors_are_scoped_by_organization(store: &Store) {
             .collect::<Vec<_>>(),
         [("eu", "down"), ("us", "up")]
     );
+    assert_eq!(
+        st[0].since,
+        NOW + 30_000,
+        "down since its first down result"
+    );
     assert!(store.latest_statuses(b).await.unwrap().is_empty());
+    // An older result arriving late does not replace the latest; another
+    // down result keeps `since`; a real result replaces a missed one.
+    insert(
+        store,
+        &[
+            result(m1.id, "eu", NOW - 30_000, Outcome::Up, 1.0),
+            result(m1.id, "eu", NOW + 60_000, Outcome::Down, 1.0),
+            result(m1.id, "us", NOW + 30_000, Outcome::Missed, 0.0),
+        ],
+    )
+    .await;
+    insert(
+        store,
+        &[result(m1.id, "us", NOW + 30_000, Outcome::Up, 5.0)],
+    )
+    .await;
+    let mut st = store.latest_statuses(a).await.unwrap();
+    st.sort_by(|x, y| x.region.cmp(&y.region));
+    assert_eq!(
+        st.iter()
+            .map(|s| (s.outcome.as_str(), s.scheduled_at, s.since))
+            .collect::<Vec<_>>(),
+        [
+            ("down", NOW + 60_000, NOW + 30_000),
+            ("up", NOW + 30_000, NOW + 30_000)
+        ]
+    );
     store.delete_monitor(a, m1.id).await.unwrap();
     assert_eq!(
         store.count_results(m1.id).await.unwrap(),

@@ -23,6 +23,11 @@ const SQLITE: &[Migration] = &[
         "rollups",
         include_str!("../../../migrations/sqlite/0003_rollups.sql"),
     ),
+    (
+        4,
+        "monitor_status",
+        include_str!("../../../migrations/sqlite/0004_monitor_status.sql"),
+    ),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -35,6 +40,11 @@ const POSTGRES: &[Migration] = &[
         3,
         "rollups",
         include_str!("../../../migrations/postgres/0003_rollups.sql"),
+    ),
+    (
+        4,
+        "monitor_status",
+        include_str!("../../../migrations/postgres/0004_monitor_status.sql"),
     ),
 ];
 

@@ -57,6 +57,8 @@ pub struct MonitorStatus {
     pub status_code: Option<i64>,
     pub total_ms: Option<f64>,
     pub error_message: Option<String>,
+    /// When the current outcome began (scheduled time of its first result).
+    pub since: i64,
 }
 
 const COLUMNS: &str = "id, org_id, name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, options, created_at, updated_at";
@@ -308,12 +310,9 @@ impl Store {
     pub async fn latest_statuses(&self, org_id: i64) -> StoreResult<Vec<MonitorStatus>> {
         on_pool!(self, pool => {
             let rows = sqlx::query(
-                "SELECT r.monitor_id, r.region, r.outcome, r.scheduled_at, r.status_code, r.total_ms, r.error_message
-                 FROM results_raw r
-                 JOIN (SELECT x.monitor_id, x.region, MAX(x.scheduled_at) AS at
-                       FROM results_raw x JOIN monitors m ON m.id = x.monitor_id
-                       WHERE m.org_id = $1 GROUP BY x.monitor_id, x.region) latest
-                   ON latest.monitor_id = r.monitor_id AND latest.region = r.region AND latest.at = r.scheduled_at",
+                "SELECT s.monitor_id, s.region, s.outcome, s.scheduled_at, s.status_code, s.total_ms, s.error_message, s.since
+                 FROM monitor_status s JOIN monitors m ON m.id = s.monitor_id
+                 WHERE m.org_id = $1",
             )
             .bind(org_id)
             .fetch_all(pool)
@@ -329,6 +328,7 @@ impl Store {
                     status_code: r.get("status_code"),
                     total_ms: r.get("total_ms"),
                     error_message: r.get("error_message"),
+                    since: r.get("since"),
                 })
                 .collect())
         })

@@ -50,6 +50,37 @@ const UPSERT_RAW: &str = "DO UPDATE SET
     ttfb_ms = excluded.ttfb_ms, transfer_ms = excluded.transfer_ms, details = excluded.details
   WHERE results_raw.outcome = 'missed' AND excluded.outcome <> 'missed'";
 
+/// The latest result of each (monitor, region) replaces the stored one when
+/// it is newer, or as new and no longer a `missed` placeholder.
+const UPSERT_STATUS: &str = "DO UPDATE SET
+    scheduled_at = excluded.scheduled_at, outcome = excluded.outcome, status_code = excluded.status_code,
+    total_ms = excluded.total_ms, error_message = excluded.error_message,
+    since = CASE WHEN monitor_status.outcome = excluded.outcome THEN monitor_status.since ELSE excluded.scheduled_at END
+  WHERE excluded.scheduled_at > monitor_status.scheduled_at
+     OR (excluded.scheduled_at = monitor_status.scheduled_at AND monitor_status.outcome = 'missed' AND excluded.outcome <> 'missed')";
+
+const INSERT_STATUS: &str = "INSERT INTO monitor_status (monitor_id, region, scheduled_at, outcome, status_code, total_ms, error_message, since)";
+
+/// Per (monitor, region), the result that would be the latest: the newest,
+/// and at the same tick a real one over a `missed` one.
+fn newest<'a>(batch: &[&'a StoredResult]) -> Vec<&'a StoredResult> {
+    let mut best: std::collections::HashMap<(i64, &str), &StoredResult> =
+        std::collections::HashMap::new();
+    for &s in batch {
+        let r = &s.result;
+        let e = best.entry((r.monitor_id, r.region.as_str())).or_insert(s);
+        let cur = &e.result;
+        if r.scheduled_at_ms > cur.scheduled_at_ms
+            || (r.scheduled_at_ms == cur.scheduled_at_ms
+                && cur.outcome == Outcome::Missed
+                && r.outcome != Outcome::Missed)
+        {
+            *e = s;
+        }
+    }
+    best.into_values().collect()
+}
+
 /// The batch with one result per run id, chosen as the table would: the
 /// first, unless a real result follows a `missed` one. (PostgreSQL refuses
 /// to update one row twice in a statement.)
@@ -151,6 +182,7 @@ impl Store {
     /// check did happen, its result just came late). Returns once committed.
     pub async fn insert_results(&self, batch: &[&StoredResult]) -> StoreResult<()> {
         let rows = RawColumns::of(&dedupe(batch));
+        let latest = RawColumns::of(&newest(batch));
         match &self.backend {
             Backend::Sqlite(pool) => {
                 let mut tx = pool.begin_write().await?;
@@ -182,10 +214,26 @@ impl Store {
                     .await
                     .map_err(translate)?;
                 }
+                for i in 0..latest.run_id.len() {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "{INSERT_STATUS} VALUES ($1, $2, $3, $4, $5, $6, $7, $3) ON CONFLICT (monitor_id, region) {UPSERT_STATUS}"
+                    )))
+                    .bind(latest.monitor_id[i])
+                    .bind(latest.region[i])
+                    .bind(latest.scheduled_at[i])
+                    .bind(latest.outcome[i])
+                    .bind(latest.status_code[i])
+                    .bind(latest.total_ms[i])
+                    .bind(latest.error_message[i])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(translate)?;
+                }
                 tx.commit().await.map_err(translate)
             }
             Backend::Postgres(pool) => {
                 self.ensure_partitions_for(&rows.scheduled_at).await?;
+                let mut tx = pool.begin_write().await?;
                 // One statement for the whole batch: columns as arrays.
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "{INSERT_RAW} SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::text[], $8::text[], $9::text[],
@@ -211,10 +259,24 @@ impl Store {
                 .bind(&rows.ttfb_ms)
                 .bind(&rows.transfer_ms)
                 .bind(&rows.details)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(translate)?;
-                Ok(())
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{INSERT_STATUS} SELECT *, s FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::float8[], $7::text[]) AS u(m, r, s, o, c, t, e)
+                     ON CONFLICT (monitor_id, region) {UPSERT_STATUS}"
+                )))
+                .bind(&latest.monitor_id)
+                .bind(&latest.region)
+                .bind(&latest.scheduled_at)
+                .bind(&latest.outcome)
+                .bind(&latest.status_code)
+                .bind(&latest.total_ms)
+                .bind(&latest.error_message)
+                .execute(&mut *tx)
+                .await
+                .map_err(translate)?;
+                tx.commit().await.map_err(translate)
             }
         }
     }
