@@ -3,6 +3,7 @@
 # Sets up what the tests need (see "Tests" in README.md):
 #   - Node.js/npm for the embedded htmx assets (web/build.rs runs `npm ci`);
 #   - promtool (Debian's prometheus package) to check the /metrics output;
+#   - chromium and chromium-driver for the dashboard's browser tests;
 #   - PostgreSQL: $DATABASE_URL, else a server answering on 127.0.0.1:5432,
 #     else a throwaway cluster started with initdb on a free port (PostgreSQL
 #     is installed with apt-get when missing and we are root). Exported as
@@ -32,6 +33,9 @@ command -v npm >/dev/null || apt_install nodejs npm
 # promtool checks the /metrics exposition (Debian's prometheus package).
 command -v promtool >/dev/null || apt_install --no-install-recommends prometheus
 export OPENSEER_REQUIRE_PROMTOOL=1
+# The dashboard's browser tests drive Debian's chromium through chromedriver.
+{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || apt_install chromium chromium-driver
+export OPENSEER_REQUIRE_BROWSER=1
 # The store and rollup suites run on PostgreSQL too; here they must not skip it.
 export OPENSEER_REQUIRE_POSTGRES=1
 cargo --version

@@ -6,6 +6,7 @@
 //! [`live`]), with HTML fragments rendered by this crate as their data.
 
 pub mod assets;
+pub mod charts;
 pub mod live;
 mod pages;
 pub mod time;

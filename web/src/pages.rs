@@ -3,6 +3,7 @@
 use maud::{html, Markup};
 use openseer_protocol::FieldError;
 
+use crate::charts::{LatencyPoint, UptimeSegment};
 use crate::live::{result_row, results_event, status_cell, status_event, ResultVm, StatusVm};
 use crate::time::{ago, time_el};
 use crate::{csrf_field, layout, Frame};
@@ -96,25 +97,96 @@ pub struct MonitorRowVm<'a> {
     pub url: &'a str,
     pub interval_seconds: u32,
     pub enabled: bool,
+    pub regions: &'a str,
     pub statuses: Vec<StatusVm<'a>>,
+    pub uptime_24h: Option<f64>,
+    pub p95_24h: Option<f64>,
+    /// 24 hourly segments, oldest first.
+    pub bar: Vec<UptimeSegment>,
+    pub last_check: Option<i64>,
 }
 
-pub fn monitors_page(frame: &Frame, rows: &[MonitorRowVm]) -> Markup {
-    layout(
-        frame,
-        html! {
-            div.row { h1 { "Monitors" } a.button href="/monitors/new" { "New monitor" } }
-            @if rows.is_empty() {
+/// The overview's filters, as given.
+#[derive(Debug, Clone, Default)]
+pub struct OverviewQuery {
+    pub q: String,
+    pub status: String,
+    pub region: String,
+    pub sort: String,
+    pub page: usize,
+}
+
+pub struct OverviewVm<'a> {
+    pub now: i64,
+    pub up: usize,
+    pub degraded: usize,
+    pub down: usize,
+    pub paused: usize,
+    pub total: usize,
+    /// Monitors that match the filters (before paging).
+    pub matching: usize,
+    pub per_page: usize,
+    pub query: &'a OverviewQuery,
+    pub regions: Vec<String>,
+    pub rows: Vec<MonitorRowVm<'a>>,
+}
+
+pub const STATUS_FILTERS: [(&str, &str); 6] = [
+    ("", "any status"),
+    ("up", "up"),
+    ("degraded", "degraded"),
+    ("down", "down (or error)"),
+    ("paused", "paused"),
+    ("pending", "no checks yet"),
+];
+
+pub const SORTS: [(&str, &str); 3] = [
+    ("name", "name"),
+    ("status", "status, worst first"),
+    ("last", "last check, oldest first"),
+];
+
+fn page_link(q: &OverviewQuery, page: usize) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    format!(
+        "/?q={}&status={}&region={}&sort={}&page={page}",
+        enc(&q.q),
+        enc(&q.status),
+        enc(&q.region),
+        enc(&q.sort)
+    )
+}
+
+/// The table and pager: the part the filter form swaps in.
+pub fn overview_list(v: &OverviewVm) -> Markup {
+    let pages = v.matching.div_ceil(v.per_page).max(1);
+    let first = (v.query.page - 1) * v.per_page;
+    html! {
+        div #monitor-list {
+            @if v.total == 0 {
                 div.card { p { "No monitors yet. " a href="/monitors/new" { "Create the first one" } "." } }
+            } @else if v.rows.is_empty() {
+                p.muted { "No monitor matches these filters." }
             } @else {
+                p.muted #showing { "Showing " (first + 1) "–" (first + v.rows.len()) " of " (v.matching) }
+                div.scroll {
                 table #monitors {
-                    thead { tr { th { "Name" } th.hide-sm { "URL" } th { "Every" } th { "Status" } } }
+                    thead { tr {
+                        th { "Status" } th { "Name" } th.hide-sm { "URL" } th.hide-sm { "Regions" }
+                        th { "Uptime 24 h" } th.hide-sm { "p95 24 h" } th.hide-sm { "Last 24 h" } th { "Last check" }
+                    } }
                     tbody {
-                        @for r in rows {
+                        @for r in &v.rows {
                             tr #{ "monitor-" (r.id) } {
-                                td { a href={ "/monitors/" (r.id) } { (r.name) } }
-                                td.hide-sm { span.muted { (r.url) } }
-                                td { (r.interval_seconds) " s" }
                                 td {
                                     @if !r.enabled { (crate::badge("paused")) }
                                     @else {
@@ -123,11 +195,56 @@ pub fn monitors_page(frame: &Frame, rows: &[MonitorRowVm]) -> Markup {
                                         }
                                     }
                                 }
+                                td { a href={ "/monitors/" (r.id) } { (r.name) } br; small.muted { "every " (r.interval_seconds) " s" } }
+                                td.hide-sm { span.muted.url { (r.url) } }
+                                td.hide-sm { (r.regions) }
+                                td { @match r.uptime_24h { Some(u) => (crate::charts::percent(u)), None => span.muted { "–" } } }
+                                td.hide-sm { @match r.p95_24h { Some(p) => { (format!("{p:.0}")) " ms" }, None => span.muted { "–" } } }
+                                td.hide-sm.bar { (crate::charts::uptime_bar(&format!("{}: uptime by hour, last 24 hours", r.name), &r.bar)) }
+                                td { @match r.last_check { Some(t) => (ago(t, v.now)), None => span.muted { "never" } } }
                             }
                         }
                     }
                 }
+                }
+                @if pages > 1 {
+                    nav.pager aria-label="Pages" {
+                        @if v.query.page > 1 { a href=(page_link(v.query, v.query.page - 1)) rel="prev" { "← Previous" } }
+                        span.muted { "Page " (v.query.page) " of " (pages) }
+                        @if v.query.page < pages { a href=(page_link(v.query, v.query.page + 1)) rel="next" { "Next →" } }
+                    }
+                }
             }
+        }
+    }
+}
+
+pub fn overview_page(frame: &Frame, v: &OverviewVm) -> Markup {
+    layout(
+        frame,
+        html! {
+            div.row { h1 { "Monitors" } a.button href="/monitors/new" { "New monitor" } }
+            div.counts role="status" aria-label="Monitor counts" {
+                div.count.up { strong #count-up { (v.up) } " up" }
+                div.count.degraded { strong #count-degraded { (v.degraded) } " degraded" }
+                div.count.down { strong #count-down { (v.down) } " down" }
+                div.count.paused { strong #count-paused { (v.paused) } " paused" }
+            }
+            form.filters method="get" action="/" role="search" hx-get="/" hx-target="#monitor-list" hx-select="#monitor-list" hx-swap="outerHTML" hx-push-url="true" hx-trigger="input changed delay:300ms from:#q, change" {
+                label for="q" { "Search" input #q type="search" name="q" value=(v.query.q) placeholder="name or URL"; }
+                label for="status" { "Status" select #status name="status" {
+                    @for (val, text) in STATUS_FILTERS { option value=(val) selected[v.query.status == val] { (text) } }
+                } }
+                label for="region" { "Region" select #region name="region" {
+                    option value="" selected[v.query.region.is_empty()] { "any region" }
+                    @for r in &v.regions { option value=(r) selected[&v.query.region == r] { (r) } }
+                } }
+                label for="sort" { "Sort by" select #sort name="sort" {
+                    @for (val, text) in SORTS { option value=(val) selected[v.query.sort == val] { (text) } }
+                } }
+                noscript { button type="submit" { "Apply" } }
+            }
+            (overview_list(v))
         },
     )
 }
@@ -148,6 +265,44 @@ pub struct MonitorDetailVm<'a> {
     pub certificate: Option<(&'a str, &'a str, i64)>,
     /// Assertions as form lines.
     pub assertions: Vec<String>,
+    /// (label, uptime) for 24 h, 7 d, 30 d, 90 d.
+    pub uptimes: Vec<(&'static str, Option<f64>)>,
+    /// The chart's range ("24h") and region ("" for all), and every region.
+    pub range: &'a str,
+    pub region: &'a str,
+    pub all_regions: Vec<String>,
+    pub chart: Vec<LatencyPoint>,
+    /// Over the chart's range: p50, p95, p99, checks with a latency.
+    pub percentiles: (Option<f64>, Option<f64>, Option<f64>, i64),
+    /// Mean DNS, connect, TLS, first byte, transfer over the chart's range.
+    pub phases: Option<[f64; 5]>,
+    pub days: Vec<UptimeSegment>,
+    pub down_periods: Vec<DownPeriodVm>,
+}
+
+/// A run of failed checks in one region: from the first failure to the
+/// first check that found the target up again (`None`: still down).
+pub struct DownPeriodVm {
+    pub region: String,
+    pub start: i64,
+    pub end: Option<i64>,
+    pub checks: usize,
+}
+
+pub const RANGES: [&str; 5] = ["1h", "24h", "7d", "30d", "90d"];
+
+fn monitor_link(id: i64, range: &str, region: &str) -> String {
+    format!("/monitors/{id}?range={range}&region={region}")
+}
+
+fn duration(ms: i64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7_199 => format!("{} min", s / 60),
+        7_200..=172_799 => format!("{:.1} h", s as f64 / 3600.0),
+        _ => format!("{:.1} d", s as f64 / 86_400.0),
+    }
 }
 
 pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) -> Markup {
@@ -166,6 +321,12 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                     (csrf_field(frame.csrf))
                     button.secondary type="submit" { (if m.enabled { "Pause" } else { "Resume" }) }
                 }
+                @if m.enabled {
+                    form.inline method="post" action={ "/monitors/" (m.id) "/check" } {
+                        (csrf_field(frame.csrf))
+                        button.secondary type="submit" { "Check now" }
+                    }
+                }
                 form.inline method="post" action={ "/monitors/" (m.id) "/delete" } data-confirm="Delete this monitor and all its results?" {
                     (csrf_field(frame.csrf))
                     button.danger type="submit" { "Delete" }
@@ -178,12 +339,70 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                     @for s in &m.statuses { div sse-swap=(status_event(m.id, s.region)) { (status_cell(s)) } }
                 }
             }
+            div.tiles #uptime role="group" aria-label="Uptime" {
+                @for (label, u) in &m.uptimes {
+                    div.tile { span.muted { "Uptime " (label) } strong { @match u { Some(u) => (crate::charts::percent(*u)), None => "–" } } }
+                }
+            }
+            h2 #latency-heading { "Latency" }
+            nav.selector aria-label="Range" {
+                @for r in RANGES {
+                    @if r == m.range { a.current href=(monitor_link(m.id, r, m.region)) aria-current="true" { (r) } }
+                    @else { a href=(monitor_link(m.id, r, m.region)) { (r) } }
+                }
+            }
+            @if m.all_regions.len() > 1 {
+                nav.selector aria-label="Region" {
+                    @if m.region.is_empty() { a.current href=(monitor_link(m.id, m.range, "")) aria-current="true" { "all regions" } }
+                    @else { a href=(monitor_link(m.id, m.range, "")) { "all regions" } }
+                    @for r in &m.all_regions {
+                        @if r == m.region { a.current href=(monitor_link(m.id, m.range, r)) aria-current="true" { (r) } }
+                        @else { a href=(monitor_link(m.id, m.range, r)) { (r) } }
+                    }
+                }
+            }
+            (crate::charts::latency_chart(&format!("Latency percentiles, last {}", m.range), &m.chart))
+            p #percentiles {
+                @let (p50, p95, p99, n) = m.percentiles;
+                @if n == 0 { span.muted { "No answers in this range." } }
+                @else {
+                    "p50 " strong { (format!("{:.1}", p50.unwrap_or(0.0))) " ms" } " · p95 " strong { (format!("{:.1}", p95.unwrap_or(0.0))) " ms" }
+                    " · p99 " strong { (format!("{:.1}", p99.unwrap_or(0.0))) " ms" } span.muted { " over " (n) " checks" }
+                }
+            }
+            @if let Some(p) = m.phases {
+                h3 { "Where the time goes (mean, last " (m.range) ")" }
+                table.phases #phases {
+                    thead { tr { th { "DNS" } th { "Connect" } th { "TLS" } th { "First byte" } th { "Transfer" } } }
+                    tbody { tr { @for v in p { td { (format!("{v:.1}")) " ms" } } } }
+                }
+            }
+            h2 { "Uptime, last 90 days" }
+            (crate::charts::uptime_bar("Uptime by day, last 90 days", &m.days))
+            h2 { "Recent down periods" }
+            @if m.down_periods.is_empty() { p.muted #down-periods { "None in the last 7 days." } }
+            @else {
+                table #down-periods {
+                    thead { tr { th { "Region" } th { "Started" } th { "Ended" } th { "Lasted" } th { "Failed checks" } } }
+                    tbody {
+                        @for d in &m.down_periods {
+                            tr {
+                                td { (d.region) }
+                                td { (time_el(d.start)) }
+                                td { @match d.end { Some(e) => (time_el(e)), None => strong { "still down" } } }
+                                td { @if let Some(e) = d.end { (duration(e - d.start)) } }
+                                td { (d.checks) }
+                            }
+                        }
+                    }
+                }
+            }
             @if !m.assertions.is_empty() {
-            p.muted { "Assertions: " @for (i, a) in m.assertions.iter().enumerate() { @if i > 0 { " · " } code { (a) } } }
-        }
-        @if let Some((subject, issuer, not_after)) = m.certificate {
-            p #certificate { "Certificate " (subject) " from " (issuer) ", expires " (time_el(not_after)) "." }
-        }
+                p.muted { "Assertions: " @for (i, a) in m.assertions.iter().enumerate() { @if i > 0 { " · " } code { (a) } } }
+            }
+            @if let Some((subject, issuer, not_after)) = m.certificate {
+                p #certificate { "Certificate " (subject) " from " (issuer) ", expires " (time_el(not_after)) "." }
+            }
         h2 { "Latest checks" }
             table #results {
                 thead { tr { th { "Scheduled" } th { "Region" } th { "Outcome" } th { "Code" } th { "Time" br; small.muted title="DNS · connect · TLS · first byte · transfer, in ms" { "dns · tcp · tls · ttfb · body" } } th.hide-sm { "Body" } th { "Error" } } }

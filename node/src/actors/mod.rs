@@ -269,6 +269,12 @@ impl Actors {
         let _ = self.schedulers[shard].cast(SchedMsg::Upsert(Box::new(m.clone())));
     }
 
+    /// One extra check of an enabled monitor, in each of its regions, now.
+    pub fn check_now(&self, monitor_id: i64) {
+        let shard = shard_of(monitor_id, SHARDS) as usize;
+        let _ = self.schedulers[shard].cast(SchedMsg::CheckNow(monitor_id));
+    }
+
     /// A monitor was deleted or paused: no more ticks, and queued jobs go.
     pub fn monitor_removed(&self, monitor_id: i64) {
         let shard = shard_of(monitor_id, SHARDS) as usize;

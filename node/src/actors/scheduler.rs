@@ -24,6 +24,8 @@ pub enum SchedMsg {
     Wake,
     Upsert(Box<Monitor>),
     Remove(i64),
+    /// Check this monitor now, once, besides its schedule.
+    CheckNow(i64),
 }
 
 struct Entry {
@@ -31,6 +33,30 @@ struct Entry {
     check: Arc<openseer_protocol::CheckSpec>,
     next_tick: i64,
     generation: u64,
+}
+
+/// One job per region of the monitor for the check at `at`.
+fn jobs_for(e: &Entry, at: i64) -> Vec<PendingJob> {
+    let m = &e.monitor;
+    let any = [ANY_REGION.to_string()];
+    let regions: &[String] = if m.regions.is_empty() {
+        &any
+    } else {
+        &m.regions
+    };
+    regions
+        .iter()
+        .map(|region| PendingJob {
+            run_id: run_id(m.id, region, at),
+            monitor_id: m.id,
+            org_id: m.org_id,
+            region: region.clone(),
+            scheduled_at_ms: at,
+            interval_ms: i64::from(m.interval_seconds) * 1000,
+            attempt: 1,
+            check: e.check.clone(),
+        })
+        .collect()
 }
 
 /// The shard's monitors and when each is next due.
@@ -89,6 +115,15 @@ impl Timetable {
     /// Jobs for every tick due at `now`, one per region. A tick that came
     /// due more than one interval ago (the node was stalled) is skipped, not
     /// replayed: the schedule moves to the first tick after `now`.
+    /// An extra check of a monitor at `now`, off its grid ("check now"); the
+    /// schedule is not moved. Nothing for a monitor the shard does not run.
+    pub fn check_now(&self, id: i64, now: i64) -> Vec<PendingJob> {
+        self.entries
+            .get(&id)
+            .map(|e| jobs_for(e, now))
+            .unwrap_or_default()
+    }
+
     pub fn due(&mut self, now: i64) -> Vec<PendingJob> {
         let mut jobs = Vec::new();
         while let Some(Reverse((tick, id, generation))) = self.heap.peek().copied() {
@@ -102,31 +137,13 @@ impl Timetable {
             if e.generation != generation {
                 continue;
             }
-            let m = &e.monitor;
-            let interval = i64::from(m.interval_seconds) * 1000;
+            let interval = i64::from(e.monitor.interval_seconds) * 1000;
             if now - tick < interval {
-                let any = [ANY_REGION.to_string()];
-                let regions: &[String] = if m.regions.is_empty() {
-                    &any
-                } else {
-                    &m.regions
-                };
-                for region in regions {
-                    jobs.push(PendingJob {
-                        run_id: run_id(m.id, region, tick),
-                        monitor_id: m.id,
-                        org_id: m.org_id,
-                        region: region.clone(),
-                        scheduled_at_ms: tick,
-                        interval_ms: interval,
-                        attempt: 1,
-                        check: e.check.clone(),
-                    });
-                }
+                jobs.extend(jobs_for(e, tick));
             }
             e.next_tick = tick + interval;
             if e.next_tick <= now {
-                e.next_tick = next_tick_after(now, interval, phase_ms(m.id, interval));
+                e.next_tick = next_tick_after(now, interval, phase_ms(id, interval));
             }
             self.heap.push(Reverse((e.next_tick, id, generation)));
         }
@@ -217,6 +234,12 @@ impl Actor for Scheduler {
                 state.table.upsert(*m, state.clock.now_ms());
             }
             SchedMsg::Remove(id) => state.table.remove(id),
+            SchedMsg::CheckNow(id) => {
+                let jobs = state.table.check_now(id, state.clock.now_ms());
+                if !jobs.is_empty() {
+                    state.lease_manager.cast(LeaseMsg::Enqueue(jobs))?;
+                }
+            }
         }
         state.arm(&myself);
         Ok(())

@@ -14,8 +14,13 @@ use super::identity::{CsrfForm, CsrfOnly, HasCsrf, SignedIn};
 use super::AppState;
 use crate::auth::session_store::USER_ID_KEY;
 use crate::auth::{csrf, password, token};
+use crate::rollup::{
+    self,
+    plan::{Coverage, Tier, DAY, HOUR},
+};
 use crate::store::{Monitor, MonitorStatus, NewUser, StoreError};
 use openseer_protocol::token::TokenKind;
+use std::collections::HashMap;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(monitors))
@@ -30,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/monitors/{id}", web::post().to(update_monitor))
         .route("/monitors/{id}/edit", web::get().to(edit_monitor))
         .route("/monitors/{id}/pause", web::post().to(pause_monitor))
+        .route("/monitors/{id}/check", web::post().to(check_now))
         .route("/monitors/{id}/resume", web::post().to(resume_monitor))
         .route("/monitors/{id}/delete", web::post().to(delete_monitor))
         .route("/workers", web::get().to(workers))
@@ -382,17 +388,17 @@ fn regions_of(m: &Monitor) -> Vec<String> {
     }
 }
 
+type LatestByKey<'a> = HashMap<(i64, &'a str), &'a MonitorStatus>;
+
 fn statuses<'a>(
     m: &Monitor,
-    latest: &'a [MonitorStatus],
+    latest: &LatestByKey<'a>,
     regions: &'a [String],
 ) -> Vec<views::live::StatusVm<'a>> {
     regions
         .iter()
         .map(|r| {
-            let s = latest
-                .iter()
-                .find(|s| s.monitor_id == m.id && &s.region == r);
+            let s = latest.get(&(m.id, r.as_str())).copied();
             views::live::StatusVm {
                 region: r,
                 outcome: s.map_or("pending", |s| s.outcome.as_str()),
@@ -404,40 +410,320 @@ fn statuses<'a>(
         .collect()
 }
 
-async fn monitors(s: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+#[derive(Deserialize, Default)]
+struct OverviewParams {
+    q: Option<String>,
+    status: Option<String>,
+    region: Option<String>,
+    sort: Option<String>,
+    page: Option<usize>,
+}
+
+const PER_PAGE: usize = 50;
+
+/// How bad an outcome is, for "worst first" and a monitor's overall status.
+fn severity(outcome: &str) -> u8 {
+    match outcome {
+        "down" | "error" => 4,
+        "degraded" => 3,
+        "missed" => 2,
+        "up" => 1,
+        _ => 0,
+    }
+}
+
+/// The overview: counts, then a filtered, sorted page of monitors with their
+/// status per region, uptime and p95 over 24 hours and an hourly bar. A
+/// request from htmx (the filter form) gets only the list.
+async fn monitors(
+    s: SignedIn,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: web::Query<OverviewParams>,
+) -> Result<HttpResponse, PageError> {
+    let now = state.now();
     let list = state.store.monitors(s.user.org_id).await?;
     let latest = state.store.latest_statuses(s.user.org_id).await?;
+    let by_key: HashMap<(i64, &str), &MonitorStatus> = latest
+        .iter()
+        .map(|l| ((l.monitor_id, l.region.as_str()), l))
+        .collect();
     let regions: Vec<Vec<String>> = list.iter().map(regions_of).collect();
-    let rows: Vec<views::MonitorRowVm> = list
+    // Overall status: paused, or the worst latest outcome over its regions.
+    let overall: Vec<&str> = list
         .iter()
         .zip(&regions)
-        .map(|(m, r)| views::MonitorRowVm {
-            id: m.id,
-            name: &m.name,
-            url: &m.check.url,
-            interval_seconds: m.interval_seconds,
-            enabled: m.enabled,
-            statuses: statuses(m, &latest, r),
+        .map(|(m, rs)| {
+            if !m.enabled {
+                return "paused";
+            }
+            rs.iter()
+                .filter_map(|r| by_key.get(&(m.id, r.as_str())).map(|l| l.outcome.as_str()))
+                .max_by_key(|o| severity(o))
+                .unwrap_or("pending")
         })
         .collect();
-    let csrf = s.csrf();
-    Ok(html(views::monitors_page(
-        &frame(&s, "Monitors", &csrf, true),
-        &rows,
-    )))
+    let last: Vec<Option<i64>> = list
+        .iter()
+        .zip(&regions)
+        .map(|(m, rs)| {
+            rs.iter()
+                .filter_map(|r| by_key.get(&(m.id, r.as_str())).map(|l| l.scheduled_at))
+                .max()
+        })
+        .collect();
+    let count = |want: &[&str]| overall.iter().filter(|o| want.contains(o)).count();
+    let query = views::OverviewQuery {
+        q: params.q.clone().unwrap_or_default().trim().to_string(),
+        status: params.status.clone().unwrap_or_default(),
+        region: params.region.clone().unwrap_or_default(),
+        sort: params
+            .sort
+            .clone()
+            .filter(|s| views::SORTS.iter().any(|(v, _)| v == s))
+            .unwrap_or_else(|| "name".into()),
+        page: params.page.unwrap_or(1).max(1),
+    };
+    let needle = query.q.to_lowercase();
+    let mut all_regions: Vec<String> = regions.iter().flatten().cloned().collect();
+    all_regions.sort();
+    all_regions.dedup();
+    let mut matching: Vec<usize> = (0..list.len())
+        .filter(|&i| {
+            let m = &list[i];
+            (needle.is_empty()
+                || m.name.to_lowercase().contains(&needle)
+                || m.check.url.to_lowercase().contains(&needle))
+                && match query.status.as_str() {
+                    "" => true,
+                    "down" => matches!(overall[i], "down" | "error"),
+                    s => overall[i] == s,
+                }
+                && (query.region.is_empty() || regions[i].contains(&query.region))
+        })
+        .collect();
+    match query.sort.as_str() {
+        "status" => matching.sort_by_key(|&i| {
+            (
+                std::cmp::Reverse(severity(overall[i])),
+                list[i].name.to_lowercase(),
+            )
+        }),
+        "last" => {
+            matching.sort_by_key(|&i| (last[i].unwrap_or(i64::MIN), list[i].name.to_lowercase()))
+        }
+        _ => {} // the store returns them by name
+    }
+    let total_matching = matching.len();
+    let pages = total_matching.div_ceil(PER_PAGE).max(1);
+    let mut query = query;
+    query.page = query.page.min(pages);
+    let shown: Vec<usize> = matching
+        .into_iter()
+        .skip((query.page - 1) * PER_PAGE)
+        .take(PER_PAGE)
+        .collect();
+    let ids: Vec<i64> = shown.iter().map(|&i| list[i].id).collect();
+    let hours = rollup::last_day_by_hour(&state.store, &ids, now).await?;
+    let region_text: Vec<String> = shown.iter().map(|&i| regions[i].join(", ")).collect();
+    let this_hour = Tier::Hour.start_of(now);
+    let rows: Vec<views::MonitorRowVm> = shown
+        .iter()
+        .zip(&region_text)
+        .map(|(&i, rt)| {
+            let m = &list[i];
+            let h = &hours[&m.id];
+            let mut day = rollup::Aggregate::default();
+            for a in h {
+                day.merge(a);
+            }
+            views::MonitorRowVm {
+                id: m.id,
+                name: &m.name,
+                url: &m.check.url,
+                interval_seconds: m.interval_seconds,
+                enabled: m.enabled,
+                regions: rt,
+                statuses: statuses(m, &by_key, &regions[i]),
+                uptime_24h: day.uptime(),
+                p95_24h: day.percentile(0.95),
+                bar: h
+                    .iter()
+                    .enumerate()
+                    .map(|(k, a)| {
+                        let start = this_hour - (23 - k as i64) * HOUR;
+                        views::charts::UptimeSegment {
+                            start,
+                            end: start + HOUR,
+                            uptime: a.uptime(),
+                            checks: a.checked(),
+                        }
+                    })
+                    .collect(),
+                last_check: last[i],
+            }
+        })
+        .collect();
+    let vm = views::OverviewVm {
+        now,
+        up: count(&["up"]),
+        degraded: count(&["degraded"]),
+        down: count(&["down", "error"]),
+        paused: count(&["paused"]),
+        total: list.len(),
+        matching: total_matching,
+        per_page: PER_PAGE,
+        query: &query,
+        regions: all_regions,
+        rows,
+    };
+    let markup = if is_htmx(&req) {
+        views::overview_list(&vm)
+    } else {
+        let csrf = s.csrf();
+        views::overview_page(&frame(&s, "Monitors", &csrf, true), &vm)
+    };
+    Ok(vary_htmx(html(markup)))
 }
+
+fn is_htmx(req: &HttpRequest) -> bool {
+    req.headers().contains_key("hx-request")
+}
+
+/// Pages that answer htmx requests with a fragment say so to caches.
+fn vary_htmx(mut r: HttpResponse) -> HttpResponse {
+    r.headers_mut().insert(
+        actix_web::http::header::VARY,
+        actix_web::http::header::HeaderValue::from_static("HX-Request"),
+    );
+    r
+}
+
+#[derive(Deserialize, Default)]
+struct MonitorPageParams {
+    range: Option<String>,
+    region: Option<String>,
+}
+
+/// Down periods in the last 7 days, newest first, at most this many.
+const DOWN_PERIODS: usize = 10;
 
 async fn monitor_page(
     s: SignedIn,
     state: web::Data<AppState>,
     id: web::Path<i64>,
+    params: web::Query<MonitorPageParams>,
 ) -> Result<HttpResponse, PageError> {
     let m = state.store.monitor(s.user.org_id, *id).await?;
-    let latest = state.store.latest_statuses(s.user.org_id).await?;
+    let now = state.now();
+    let latest = state.store.monitor_statuses(s.user.org_id, m.id).await?;
+    let by_key: LatestByKey = latest
+        .iter()
+        .map(|l| ((l.monitor_id, l.region.as_str()), l))
+        .collect();
     let results = state.store.recent_results(s.user.org_id, m.id, 50).await?;
     let regions = regions_of(&m);
     let region_text = regions.join(", ");
     let expected = m.check.expected_status.to_string();
+    let range = params
+        .range
+        .as_deref()
+        .filter(|r| views::RANGES.contains(r))
+        .unwrap_or("24h");
+    let range_ms = super::api::range_ms(range).expect("a known range");
+    let region = params
+        .region
+        .as_deref()
+        .filter(|r| regions.iter().any(|x| x == r))
+        .unwrap_or("");
+    let only: Option<Vec<String>> = (!region.is_empty()).then(|| vec![region.to_string()]);
+    let coverage = Coverage::at(now, &state.settings.retention);
+    let mut uptimes = Vec::new();
+    let mut in_range = rollup::Aggregate::default();
+    for (label, key) in [
+        ("24 h", "24h"),
+        ("7 d", "7d"),
+        ("30 d", "30d"),
+        ("90 d", "90d"),
+    ] {
+        let len = super::api::range_ms(key).expect("a known range");
+        let a = rollup::summarize(
+            &state.store,
+            &[m.id],
+            only.as_deref(),
+            now - len,
+            now,
+            &coverage,
+        )
+        .await?
+        .remove(&m.id)
+        .unwrap_or_default();
+        uptimes.push((label, a.uptime()));
+        if key == range {
+            in_range = a;
+        }
+    }
+    if range == "1h" {
+        in_range = rollup::summarize(
+            &state.store,
+            &[m.id],
+            only.as_deref(),
+            now - range_ms,
+            now,
+            &coverage,
+        )
+        .await?
+        .remove(&m.id)
+        .unwrap_or_default();
+    }
+    let (shape, points) = rollup::series(
+        &state.store,
+        m.id,
+        only.as_deref(),
+        now - range_ms,
+        now,
+        60,
+        &coverage,
+    )
+    .await?;
+    let chart = points
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let start = shape.start + shape.width * i as i64;
+            views::charts::LatencyPoint {
+                start,
+                end: start + shape.width,
+                p50: a.percentile(0.5),
+                p95: a.percentile(0.95),
+                p99: a.percentile(0.99),
+            }
+        })
+        .collect();
+    let (dshape, day_points) = rollup::series(
+        &state.store,
+        m.id,
+        only.as_deref(),
+        now - 90 * DAY,
+        now,
+        90,
+        &coverage,
+    )
+    .await?;
+    let days = day_points
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let start = dshape.start + dshape.width * i as i64;
+            views::charts::UptimeSegment {
+                start,
+                end: start + dshape.width,
+                uptime: a.uptime(),
+                checks: a.checked(),
+            }
+        })
+        .collect();
+    let down_periods = down_periods(&state, &m, now).await?;
     let vm = views::MonitorDetailVm {
         id: m.id,
         name: &m.name,
@@ -449,7 +735,7 @@ async fn monitor_page(
         expected_status: &expected,
         keyword: m.check.keyword.as_deref(),
         enabled: m.enabled,
-        statuses: statuses(&m, &latest, &regions),
+        statuses: statuses(&m, &by_key, &regions),
         certificate: results.iter().find_map(|r| {
             let t = r.details.tls.as_ref()?;
             Some((
@@ -465,6 +751,20 @@ async fn monitor_page(
             .iter()
             .map(|a| a.to_string())
             .collect(),
+        uptimes,
+        range,
+        region,
+        all_regions: regions.clone(),
+        chart,
+        percentiles: (
+            in_range.percentile(0.5),
+            in_range.percentile(0.95),
+            in_range.percentile(0.99),
+            in_range.lat_count,
+        ),
+        phases: in_range.phase_means(),
+        days,
+        down_periods,
     };
     let rows: Vec<views::live::ResultVm> = results
         .iter()
@@ -490,6 +790,57 @@ async fn monitor_page(
         &vm,
         &rows,
     )))
+}
+
+/// Runs of failed checks per region in the last 7 days: a run breaks where
+/// two failures are more than two intervals apart; it ends at the first
+/// check that found the target up again.
+async fn down_periods(
+    state: &AppState,
+    m: &Monitor,
+    now: i64,
+) -> Result<Vec<views::DownPeriodVm>, PageError> {
+    let gap = 2 * i64::from(m.interval_seconds) * 1000;
+    let mut runs: Vec<(String, i64, i64, usize)> = Vec::new();
+    let mut open: HashMap<String, usize> = HashMap::new();
+    for (region, at) in state.store.failures_since(m.id, now - 7 * DAY).await? {
+        match open.get(&region).copied() {
+            Some(i) if at - runs[i].2 <= gap => {
+                runs[i].2 = at;
+                runs[i].3 += 1;
+            }
+            _ => {
+                open.insert(region.clone(), runs.len());
+                runs.push((region, at, at, 1));
+            }
+        }
+    }
+    runs.sort_by_key(|r| std::cmp::Reverse(r.1));
+    let mut out = Vec::new();
+    for (region, start, last, checks) in runs.into_iter().take(DOWN_PERIODS) {
+        let end = state.store.first_up_after(m.id, &region, last).await?;
+        out.push(views::DownPeriodVm {
+            region,
+            start,
+            end,
+            checks,
+        });
+    }
+    Ok(out)
+}
+
+async fn check_now(
+    s: SignedIn,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(_): CsrfForm<CsrfOnly>,
+) -> Result<HttpResponse, PageError> {
+    let m = state.store.monitor(s.user.org_id, *id).await?;
+    if m.enabled {
+        state.actors.check_now(m.id);
+        tracing::info!(monitor_id = m.id, "check requested");
+    }
+    Ok(redirect(&format!("/monitors/{}", m.id)))
 }
 
 /// The monitor form as posted: every field a string, so bad numbers come

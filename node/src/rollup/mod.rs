@@ -208,6 +208,45 @@ pub async fn series(
     Ok((shape, buckets))
 }
 
+/// For each monitor, 24 hourly aggregates (all regions), oldest first: the
+/// 23 hours before the current one from the hour tier, the current hour
+/// from its minutes. For overviews of many monitors: two reads in all.
+pub async fn last_day_by_hour(
+    store: &Store,
+    monitor_ids: &[i64],
+    now: i64,
+) -> StoreResult<HashMap<i64, Vec<Aggregate>>> {
+    let this_hour = Tier::Hour.start_of(now);
+    let first = this_hour - 23 * plan::HOUR;
+    let mut out: HashMap<i64, Vec<Aggregate>> = monitor_ids
+        .iter()
+        .map(|id| (*id, vec![Aggregate::default(); 24]))
+        .collect();
+    for r in store
+        .rollup_rows(Tier::Hour, monitor_ids, None, first, this_hour)
+        .await?
+    {
+        if let Some(hours) = out.get_mut(&r.monitor_id) {
+            hours[((r.bucket_start - first) / plan::HOUR) as usize].merge(&r.agg);
+        }
+    }
+    for r in store
+        .rollup_rows(
+            Tier::Minute,
+            monitor_ids,
+            None,
+            this_hour,
+            this_hour + plan::HOUR,
+        )
+        .await?
+    {
+        if let Some(hours) = out.get_mut(&r.monitor_id) {
+            hours[23].merge(&r.agg);
+        }
+    }
+    Ok(out)
+}
+
 /// `--since`: `7d`, `36h`, `90m` before `now`; a UTC date `2026-11-01`; or
 /// unix milliseconds.
 pub fn parse_since(s: &str, now: i64) -> Result<i64, String> {

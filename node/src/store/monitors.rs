@@ -308,16 +308,31 @@ impl Store {
 
     /// The latest result per (monitor, region) for an organization.
     pub async fn latest_statuses(&self, org_id: i64) -> StoreResult<Vec<MonitorStatus>> {
-        on_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT s.monitor_id, s.region, s.outcome, s.scheduled_at, s.status_code, s.total_ms, s.error_message, s.since
-                 FROM monitor_status s JOIN monitors m ON m.id = s.monitor_id
-                 WHERE m.org_id = $1",
-            )
-            .bind(org_id)
-            .fetch_all(pool)
+        self.statuses_where("m.org_id = $1", &[org_id]).await
+    }
+
+    /// The latest result per region of one monitor (organization-scoped).
+    pub async fn monitor_statuses(
+        &self,
+        org_id: i64,
+        monitor_id: i64,
+    ) -> StoreResult<Vec<MonitorStatus>> {
+        self.statuses_where("m.org_id = $1 AND s.monitor_id = $2", &[org_id, monitor_id])
             .await
-            .map_err(translate)?;
+    }
+
+    async fn statuses_where(&self, filter: &str, ids: &[i64]) -> StoreResult<Vec<MonitorStatus>> {
+        let sql = format!(
+            "SELECT s.monitor_id, s.region, s.outcome, s.scheduled_at, s.status_code, s.total_ms, s.error_message, s.since
+             FROM monitor_status s JOIN monitors m ON m.id = s.monitor_id
+             WHERE {filter}"
+        );
+        on_pool!(self, pool => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in ids {
+                q = q.bind(id);
+            }
+            let rows = q.fetch_all(pool).await.map_err(translate)?;
             Ok(rows
                 .iter()
                 .map(|r| MonitorStatus {

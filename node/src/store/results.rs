@@ -356,6 +356,47 @@ impl Store {
         })
     }
 
+    /// (region, scheduled time) of each failed check (down or error) of a
+    /// monitor scheduled at or after `from`, oldest first.
+    pub async fn failures_since(
+        &self,
+        monitor_id: i64,
+        from: i64,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT region, scheduled_at FROM results_raw
+                 WHERE monitor_id = $1 AND scheduled_at >= $2 AND outcome IN ('down', 'error')
+                 ORDER BY scheduled_at",
+            )
+            .bind(monitor_id)
+            .bind(from)
+            .fetch_all(pool)
+            .await
+            .map_err(translate)?;
+            Ok(rows.iter().map(|r| (r.get("region"), r.get("scheduled_at"))).collect())
+        })
+    }
+
+    /// The first check after `after` in `region` that found the target up.
+    pub async fn first_up_after(
+        &self,
+        monitor_id: i64,
+        region: &str,
+        after: i64,
+    ) -> StoreResult<Option<i64>> {
+        on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT MIN(scheduled_at) FROM results_raw
+             WHERE monitor_id = $1 AND region = $2 AND scheduled_at > $3 AND outcome IN ('up', 'degraded')",
+        )
+        .bind(monitor_id)
+        .bind(region)
+        .bind(after)
+        .fetch_one(pool)
+        .await
+        .map_err(translate))
+    }
+
     pub async fn count_results(&self, monitor_id: i64) -> StoreResult<i64> {
         on_pool!(self, pool => {
             sqlx::query_scalar("SELECT COUNT(*) FROM results_raw WHERE monitor_id = $1")

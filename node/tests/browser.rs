@@ -1,0 +1,289 @@
+//! The dashboard in a real browser: Debian's chromium through chromedriver
+//! (fantoccini). Setup, sign in, create a monitor against a local target,
+//! see it go up and then down live (no reload), edit, pause, delete, sign
+//! out; a screenshot of each page goes to the test artifacts
+//! (`<target>/tmp/browser/`); the browser console must stay free of errors.
+//!
+//! Skipped when chromedriver is missing, unless OPENSEER_REQUIRE_BROWSER is
+//! set (ops/test.sh sets it and installs chromium and chromium-driver).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Target, TestApp, PASSWORD};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_driver() -> Option<Driver> {
+    let path = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(path) = path else {
+        if std::env::var_os("OPENSEER_REQUIRE_BROWSER").is_some() {
+            panic!("chromedriver is required (OPENSEER_REQUIRE_BROWSER) but not installed");
+        }
+        eprintln!("skipping browser test: chromedriver is not installed");
+        return None;
+    };
+    let port = free_port();
+    let child = Command::new(path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Some(Driver {
+                child,
+                port,
+                _profile: profile,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not listen on {port}");
+}
+
+async fn browser(d: &Driver) -> Client {
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,1000", format!("--user-data-dir={}", d._profile.path().display())]
+        },
+        "goog:loggingPrefs": { "browser": "ALL" }
+    });
+    let caps = caps.as_object().unwrap().clone();
+    ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", d.port))
+        .await
+        .expect("a browser session")
+}
+
+/// chromedriver's browser log (console messages and page errors).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.into()))
+    }
+}
+
+/// Console errors since the last call.
+async fn console_errors(c: &Client) -> Vec<String> {
+    let log = c.issue_cmd(BrowserLog).await.expect("browser log");
+    log.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["level"] == "SEVERE")
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
+    let errors = console_errors(c).await;
+    assert!(errors.is_empty(), "console errors on {name}: {errors:?}");
+}
+
+async fn fill(c: &Client, css: &str, value: &str) {
+    let e = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.clear().await.unwrap();
+    e.send_keys(value).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits (up to `secs`) for an element, polling the live page.
+async fn wait_css(c: &Client, css: &str, secs: u64) {
+    c.wait()
+        .at_most(Duration::from_secs(secs))
+        .every(Duration::from_millis(100))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("waiting for {css}: {e}"));
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_watches_a_monitor_go_up_and_down_live() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let target = Target::start().await;
+    let c = browser(&driver).await;
+
+    // Setup: the one-time link, then the overview.
+    c.goto(app.setup_url.as_ref().unwrap()).await.unwrap();
+    shot(&c, "01-setup").await;
+    fill(&c, "#org_name", "Acme").await;
+    fill(&c, "#name", "Ada").await;
+    fill(&c, "#email", "ada@example.com").await;
+    fill(&c, "#password", PASSWORD).await;
+    click(&c, "form button[type=submit]").await;
+    wait_css(&c, "h1", 5).await;
+    assert_eq!(text(&c, "h1").await, "Monitors");
+    shot(&c, "02-overview-empty").await;
+
+    // A worker for region eu, enrolled with a token from the workers page.
+    let admin = common::Browser::new(&app);
+    assert_eq!(admin.login("ada@example.com", PASSWORD).await, 303);
+    let _worker = app
+        .start_worker(&app.enrollment_token(&admin).await, "eu")
+        .await;
+
+    // Sign out and in again.
+    click(&c, "form[action='/logout'] button").await;
+    wait_css(&c, "#password", 5).await;
+    shot(&c, "03-login").await;
+    fill(&c, "#email", "ada@example.com").await;
+    fill(&c, "#password", PASSWORD).await;
+    click(&c, "form button[type=submit]").await;
+    wait_css(&c, "a[href='/monitors/new']", 5).await;
+
+    // A monitor against the local target.
+    c.goto(&app.url("/monitors/new")).await.unwrap();
+    fill(&c, "#name", "Local API").await;
+    fill(&c, "#url", &target.url).await;
+    fill(&c, "#interval_seconds", "1").await;
+    fill(&c, "#timeout_ms", "900").await;
+    fill(&c, "#regions", "eu").await;
+    shot(&c, "04-new-monitor").await;
+    click(&c, "form.stack button[type=submit]").await;
+    wait_css(&c, "#current", 5).await;
+
+    // Up, then down, both arriving live: a marker set now would be gone
+    // after any reload.
+    c.execute("window.__stillHere = true;", vec![])
+        .await
+        .unwrap();
+    wait_css(&c, "#current [data-outcome='up']", 10).await;
+    wait_css(&c, "#results tr[data-outcome='up']", 5).await;
+    assert_eq!(text(&c, "#live").await, "live");
+    shot(&c, "05-monitor-up").await;
+    target.set_status(500);
+    wait_css(&c, "#current [data-outcome='down']", 10).await;
+    assert_eq!(
+        c.execute("return window.__stillHere === true;", vec![])
+            .await
+            .unwrap(),
+        serde_json::json!(true),
+        "the page was not reloaded"
+    );
+    shot(&c, "06-monitor-down").await;
+
+    // Edit it.
+    click(&c, "a[href$='/edit']").await;
+    wait_css(&c, "#name", 5).await;
+    shot(&c, "07-edit").await;
+    fill(&c, "#name", "Local API v2").await;
+    click(&c, "form.stack button[type=submit]").await;
+    wait_css(&c, "#current", 5).await;
+    assert_eq!(text(&c, "h1").await, "Local API v2");
+
+    // Pause it.
+    click(&c, "form[action$='/pause'] button").await;
+    wait_css(&c, "form[action$='/resume']", 5).await;
+    assert!(text(&c, "#current").await.contains("Paused"));
+    shot(&c, "08-paused").await;
+
+    // The other pages.
+    for (path, name) in [
+        ("/", "09-overview"),
+        ("/workers", "10-workers"),
+        ("/settings/tokens", "11-tokens"),
+        ("/settings/users", "12-users"),
+    ] {
+        c.goto(&app.url(path)).await.unwrap();
+        wait_css(&c, "h1", 5).await;
+        shot(&c, name).await;
+        if path == "/" {
+            assert!(text(&c, "#monitors").await.contains("Local API v2"));
+        }
+    }
+
+    // Delete it, confirming the dialog.
+    c.goto(&app.url("/")).await.unwrap();
+    click(&c, "#monitors a[href^='/monitors/']").await;
+    wait_css(&c, "form[action$='/delete'] button", 5).await;
+    click(&c, "form[action$='/delete'] button").await;
+    assert!(c
+        .get_alert_text()
+        .await
+        .unwrap()
+        .contains("Delete this monitor"));
+    c.accept_alert().await.unwrap();
+    wait_css(&c, ".card", 5).await;
+    assert!(text(&c, "main").await.contains("No monitors yet"));
+
+    // Sign out.
+    click(&c, "form[action='/logout'] button").await;
+    wait_css(&c, "#password", 5).await;
+    shot(&c, "13-signed-out").await;
+    c.close().await.unwrap();
+}

@@ -1,0 +1,263 @@
+//! Server-side dashboard tests: every page renders for an empty
+//! organization, the overview stays usable with 10,000 monitors, and a
+//! monitor page shows 90 days of data (uptime, percentiles, the daily bar,
+//! down periods). Fragments for htmx say `Vary: HX-Request`.
+
+mod common;
+
+use common::TestApp;
+use openseer_node::rollup::plan::{Tier, DAY, HOUR, MINUTE};
+use openseer_node::rollup::{Aggregate, RawSample};
+use openseer_node::store::{RollupRow, StoredResult};
+use openseer_protocol::{CheckResult, MonitorInput, Outcome};
+
+fn input(name: &str, enabled: bool) -> MonitorInput {
+    serde_json::from_value(serde_json::json!({
+        "name": name, "url": format!("https://{name}.example.com/"), "interval_seconds": 60,
+        "regions": ["eu", "us"], "enabled": enabled
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_renders_for_an_empty_organization() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    for path in [
+        "/",
+        "/?status=down&sort=status&page=9",
+        "/monitors/new",
+        "/workers",
+        "/settings/tokens",
+        "/settings/users",
+    ] {
+        let (status, body) = admin.get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.contains("</html>"), "{path} is a whole page");
+    }
+    assert!(admin.get("/").await.1.contains("No monitors yet"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_pages_through_ten_thousand_monitors() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let org = app.store.first_org_id().await.unwrap().unwrap();
+    let now = openseer_node::clock::system_now_ms();
+    for i in 0..10_000 {
+        let v = input(&format!("svc-{i:05}"), i % 10 != 0)
+            .validate()
+            .unwrap();
+        app.store.create_monitor(org, &v, now).await.unwrap();
+    }
+    let (status, body) = admin.get("/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Showing 1–50 of 10000"), "paged");
+    assert_eq!(body.matches("<tr id=\"monitor-").count(), 50);
+    assert!(
+        body.contains("<strong id=\"count-paused\">1000</strong>"),
+        "counts cover every monitor"
+    );
+    assert!(body.contains("Page 1 of 200"));
+    let (_, last) = admin.get("/?page=200").await;
+    assert!(last.contains("Showing 9951–10000 of 10000") && last.contains("svc-09999"));
+    let (_, beyond) = admin.get("/?page=9999").await;
+    assert!(
+        beyond.contains("Page 200 of 200"),
+        "a page past the end shows the last one"
+    );
+    let (_, found) = admin.get("/?q=SVC-01234").await;
+    assert!(
+        found.contains("Showing 1–1 of 1") && found.contains("svc-01234"),
+        "search ignores case"
+    );
+    let (_, paused) = admin.get("/?status=paused").await;
+    assert!(paused.contains("of 1000"));
+    let (_, none) = admin.get("/?region=mars").await;
+    assert!(none.contains("No monitor matches these filters"));
+
+    // The filter form asks with htmx and gets the list alone.
+    let r = admin
+        .http
+        .get(format!("{}/?q=svc-0001", admin.base))
+        .header("HX-Request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["vary"], "HX-Request");
+    let fragment = r.text().await.unwrap();
+    assert!(
+        fragment.starts_with("<div id=\"monitor-list\">") && !fragment.contains("<html"),
+        "{}",
+        &fragment[..80]
+    );
+    assert!(fragment.contains("of 10"));
+    let r = admin
+        .http
+        .get(format!("{}/", admin.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["vary"],
+        "HX-Request",
+        "the full page varies too"
+    );
+}
+
+fn agg(up: i64, down: i64, latency: f64) -> Aggregate {
+    let mut a = Aggregate::default();
+    for i in 0..(up + down) {
+        a.add(&RawSample {
+            monitor_id: 0,
+            region: "eu".into(),
+            scheduled_at: 0,
+            outcome: if i < up { Outcome::Up } else { Outcome::Down },
+            total_ms: Some(latency),
+            phases: Some([1.0, 2.0, 3.0, latency - 7.0, 1.0]),
+        });
+    }
+    a
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_page_shows_ninety_days() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let org = app.store.first_org_id().await.unwrap().unwrap();
+    let now = openseer_node::clock::system_now_ms();
+    let m = app
+        .store
+        .create_monitor(org, &input("api", false).validate().unwrap(), now)
+        .await
+        .unwrap()
+        .id;
+    // 90 days of day rollups (one bad day 10 days ago), and hour and minute
+    // rollups for the last 30 days, all at 100 ms.
+    let today = Tier::Day.start_of(now);
+    let mut rows = Vec::new();
+    for d in 1..=90 {
+        let bad = d == 10;
+        rows.push(RollupRow {
+            monitor_id: m,
+            region: "eu".into(),
+            tier: Tier::Day,
+            bucket_start: today - d * DAY,
+            agg: agg(
+                if bad { 720 } else { 1440 },
+                if bad { 720 } else { 0 },
+                100.0,
+            ),
+        });
+    }
+    let this_hour = Tier::Hour.start_of(now);
+    for h in 1..=(30 * 24) {
+        rows.push(RollupRow {
+            monitor_id: m,
+            region: "eu".into(),
+            tier: Tier::Hour,
+            bucket_start: this_hour - h * HOUR,
+            agg: agg(60, 0, 100.0),
+        });
+    }
+    for k in 1..=(26 * 60) {
+        rows.push(RollupRow {
+            monitor_id: m,
+            region: "eu".into(),
+            tier: Tier::Minute,
+            bucket_start: Tier::Minute.start_of(now) - k * MINUTE,
+            agg: agg(1, 0, 100.0),
+        });
+    }
+    for part in rows.chunks(2_000) {
+        app.store.replace_rollups(part, &[]).await.unwrap();
+    }
+    // A down period two hours ago: three failed checks, then up again.
+    let t0 = Tier::Minute.start_of(now) - 2 * HOUR;
+    let result = |at: i64, outcome: Outcome| StoredResult {
+        result: CheckResult {
+            run_id: openseer_protocol::wire::run_id(m, "eu", at),
+            monitor_id: m,
+            region: "eu".into(),
+            scheduled_at_ms: at,
+            started_at_ms: at,
+            outcome,
+            error_kind: None,
+            error_message: None,
+            status_code: Some(if outcome == Outcome::Up { 200 } else { 503 }),
+            total_ms: 100.0,
+            body_bytes: 0,
+            timings: None,
+            tls: None,
+            redirects: Vec::new(),
+            assertions: Vec::new(),
+        },
+        worker_id: None,
+        received_at: at,
+    };
+    let results: Vec<StoredResult> = (0..3)
+        .map(|i| result(t0 + i * 60_000, Outcome::Down))
+        .chain([result(t0 + 180_000, Outcome::Up)])
+        .collect();
+    app.store
+        .insert_results(&results.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+
+    for range in ["1h", "24h", "7d", "30d", "90d"] {
+        let (status, body) = admin.get(&format!("/monitors/{m}?range={range}")).await;
+        assert_eq!(status, 200, "{range}");
+        assert!(
+            body.contains("aria-current=\"true\">") && body.contains(&format!(">{range}</a>")),
+            "{range} is selected"
+        );
+        assert!(
+            body.contains("class=\"p95\" d=\"M"),
+            "{range}: a p95 line is drawn"
+        );
+    }
+    let (_, body) = admin
+        .get(&format!("/monitors/{m}?range=90d&region=eu"))
+        .await;
+    // 89 good days and one half-down day: 99.44% over 90 days.
+    assert!(
+        body.contains("Uptime 90 d</span><strong>99.44%</strong>"),
+        "90-day uptime"
+    );
+    assert!(
+        body.contains("p95 <strong>100."),
+        "percentiles over the range"
+    );
+    assert!(
+        body.contains("50.0% up of 1440 checks"),
+        "the bad day is in the daily bar"
+    );
+    assert_eq!(
+        body.split("aria-label=\"Uptime by day, last 90 days\"")
+            .nth(1)
+            .unwrap()
+            .split("</svg>")
+            .next()
+            .unwrap()
+            .matches("<rect")
+            .count(),
+        91
+    );
+    assert!(body.contains("id=\"phases\""), "per-phase breakdown");
+    let periods = body.split("id=\"down-periods\"").nth(1).unwrap();
+    assert!(
+        periods.contains("<td>eu</td>")
+            && periods.contains("3 min")
+            && periods.contains("<td>3</td>"),
+        "the down period, its length and its failed checks"
+    );
+    let (status, _) = admin
+        .get(&format!("/monitors/{m}?range=2y&region=../x"))
+        .await;
+    assert_eq!(
+        status, 200,
+        "unknown ranges and regions fall back to the defaults"
+    );
+    let other = app.other_org_admin("other@example.com").await;
+    assert_eq!(other.get(&format!("/monitors/{m}?range=90d")).await.0, 404);
+}
