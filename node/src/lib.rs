@@ -116,6 +116,7 @@ impl Application {
             clock.clone(),
             settings.lease.clone(),
             settings.retention,
+            settings.worker_stale_ms,
         )
         .await?;
         let state = http::AppState::new(store.clone(), actors.clone(), clock, Arc::new(settings));

@@ -267,6 +267,30 @@ async fn a_user_watches_a_monitor_go_up_and_down_live() {
         }
     }
 
+    // A worker that enrolls shows up on an open workers page by itself.
+    c.goto(&app.url("/workers")).await.unwrap();
+    wait_css(&c, "#regions", 5).await;
+    c.execute("window.__stillHere = true;", vec![])
+        .await
+        .unwrap();
+    assert!(!text(&c, "#regions").await.contains("us"));
+    let _second = app
+        .start_worker(&app.enrollment_token(&admin).await, "us")
+        .await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//table[@id='regions']//td[text()='us']"))
+        .await
+        .expect("the new worker's region appears live");
+    assert_eq!(
+        c.execute("return window.__stillHere === true;", vec![])
+            .await
+            .unwrap(),
+        serde_json::json!(true),
+        "the page was not reloaded"
+    );
+    shot(&c, "12b-workers-live").await;
+
     // Delete it, confirming the dialog.
     c.goto(&app.url("/")).await.unwrap();
     click(&c, "#monitors a[href^='/monitors/']").await;

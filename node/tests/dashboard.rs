@@ -36,6 +36,18 @@ async fn every_page_renders_for_an_empty_organization() {
         assert!(body.contains("</html>"), "{path} is a whole page");
     }
     assert!(admin.get("/").await.1.contains("No monitors yet"));
+
+    // A monitor in a region no worker serves is called out.
+    let org = app.store.first_org_id().await.unwrap().unwrap();
+    app.store
+        .create_monitor(org, &input("lonely", true).validate().unwrap(), 0)
+        .await
+        .unwrap();
+    let (_, workers) = admin.get("/workers").await;
+    assert!(
+        workers.contains("Region <strong>eu</strong> has no healthy worker: 1 monitor(s)"),
+        "{workers}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

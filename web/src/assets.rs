@@ -52,3 +52,17 @@ pub fn url(name: &str) -> String {
         None => format!("/static/{name}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ASSETS;
+
+    /// The budget is 100 KB of JS and CSS gzipped; holding the uncompressed
+    /// total under it holds the compressed one a fortiori.
+    #[test]
+    fn scripts_and_styles_fit_the_budget() {
+        let total: usize = ASSETS.iter().map(|a| a.bytes.len()).sum();
+        assert!(total < 100 * 1024, "JS + CSS is {total} bytes uncompressed");
+        assert!(ASSETS.iter().all(|a| !a.bytes.is_empty()));
+    }
+}

@@ -28,6 +28,9 @@ pub struct ResultVm<'a> {
     pub redirects: usize,
 }
 
+/// Event telling worker lists to fetch themselves again.
+pub const WORKERS_EVENT: &str = "workers";
+
 /// Event carrying a [`status_cell`] for (monitor, region).
 pub fn status_event(monitor_id: i64, region: &str) -> String {
     format!("m{monitor_id}-{region}")

@@ -496,6 +496,25 @@ pub struct WorkerVm<'a> {
     pub healthy: bool,
 }
 
+/// A region: its workers and the monitors that are checked there.
+pub struct RegionVm {
+    pub name: String,
+    pub workers: usize,
+    pub healthy: usize,
+    pub monitors: usize,
+}
+
+impl RegionVm {
+    pub fn named(name: &str) -> RegionVm {
+        RegionVm {
+            name: name.to_string(),
+            workers: 0,
+            healthy: 0,
+            monitors: 0,
+        }
+    }
+}
+
 pub struct EnrollmentTokenVm<'a> {
     pub id: i64,
     pub name: &'a str,
@@ -507,6 +526,7 @@ pub fn workers_page(
     frame: &Frame,
     now: i64,
     workers: &[WorkerVm],
+    regions: &[RegionVm],
     tokens: &[EnrollmentTokenVm],
     new_token: Option<&str>,
     is_admin: bool,
@@ -522,6 +542,21 @@ pub fn workers_page(
                     p.muted { "Start a worker with " code { "openseer-worker --server URL --region REGION --enroll-token TOKEN --state-dir DIR" } }
                 }
             }
+            // Refetched whenever a worker enrolls, is revoked, goes quiet or comes back.
+            div #worker-list hx-get="/workers" hx-trigger=(format!("sse:{}", crate::live::WORKERS_EVENT)) hx-select="#worker-list" hx-swap="outerHTML" {
+            h2 { "Regions" }
+            @let warnings: Vec<&RegionVm> = regions.iter().filter(|r| r.monitors > 0 && r.healthy == 0).collect();
+            @for r in &warnings {
+                div.notice.error role="alert" { "Region " strong { (r.name) } " has no healthy worker: " (r.monitors) " monitor(s) there are not being checked." }
+            }
+            @if regions.is_empty() { p.muted { "No regions yet: enroll a worker." } }
+            @else {
+                table #regions {
+                    thead { tr { th { "Region" } th { "Healthy workers" } th { "Workers" } th { "Monitors" } } }
+                    tbody { @for r in regions { tr { td { (r.name) } td { (r.healthy) } td { (r.workers) } td { (r.monitors) } } } }
+                }
+            }
+            h2 { "Workers" }
             @if workers.is_empty() { p { "No workers have enrolled yet." } }
             @else {
                 table #workers {
@@ -545,6 +580,7 @@ pub fn workers_page(
                         }
                     }
                 }
+            }
             }
             h2 { "Enrollment tokens" }
             @if is_admin {

@@ -111,6 +111,7 @@ impl Actors {
         clock: SharedClock,
         lease: LeaseConfig,
         retention: Retention,
+        worker_stale_ms: i64,
     ) -> Result<Actors, StartError> {
         let health = Arc::new(root::Health::default());
         let (root, _) = Actor::spawn(None, root::Root, health.clone())
@@ -122,6 +123,8 @@ impl Actors {
             Sessions,
             sessions::Args {
                 store: store.clone(),
+                clock: clock.clone(),
+                worker_stale_ms,
             },
         )
         .await?;
@@ -267,6 +270,15 @@ impl Actors {
         }
         // A send fails only while the node shuts down.
         let _ = self.schedulers[shard].cast(SchedMsg::Upsert(Box::new(m.clone())));
+    }
+
+    /// Open worker lists of the organization should refresh.
+    pub fn workers_changed(&self, org_id: i64) {
+        let _ = self
+            .sessions
+            .cast(SessionsMsg::Publish(vec![sessions::LiveEvent::Workers {
+                org_id,
+            }]));
     }
 
     /// One extra check of an enabled monitor, in each of its regions, now.

@@ -10,6 +10,7 @@ use openseer_protocol::CheckResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::mpsc;
 
+use crate::clock::SharedClock;
 use crate::store::Store;
 
 /// Something that happened which open dashboards should show.
@@ -19,6 +20,9 @@ pub enum LiveEvent {
         org_id: i64,
         result: Box<CheckResult>,
     },
+    /// A worker of the organization enrolled, was revoked, went quiet or
+    /// came back: worker lists should refresh.
+    Workers { org_id: i64 },
 }
 
 impl LiveEvent {
@@ -31,7 +35,7 @@ impl LiveEvent {
 
     fn org_id(&self) -> i64 {
         match self {
-            LiveEvent::Result { org_id, .. } => *org_id,
+            LiveEvent::Result { org_id, .. } | LiveEvent::Workers { org_id } => *org_id,
         }
     }
 }
@@ -44,6 +48,7 @@ pub enum SessionsMsg {
     Publish(Vec<LiveEvent>),
     WorkerSeen {
         worker_id: i64,
+        org_id: i64,
         at: i64,
     },
     /// Writes last-seen times now (also runs every few seconds).
@@ -56,16 +61,56 @@ pub enum SessionsMsg {
 
 pub struct Args {
     pub store: Store,
+    pub clock: SharedClock,
+    /// A worker not heard from for this long counts as down.
+    pub worker_stale_ms: i64,
 }
 
 pub struct State {
     store: Store,
+    clock: SharedClock,
+    worker_stale_ms: i64,
     streams: HashMap<i64, Vec<mpsc::Sender<LiveEvent>>>,
+    /// Last-seen times not yet written.
     seen: HashMap<i64, i64>,
+    /// Every worker heard from since start: (organization, last seen, shown
+    /// as down), to tell dashboards when one goes quiet or comes back.
+    liveness: HashMap<i64, (i64, i64, bool)>,
     ticker: tokio::task::JoinHandle<()>,
 }
 
 impl State {
+    fn publish(&mut self, events: Vec<LiveEvent>) {
+        for e in events {
+            let Some(subs) = self.streams.get_mut(&e.org_id()) else {
+                continue;
+            };
+            // A stream that cannot keep up loses events rather than
+            // slowing everyone; a closed one is forgotten.
+            subs.retain(|tx| {
+                !matches!(
+                    tx.try_send(e.clone()),
+                    Err(mpsc::error::TrySendError::Closed(_))
+                )
+            });
+        }
+        self.streams.retain(|_, v| !v.is_empty());
+    }
+
+    /// Workers that just crossed the staleness line, as events.
+    fn went_quiet(&mut self) -> Vec<LiveEvent> {
+        let now = self.clock.now_ms();
+        let stale = self.worker_stale_ms;
+        self.liveness
+            .values_mut()
+            .filter(|(_, at, down)| !*down && now - *at >= stale)
+            .map(|(org_id, _, down)| {
+                *down = true;
+                LiveEvent::Workers { org_id: *org_id }
+            })
+            .collect()
+    }
+
     async fn flush_seen(&mut self) {
         if self.seen.is_empty() {
             return;
@@ -92,8 +137,11 @@ impl Actor for Sessions {
         let ticker = myself.send_interval(Duration::from_secs(2), || SessionsMsg::TickSeen);
         Ok(State {
             store: args.store,
+            clock: args.clock,
+            worker_stale_ms: args.worker_stale_ms,
             streams: HashMap::new(),
             seen: HashMap::new(),
+            liveness: HashMap::new(),
             ticker,
         })
     }
@@ -108,26 +156,24 @@ impl Actor for Sessions {
             SessionsMsg::Subscribe { org_id, tx } => {
                 state.streams.entry(org_id).or_default().push(tx)
             }
-            SessionsMsg::Publish(events) => {
-                for e in events {
-                    let Some(subs) = state.streams.get_mut(&e.org_id()) else {
-                        continue;
-                    };
-                    // A stream that cannot keep up loses events rather than
-                    // slowing everyone; a closed one is forgotten.
-                    subs.retain(|tx| {
-                        !matches!(
-                            tx.try_send(e.clone()),
-                            Err(mpsc::error::TrySendError::Closed(_))
-                        )
-                    });
-                }
-                state.streams.retain(|_, v| !v.is_empty());
-            }
-            SessionsMsg::WorkerSeen { worker_id, at } => {
+            SessionsMsg::Publish(events) => state.publish(events),
+            SessionsMsg::WorkerSeen {
+                worker_id,
+                org_id,
+                at,
+            } => {
                 state.seen.insert(worker_id, at);
+                let was = state.liveness.insert(worker_id, (org_id, at, false));
+                // New to this node, or back after going quiet.
+                if was.is_none_or(|(_, _, down)| down) {
+                    state.publish(vec![LiveEvent::Workers { org_id }]);
+                }
             }
-            SessionsMsg::TickSeen => state.flush_seen().await,
+            SessionsMsg::TickSeen => {
+                let quiet = state.went_quiet();
+                state.publish(quiet);
+                state.flush_seen().await;
+            }
             SessionsMsg::CloseStreams => state.streams.clear(),
             SessionsMsg::FlushSeen(reply) => {
                 state.flush_seen().await;

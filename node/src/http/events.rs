@@ -14,7 +14,7 @@ use super::identity::SignedIn;
 use super::AppState;
 use crate::actors::sessions::{LiveEvent, SessionsMsg};
 use openseer_web::live::{
-    result_row, results_event, status_cell, status_event, ResultVm, StatusVm,
+    result_row, results_event, status_cell, status_event, ResultVm, StatusVm, WORKERS_EVENT,
 };
 
 /// Events buffered per stream before the slowest streams start losing some.
@@ -61,6 +61,8 @@ fn render(e: &LiveEvent) -> String {
             out.push_str(&frame(&results_event(r.monitor_id), &row.into_string()));
             out
         }
+        // The page fetches its worker list again on this event.
+        LiveEvent::Workers { .. } => frame(WORKERS_EVENT, "changed"),
     }
 }
 

@@ -141,6 +141,7 @@ impl FromRequest for WorkerCaller {
                 .ok_or_else(ApiError::unauthorized)?;
             let _ = state.actors.sessions.cast(SessionsMsg::WorkerSeen {
                 worker_id: worker.worker_id,
+                org_id: worker.org_id,
                 at: state.now(),
             });
             Ok(WorkerCaller(worker))

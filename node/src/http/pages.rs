@@ -1257,6 +1257,8 @@ async fn workers_view(
             healthy: now - w.last_seen_at < state.settings.worker_stale_ms,
         })
         .collect();
+    let monitors = state.store.monitors(s.user.org_id).await?;
+    let regions = region_health(&monitors, &wvm);
     let tvm: Vec<views::EnrollmentTokenVm> = tokens
         .iter()
         .map(|t| views::EnrollmentTokenVm {
@@ -1268,13 +1270,42 @@ async fn workers_view(
         .collect();
     let csrf = s.csrf();
     Ok(html(views::workers_page(
-        &frame(s, "Workers", &csrf, false),
+        &frame(s, "Workers", &csrf, true),
         now,
         &wvm,
+        &regions,
         &tvm,
         new_token,
         s.user.is_admin(),
     )))
+}
+
+/// Per region: healthy workers, and enabled monitors that need it. Regions
+/// come from workers and from monitors (a monitor's region with no worker
+/// is exactly what to warn about); "any" counts every healthy worker.
+fn region_health(monitors: &[Monitor], workers: &[views::WorkerVm]) -> Vec<views::RegionVm> {
+    let mut out: std::collections::BTreeMap<String, views::RegionVm> =
+        std::collections::BTreeMap::new();
+    for w in workers.iter().filter(|w| !w.revoked) {
+        let r = out
+            .entry(w.region.to_string())
+            .or_insert_with(|| views::RegionVm::named(w.region));
+        r.workers += 1;
+        r.healthy += usize::from(w.healthy);
+    }
+    let any_healthy = workers.iter().filter(|w| !w.revoked && w.healthy).count();
+    for m in monitors.iter().filter(|m| m.enabled) {
+        for region in regions_of(m) {
+            let r = out
+                .entry(region.clone())
+                .or_insert_with(|| views::RegionVm::named(&region));
+            r.monitors += 1;
+            if region == ANY_REGION {
+                r.healthy = any_healthy;
+            }
+        }
+    }
+    out.into_values().collect()
 }
 
 async fn workers(s: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
@@ -1362,6 +1393,7 @@ async fn revoke_worker(
         .revoke_worker(s.user.org_id, *id, state.now())
         .await?;
     tracing::info!(worker_id = *id, "worker revoked");
+    state.actors.workers_changed(s.user.org_id);
     Ok(redirect("/workers"))
 }
 

@@ -92,6 +92,7 @@ async fn enroll(
         .await?
         .ok_or_else(refused)?;
     tracing::info!(worker_id, org_id, region = %req.region, "worker enrolled");
+    state.actors.workers_changed(org_id);
     Ok(HttpResponse::Ok().json(EnrollResponse {
         worker_id,
         api_token,
