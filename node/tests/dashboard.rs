@@ -273,3 +273,82 @@ async fn a_monitor_page_shows_ninety_days() {
     let other = app.other_org_admin("other@example.com").await;
     assert_eq!(other.get(&format!("/monitors/{m}?range=90d")).await.0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_password_needs_the_old_one_and_ends_other_sessions() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let elsewhere = common::Browser::new(&app);
+    assert_eq!(
+        elsewhere.login("admin@example.com", common::PASSWORD).await,
+        303
+    );
+    let (status, page) = admin.get("/settings/profile").await;
+    assert_eq!(status, 200);
+    let csrf = common::csrf_of(&page);
+    let new = "a much better passphrase";
+    let post = |current: &'static str, new: &'static str, confirm: &'static str| {
+        let csrf = csrf.clone();
+        let admin = &admin;
+        async move {
+            admin
+                .post_form(
+                    "/settings/password",
+                    &[
+                        ("_csrf", &csrf),
+                        ("current_password", current),
+                        ("new_password", new),
+                        ("confirm_password", confirm),
+                    ],
+                )
+                .await
+        }
+    };
+    let (status, body) = post("wrong wrong wrong", new, new).await;
+    assert_eq!(status, 422);
+    assert!(body.contains("this is not your current password"));
+    let (status, body) = post(common::PASSWORD, "short", "short").await;
+    assert_eq!(status, 422);
+    assert!(body.contains("12"), "{body}");
+    let (status, body) = post(common::PASSWORD, new, "a much better passphrasE").await;
+    assert_eq!(status, 422);
+    assert!(body.contains("differ"));
+    let (status, body) = post(common::PASSWORD, new, new).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Password changed"));
+    // This browser stays signed in; the other session is over.
+    assert_eq!(admin.get("/settings/profile").await.0, 200);
+    assert_eq!(elsewhere.get("/").await.0, 303, "the other session ended");
+    let fresh = common::Browser::new(&app);
+    assert_eq!(
+        fresh.login("admin@example.com", common::PASSWORD).await,
+        401
+    );
+    assert_eq!(fresh.login("admin@example.com", new).await, 303);
+    // The profile name.
+    let csrf = common::csrf_of(&admin.get("/settings/profile").await.1);
+    assert_eq!(
+        admin
+            .post_form("/settings/profile", &[("_csrf", &csrf), ("name", "  ")])
+            .await
+            .0,
+        422
+    );
+    let (status, body) = admin
+        .post_form(
+            "/settings/profile",
+            &[("_csrf", &csrf), ("name", "Ada Lovelace")],
+        )
+        .await;
+    assert_eq!(
+        (status, body.contains("value=\"Ada Lovelace\"")),
+        (200, true)
+    );
+    assert_eq!(
+        admin
+            .post_form("/settings/profile", &[("name", "no csrf")])
+            .await
+            .0,
+        403
+    );
+}

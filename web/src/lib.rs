@@ -55,6 +55,7 @@ pub fn layout(frame: &Frame, content: Markup) -> Markup {
                             a href="/" { "Monitors" }
                             a href="/workers" { "Workers" }
                             a href="/settings/tokens" { "API tokens" }
+                            a href="/settings/profile" { "Profile" }
                             @if u.is_admin { a href="/settings/users" { "Users" } }
                         }
                         div.who {

@@ -693,3 +693,34 @@ pub fn users_page(
         },
     )
 }
+
+pub fn profile_page(
+    frame: &Frame,
+    name: &str,
+    email: &str,
+    notice: Option<&str>,
+    errors: &[FieldError],
+) -> Markup {
+    layout(
+        frame,
+        html! {
+            h1 { "Profile" }
+            @if let Some(n) = notice { div.notice role="status" { (n) } }
+            form.stack method="post" action="/settings/profile" {
+                (csrf_field(frame.csrf))
+                label for="email" { "Email" input #email value=(email) readonly; }
+                (field(errors, "name", "Name", None, html! { input #name name="name" required value=(name) aria-invalid=(invalid(errors, "name")); }))
+                button type="submit" { "Save" }
+            }
+            h2 { "Change password" }
+            p.muted { "Every other session of yours is signed out." }
+            form.stack method="post" action="/settings/password" {
+                (csrf_field(frame.csrf))
+                (field(errors, "current_password", "Current password", None, html! { input #current_password name="current_password" type="password" required autocomplete="current-password" aria-invalid=(invalid(errors, "current_password")); }))
+                (field(errors, "new_password", "New password", Some("at least 12 characters"), html! { input #new_password name="new_password" type="password" required minlength="12" autocomplete="new-password" aria-invalid=(invalid(errors, "new_password")); }))
+                (field(errors, "confirm_password", "New password again", None, html! { input #confirm_password name="confirm_password" type="password" required autocomplete="new-password" aria-invalid=(invalid(errors, "confirm_password")); }))
+                button type="submit" { "Change password" }
+            }
+        },
+    )
+}

@@ -54,6 +54,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/settings/tokens/{id}/revoke",
             web::post().to(revoke_api_token),
         )
+        .route("/settings/profile", web::get().to(profile))
+        .route("/settings/profile", web::post().to(save_profile))
+        .route("/settings/password", web::post().to(change_password))
         .route("/settings/users", web::get().to(users))
         .route("/settings/users", web::post().to(create_user))
         .route("/static/{name}", web::get().to(asset));
@@ -1560,4 +1563,123 @@ async fn create_user(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+// --- profile -----------------------------------------------------------------
+
+fn profile_view(s: &SignedIn, name: &str, notice: Option<&str>, errors: &[FieldError]) -> Markup {
+    let csrf = s.csrf();
+    views::profile_page(
+        &frame(s, "Profile", &csrf, false),
+        name,
+        &s.user.email,
+        notice,
+        errors,
+    )
+}
+
+async fn profile(s: SignedIn) -> HttpResponse {
+    html(profile_view(&s, &s.user.name, None, &[]))
+}
+
+#[derive(Deserialize)]
+struct ProfileForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+impl HasCsrf for ProfileForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn save_profile(
+    s: SignedIn,
+    state: web::Data<AppState>,
+    CsrfForm(f): CsrfForm<ProfileForm>,
+) -> Result<HttpResponse, PageError> {
+    let name = f.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        let e = [FieldError::new("name", "1 to 100 characters")];
+        return Ok(html_status(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            profile_view(&s, &f.name, None, &e),
+        ));
+    }
+    state.store.set_user_name(s.user.id, name).await?;
+    Ok(html(profile_view(&s, name, Some("Saved."), &[])))
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm_password: String,
+}
+
+impl HasCsrf for PasswordForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Needs the current password; ends every session of the user, then signs
+/// this one in again under a new key.
+async fn change_password(
+    s: SignedIn,
+    state: web::Data<AppState>,
+    CsrfForm(f): CsrfForm<PasswordForm>,
+) -> Result<HttpResponse, PageError> {
+    let phc = s.user.password_hash.clone();
+    let current = f.current_password.clone();
+    let valid = web::block(move || password::verify(&current, &phc))
+        .await
+        .map_err(|_| PageError::Internal)?;
+    let mut errors = Vec::new();
+    if !valid {
+        errors.push(FieldError::new(
+            "current_password",
+            "this is not your current password",
+        ));
+    }
+    if let Err(e) = password::check_new_password(&f.new_password) {
+        errors.push(FieldError::new("new_password", e));
+    }
+    if f.new_password != f.confirm_password {
+        errors.push(FieldError::new(
+            "confirm_password",
+            "the two new passwords differ",
+        ));
+    }
+    if !errors.is_empty() {
+        return Ok(html_status(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            profile_view(&s, &s.user.name, None, &errors),
+        ));
+    }
+    let new = f.new_password.clone();
+    let hash = web::block(move || password::hash(&new))
+        .await
+        .map_err(|_| PageError::Internal)?
+        .map_err(|_| PageError::Internal)?;
+    state.store.set_password(s.user.id, &hash).await?;
+    sign_in(&s.session, s.user.id)?;
+    tracing::info!(
+        user_id = s.user.id,
+        "password changed; other sessions ended"
+    );
+    Ok(html(profile_view(
+        &s,
+        &s.user.name,
+        Some("Password changed. Your other sessions are signed out."),
+        &[],
+    )))
 }

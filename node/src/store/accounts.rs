@@ -210,6 +210,35 @@ impl Store {
         })
     }
 
+    pub async fn set_user_name(&self, user_id: i64, name: &str) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(translate))
+    }
+
+    /// A new password hash; every session of the user ends with it.
+    pub async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(translate)?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(translate)?;
+            tx.commit().await.map_err(translate)
+        })
+    }
+
     // --- sessions -------------------------------------------------------
 
     pub async fn session_load(&self, key_hash: &str, now: i64) -> StoreResult<Option<String>> {
