@@ -213,7 +213,11 @@ async fn a_user_watches_a_monitor_go_up_and_down_live() {
     fill(&c, "#interval_seconds", "1").await;
     fill(&c, "#timeout_ms", "900").await;
     fill(&c, "#regions", "eu").await;
-    shot(&c, "04-new-monitor").await;
+    // Test the request before saving it.
+    click(&c, "button[hx-post='/monitors/test']").await;
+    wait_css(&c, "#test-outcome .badge.up", 10).await;
+    assert!(text(&c, "#test-outcome").await.contains("HTTP 200"));
+    shot(&c, "04-new-monitor-tested").await;
     click(&c, "form.stack button[type=submit]").await;
     wait_css(&c, "#current", 5).await;
 

@@ -352,3 +352,76 @@ async fn changing_the_password_needs_the_old_one_and_ends_other_sessions() {
         403
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_this_request_runs_one_check_through_a_worker_and_stores_nothing() {
+    let common::Checking {
+        app,
+        admin,
+        worker: _worker,
+        target,
+    } = common::checking("eu").await;
+    let csrf = common::csrf_of(&admin.get("/monitors/new").await.1);
+    let form = |url: &str, regions: &str| {
+        vec![
+            ("_csrf".to_string(), csrf.clone()),
+            ("name".into(), "probe".into()),
+            ("url".into(), url.to_string()),
+            ("method".into(), "GET".into()),
+            ("interval_seconds".into(), "60".into()),
+            ("timeout_ms".into(), "900".into()),
+            ("expected_status".into(), "200-299".into()),
+            ("regions".into(), regions.to_string()),
+            ("assertions".into(), "body contains ok".into()),
+        ]
+    };
+    let post = |f: Vec<(String, String)>| {
+        let admin = &admin;
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            admin.post_form("/monitors/test", &f).await
+        }
+    };
+    let (status, body) = post(form(&target.url, "eu")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("badge up")
+            && body.contains("HTTP 200")
+            && body.contains("from <code>eu</code>"),
+        "{body}"
+    );
+    assert!(body.contains("✓ <code>body contains ok</code>"), "{body}");
+    target.set_status(503);
+    let (_, body) = post(form(&target.url, "eu")).await;
+    assert!(
+        body.contains("badge down") && body.contains("HTTP 503"),
+        "{body}"
+    );
+    let (_, body) = post(form("ftp://nope", "eu")).await;
+    assert!(
+        body.contains("Not tested") && body.contains("<code>url</code>"),
+        "{body}"
+    );
+    // Nobody serves region ap: no answer, and nothing is recorded.
+    let (_, body) = post(form(&target.url, "ap")).await;
+    assert!(
+        body.contains("No answer") && body.contains("<code>ap</code>"),
+        "{body}"
+    );
+    assert!(
+        app.store
+            .monitors(app.store.first_org_id().await.unwrap().unwrap())
+            .await
+            .unwrap()
+            .is_empty(),
+        "testing creates no monitor"
+    );
+    // No CSRF token, no test.
+    assert_eq!(
+        admin
+            .post_form("/monitors/test", &[("url", &target.url)])
+            .await
+            .0,
+        403
+    );
+}

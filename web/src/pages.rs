@@ -478,7 +478,13 @@ pub fn monitor_form_page(
                 }
             }))
                 label.row for="enabled" { input #enabled type="checkbox" name="enabled" value="on" checked[f.enabled]; "Enabled" }
-                div.row { button type="submit" { "Save" } a href="/" { "Cancel" } }
+                div.row {
+                    button type="submit" { "Save" }
+                    button.secondary type="button" hx-post="/monitors/test" hx-target="#test-result" hx-swap="innerHTML" hx-indicator="#testing" { "Test this request" }
+                    span #testing.htmx-indicator.muted { "testing…" }
+                    a href="/" { "Cancel" }
+                }
+                div #test-result aria-live="polite" {}
             }
         },
     )
@@ -723,4 +729,55 @@ pub fn profile_page(
             }
         },
     )
+}
+
+/// What "test this request" found.
+pub enum TestResultVm<'a> {
+    Invalid(&'a [FieldError]),
+    NoWorker {
+        region: &'a str,
+        seconds: u64,
+    },
+    Checked {
+        region: &'a str,
+        outcome: &'a str,
+        status_code: Option<u16>,
+        total_ms: f64,
+        phases: Option<[f64; 5]>,
+        error: Option<&'a str>,
+        /// (assertion, passed, detail)
+        assertions: Vec<(&'a str, bool, Option<&'a str>)>,
+    },
+}
+
+pub fn test_result(v: &TestResultVm) -> Markup {
+    html! {
+        div.card #test-outcome role="status" {
+            @match v {
+                TestResultVm::Invalid(errors) => {
+                    p { strong { "Not tested: " } "correct these fields first." }
+                    ul { @for e in *errors { li { code { (e.field) } ": " (e.message) } } }
+                }
+                TestResultVm::NoWorker { region, seconds } => {
+                    p { strong { "No answer: " } "no worker in region " code { (region) } " ran the check within " (seconds) " s. Is one enrolled and healthy?" }
+                }
+                TestResultVm::Checked { region, outcome, status_code, total_ms, phases, error, assertions } => {
+                    p {
+                        (crate::badge(outcome)) " from " code { (region) }
+                        @if let Some(c) = status_code { " · HTTP " (c) }
+                        " · " (format!("{total_ms:.1}")) " ms"
+                    }
+                    @if let Some(p) = phases {
+                        p.muted { "DNS " (format!("{:.1}", p[0])) " · connect " (format!("{:.1}", p[1])) " · TLS " (format!("{:.1}", p[2])) " · first byte " (format!("{:.1}", p[3])) " · transfer " (format!("{:.1}", p[4])) " ms" }
+                    }
+                    @if let Some(e) = error { p { "Error: " (e) } }
+                    @if !assertions.is_empty() {
+                        ul { @for (a, ok, detail) in assertions {
+                            li { (if *ok { "✓ " } else { "✗ " }) code { (a) } @if let Some(d) = detail { " — " (d) } }
+                        } }
+                    }
+                }
+            }
+        }
+    }
 }

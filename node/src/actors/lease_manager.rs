@@ -293,7 +293,10 @@ impl Leases {
                 continue;
             };
             if l.job.attempt >= 2 {
-                missed_out.push(missed(&l.job, ErrorKind::LeaseExpired, now));
+                // An unanswered probe is simply dropped: it is no monitor's check.
+                if !super::probes::is_probe(l.job.monitor_id) {
+                    missed_out.push(missed(&l.job, ErrorKind::LeaseExpired, now));
+                }
                 continue;
             }
             tracing::info!(run_id = %id, worker_id = l.worker_id, "lease expired; handing the check out again");
@@ -303,7 +306,9 @@ impl Leases {
         for q in self.ready.values_mut() {
             q.retain(|r| {
                 if r.take_by <= now {
-                    missed_out.push(missed(&r.job, ErrorKind::NoWorker, now));
+                    if !super::probes::is_probe(r.job.monitor_id) {
+                        missed_out.push(missed(&r.job, ErrorKind::NoWorker, now));
+                    }
                     false
                 } else {
                     true

@@ -30,6 +30,7 @@ pub mod dispatcher;
 pub mod ingest;
 pub mod lease_manager;
 pub mod maintenance;
+pub mod probes;
 pub mod rollup;
 pub mod root;
 pub mod scheduler;
@@ -75,6 +76,7 @@ pub struct Actors {
     pub lease_managers: Vec<ActorRef<LeaseMsg>>,
     pub schedulers: Vec<ActorRef<SchedMsg>>,
     pub rollups: Vec<ActorRef<RollupMsg>>,
+    pub probes: probes::SharedProbes,
     pub maintenance: ActorRef<MaintenanceMsg>,
     pub root: ActorRef<root::RootMsg>,
     pub health: Arc<root::Health>,
@@ -230,6 +232,7 @@ impl Actors {
             lease_managers,
             schedulers,
             rollups,
+            probes: Arc::default(),
             maintenance,
             root,
             health,
@@ -270,6 +273,43 @@ impl Actors {
         }
         // A send fails only while the node shuts down.
         let _ = self.schedulers[shard].cast(SchedMsg::Upsert(Box::new(m.clone())));
+    }
+
+    /// Runs `check` once through a worker of `org_id` in `region` and waits
+    /// up to `wait` for its result.
+    pub async fn probe(
+        &self,
+        org_id: i64,
+        region: &str,
+        check: CheckSpec,
+        now: i64,
+        wait: Duration,
+    ) -> Option<openseer_protocol::CheckResult> {
+        let (monitor_id, run_id, rx) = self.probes.register(org_id, |id| {
+            openseer_protocol::wire::run_id(id, region, now)
+        });
+        let job = PendingJob {
+            run_id: run_id.clone(),
+            monitor_id,
+            org_id,
+            region: region.to_string(),
+            scheduled_at_ms: now,
+            // Nobody took it by then: it is dropped.
+            interval_ms: wait.as_millis() as i64,
+            attempt: 2,
+            check: Arc::new(check),
+        };
+        let _ = self
+            .lease_manager_for(monitor_id)
+            .cast(LeaseMsg::Enqueue(vec![job]));
+        let got = tokio::time::timeout(wait, rx)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        if got.is_none() {
+            self.probes.forget(&run_id);
+        }
+        got
     }
 
     /// Open worker lists of the organization should refresh.

@@ -31,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout))
         .route("/monitors/new", web::get().to(new_monitor))
         .route("/monitors", web::post().to(create_monitor))
+        .route("/monitors/test", web::post().to(test_request))
         .route("/monitors/{id}", web::get().to(monitor_page))
         .route("/monitors/{id}", web::post().to(update_monitor))
         .route("/monitors/{id}/edit", web::get().to(edit_monitor))
@@ -1124,6 +1125,63 @@ async fn create_monitor(
     state.actors.monitor_changed(&m);
     tracing::info!(monitor_id = m.id, org_id = m.org_id, "monitor created");
     Ok(redirect(&format!("/monitors/{}", m.id)))
+}
+
+/// "Test this request": the form's request, checked once by a worker in the
+/// monitor's first region; answers with a fragment for the form.
+async fn test_request(
+    s: SignedIn,
+    state: web::Data<AppState>,
+    CsrfForm(f): CsrfForm<MonitorFormData>,
+) -> Result<HttpResponse, PageError> {
+    let valid = match f.validate() {
+        Ok(v) => v,
+        Err(errors) => {
+            return Ok(html(views::test_result(&views::TestResultVm::Invalid(
+                &errors,
+            ))))
+        }
+    };
+    let region = valid
+        .regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| ANY_REGION.to_string());
+    let wait = std::time::Duration::from_millis(u64::from(valid.check.timeout_ms) + 5_000);
+    let got = state
+        .actors
+        .probe(
+            s.user.org_id,
+            &region,
+            valid.check.clone(),
+            state.now(),
+            wait,
+        )
+        .await;
+    tracing::info!(org_id = s.user.org_id, region = %region, answered = got.is_some(), "request tested");
+    let vm = match &got {
+        Some(r) => views::TestResultVm::Checked {
+            region: &region,
+            outcome: r.outcome.as_str(),
+            status_code: r.status_code,
+            total_ms: r.total_ms,
+            phases: r
+                .timings
+                .as_ref()
+                .map(|t| [t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.transfer_ms]),
+            error: r.error_message.as_deref(),
+            assertions: r
+                .assertions
+                .iter()
+                .map(|a| (a.assertion.as_str(), a.passed, a.detail.as_deref()))
+                .collect(),
+        },
+        None => views::TestResultVm::NoWorker {
+            region: &region,
+            seconds: wait.as_secs(),
+        },
+    };
+    Ok(html(views::test_result(&vm)))
 }
 
 async fn edit_monitor(

@@ -18,6 +18,7 @@ use super::AppState;
 use crate::actors::dispatcher::DispatchMsg;
 use crate::actors::ingest::IngestMsg;
 use crate::actors::lease_manager::{LeaseCheck, LeaseMsg};
+use crate::actors::probes::is_probe;
 use crate::auth::token;
 use crate::schedule::{shard_of, SHARDS};
 use crate::store::StoredResult;
@@ -178,7 +179,9 @@ async fn submit_results(
             rejected.push(reject(r, ErrorCode::BadRequest, m));
             return false;
         }
-        if orgs.get(&r.monitor_id) != Some(&worker.org_id) {
+        let probe_ok =
+            is_probe(r.monitor_id) && state.actors.probes.is_waiting(&r.run_id, worker.org_id);
+        if orgs.get(&r.monitor_id) != Some(&worker.org_id) && !probe_ok {
             rejected.push(reject(
                 r,
                 ErrorCode::NotFound,
@@ -211,6 +214,7 @@ async fn submit_results(
     }
     let now = state.now();
     let mut accepted_items = Vec::new();
+    let mut probes_answered = Vec::new();
     for (shard, rs) in by_shard {
         let run_ids: Vec<String> = rs.iter().map(|r| r.run_id.clone()).collect();
         let checks = ractor::call_t!(
@@ -230,6 +234,19 @@ async fn submit_results(
                     ErrorCode::LeaseLost,
                     "the lease expired and another worker holds it".into(),
                 )),
+                // A probe's result goes to whoever waits for it, not to the store.
+                LeaseCheck::Held | LeaseCheck::NotLeased if is_probe(r.monitor_id) => {
+                    let run_id = r.run_id.clone();
+                    if state.actors.probes.complete(r) {
+                        probes_answered.push(run_id);
+                    } else {
+                        rejected.push(Rejected {
+                            run_id,
+                            code: ErrorCode::NotFound,
+                            message: "nobody waits for this probe any more".into(),
+                        });
+                    }
+                }
                 LeaseCheck::Held | LeaseCheck::NotLeased => accepted_items.push(StoredResult {
                     result: r,
                     worker_id: Some(worker.worker_id),
@@ -241,6 +258,7 @@ async fn submit_results(
     let accepted: Vec<String> = accepted_items
         .iter()
         .map(|s| s.result.run_id.clone())
+        .chain(probes_answered)
         .collect();
     if !accepted_items.is_empty() {
         let committed = ractor::call_t!(

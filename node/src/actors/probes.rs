@@ -1,0 +1,74 @@
+//! One-off checks of a request that is not a monitor yet ("test this
+//! request" on the monitor form). A probe is an ordinary job for the lease
+//! managers with a negative monitor id, so workers need nothing special; its
+//! result goes to the waiting request instead of the store, and an
+//! unanswered probe is dropped, never recorded as missed.
+//!
+//! The waiter lives on the node that took the form post; a worker must
+//! submit the result to that node (true for one node; across a cluster the
+//! probe result has to be forwarded, see the cluster work).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use openseer_protocol::CheckResult;
+use tokio::sync::oneshot;
+
+#[derive(Default)]
+pub struct Probes {
+    next: AtomicI64,
+    /// run id -> (organization, who waits)
+    waiting: Mutex<HashMap<String, (i64, oneshot::Sender<CheckResult>)>>,
+}
+
+pub type SharedProbes = Arc<Probes>;
+
+/// Probe jobs carry negative monitor ids.
+pub fn is_probe(monitor_id: i64) -> bool {
+    monitor_id < 0
+}
+
+impl Probes {
+    /// A fresh probe monitor id and the receiver of its result.
+    pub fn register(
+        &self,
+        org_id: i64,
+        run_id_for: impl FnOnce(i64) -> String,
+    ) -> (i64, String, oneshot::Receiver<CheckResult>) {
+        let id = -(self.next.fetch_add(1, Ordering::Relaxed) + 1);
+        let run_id = run_id_for(id);
+        let (tx, rx) = oneshot::channel();
+        self.waiting
+            .lock()
+            .expect("probe registry")
+            .insert(run_id.clone(), (org_id, tx));
+        (id, run_id, rx)
+    }
+
+    /// Whether a worker of `org_id` may answer this probe.
+    pub fn is_waiting(&self, run_id: &str, org_id: i64) -> bool {
+        self.waiting
+            .lock()
+            .expect("probe registry")
+            .get(run_id)
+            .is_some_and(|(o, _)| *o == org_id)
+    }
+
+    /// Hands the result to whoever waits; false when nobody does any more.
+    pub fn complete(&self, r: CheckResult) -> bool {
+        let Some((_, tx)) = self
+            .waiting
+            .lock()
+            .expect("probe registry")
+            .remove(&r.run_id)
+        else {
+            return false;
+        };
+        tx.send(r).is_ok()
+    }
+
+    pub fn forget(&self, run_id: &str) {
+        self.waiting.lock().expect("probe registry").remove(run_id);
+    }
+}
