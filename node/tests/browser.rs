@@ -150,6 +150,36 @@ async fn click(c: &Client, css: &str) {
         .unwrap();
 }
 
+/// Every visible form control has a label (its own, or aria-label), and the
+/// page does not scroll sideways at the current width.
+async fn labelled_and_fits(c: &Client, name: &str) {
+    let unlabelled = c
+        .execute(
+            "return Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea'))
+               .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))
+               .map(e => e.outerHTML);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        unlabelled,
+        serde_json::json!([]),
+        "unlabelled controls on {name}"
+    );
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap_or(0) <= 0,
+        "{name} scrolls sideways by {overflow}px"
+    );
+}
+
 /// Waits (up to `secs`) for an element, polling the live page.
 async fn wait_css(c: &Client, css: &str, secs: u64) {
     c.wait()
@@ -177,6 +207,16 @@ async fn a_user_watches_a_monitor_go_up_and_down_live() {
     let app = TestApp::spawn().await;
     let target = Target::start().await;
     let c = browser(&driver).await;
+    // A page that cannot load in 10 s fails the test (pages left behind
+    // once held their event streams open until the browser ran out of
+    // connections to the host).
+    c.update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+        None,
+        Some(Duration::from_secs(10)),
+        None,
+    ))
+    .await
+    .unwrap();
 
     // Setup: the one-time link, then the overview.
     c.goto(app.setup_url.as_ref().unwrap()).await.unwrap();
@@ -213,6 +253,7 @@ async fn a_user_watches_a_monitor_go_up_and_down_live() {
     fill(&c, "#interval_seconds", "1").await;
     fill(&c, "#timeout_ms", "900").await;
     fill(&c, "#regions", "eu").await;
+    labelled_and_fits(&c, "the monitor form").await;
     // Test the request before saving it.
     click(&c, "button[hx-post='/monitors/test']").await;
     wait_css(&c, "#test-outcome .badge.up", 10).await;
@@ -270,6 +311,18 @@ async fn a_user_watches_a_monitor_go_up_and_down_live() {
             assert!(text(&c, "#monitors").await.contains("Local API v2"));
         }
     }
+
+    // On a phone: the overview and the monitor page fit the screen.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&app.url("/")).await.unwrap();
+    wait_css(&c, "#monitors", 5).await;
+    labelled_and_fits(&c, "the overview on a phone").await;
+    shot(&c, "09a-overview-phone").await;
+    click(&c, "#monitors a[href^='/monitors/']").await;
+    wait_css(&c, "#current", 5).await;
+    labelled_and_fits(&c, "the monitor page on a phone").await;
+    shot(&c, "09b-monitor-phone").await;
+    c.set_window_size(1280, 1000).await.unwrap();
 
     // A worker that enrolls shows up on an open workers page by itself.
     c.goto(&app.url("/workers")).await.unwrap();

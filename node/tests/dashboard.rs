@@ -425,3 +425,39 @@ async fn test_this_request_runs_one_check_through_a_worker_and_stores_nothing() 
         403
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_now_runs_an_extra_check_at_once() {
+    let common::Checking {
+        app: _app,
+        admin,
+        worker: _worker,
+        target,
+    } = common::checking("eu").await;
+    let id = admin
+        .create_monitor(&[
+            ("name", "slow schedule"),
+            ("url", &target.url),
+            ("regions", "eu"),
+            ("interval_seconds", "3600"),
+            ("timeout_ms", "900"),
+        ])
+        .await;
+    let before = admin.results(id).await.len();
+    for round in 1..=2 {
+        let csrf = common::csrf_of(&admin.get(&format!("/monitors/{id}")).await.1);
+        let (status, _) = admin
+            .post_form(&format!("/monitors/{id}/check"), &[("_csrf", &csrf)])
+            .await;
+        assert_eq!(status, 303);
+        common::wait_for(
+            std::time::Duration::from_secs(5),
+            "the extra check's result",
+            || async { (admin.results(id).await.len() >= before + round).then_some(()) },
+        )
+        .await;
+    }
+    // Two results within seconds from an hourly monitor: both were extra.
+    let results = admin.results(id).await;
+    assert!(results.iter().filter(|r| r["outcome"] == "up").count() >= 2);
+}

@@ -19,6 +19,20 @@
   document.addEventListener("htmx:sseOpen", function () { live(true); });
   document.addEventListener("htmx:sseError", function () { live(false); });
   document.addEventListener("htmx:sseClose", function () { live(false); });
+  // Leaving a page must close its event stream at once: browsers allow six
+  // connections per host, and a page kept in the back/forward cache would
+  // hold its stream open. A page restored from that cache loads afresh.
+  var streams = [];
+  var createEventSource = htmx.createEventSource;
+  htmx.createEventSource = function (url) {
+    var s = createEventSource(url);
+    streams.push(s);
+    return s;
+  };
+  window.addEventListener("pagehide", function () {
+    streams.forEach(function (s) { s.close(); });
+  });
+  window.addEventListener("pageshow", function (e) { if (e.persisted) window.location.reload(); });
   document.addEventListener("submit", function (e) {
     var msg = e.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) e.preventDefault();

@@ -313,7 +313,7 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                 h1 { (m.name) }
                 @if !m.enabled { (crate::badge("paused")) }
             }
-            p.muted { (m.method) " " (m.url) " · every " (m.interval_seconds) " s · timeout " (m.timeout_ms) " ms · regions " (m.regions) " · expects " (m.expected_status)
+            p.muted.url { (m.method) " " (m.url) " · every " (m.interval_seconds) " s · timeout " (m.timeout_ms) " ms · regions " (m.regions) " · expects " (m.expected_status)
                 @if let Some(k) = m.keyword { " · body contains “" (k) "”" } }
             div.row {
                 a.button href={ "/monitors/" (m.id) "/edit" } { "Edit" }
@@ -372,17 +372,17 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
             }
             @if let Some(p) = m.phases {
                 h3 { "Where the time goes (mean, last " (m.range) ")" }
-                table.phases #phases {
+                div.scroll { table.phases #phases {
                     thead { tr { th { "DNS" } th { "Connect" } th { "TLS" } th { "First byte" } th { "Transfer" } } }
                     tbody { tr { @for v in p { td { (format!("{v:.1}")) " ms" } } } }
-                }
+                } }
             }
             h2 { "Uptime, last 90 days" }
             (crate::charts::uptime_bar("Uptime by day, last 90 days", &m.days))
             h2 { "Recent down periods" }
             @if m.down_periods.is_empty() { p.muted #down-periods { "None in the last 7 days." } }
             @else {
-                table #down-periods {
+                div.scroll { table #down-periods {
                     thead { tr { th { "Region" } th { "Started" } th { "Ended" } th { "Lasted" } th { "Failed checks" } } }
                     tbody {
                         @for d in &m.down_periods {
@@ -395,7 +395,7 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                             }
                         }
                     }
-                }
+                } }
             }
             @if !m.assertions.is_empty() {
                 p.muted { "Assertions: " @for (i, a) in m.assertions.iter().enumerate() { @if i > 0 { " · " } code { (a) } } }
@@ -404,14 +404,14 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                 p #certificate { "Certificate " (subject) " from " (issuer) ", expires " (time_el(not_after)) "." }
             }
         h2 { "Latest checks" }
-            table #results {
+            div.scroll { table #results {
                 thead { tr { th { "Scheduled" } th { "Region" } th { "Outcome" } th { "Code" } th { "Time" br; small.muted title="DNS · connect · TLS · first byte · transfer, in ms" { "dns · tcp · tls · ttfb · body" } } th.hide-sm { "Body" } th { "Error" } } }
                 tbody sse-swap=(results_event(m.id)) hx-swap="afterbegin" {
                     @for r in results { (result_row(r)) }
                     // Hidden by the stylesheet as soon as a result row precedes it.
                     tr #no-results { td.muted colspan="7" { "No checks yet: the first one runs at the next tick." } }
                 }
-            }
+            } }
         },
     )
 }
