@@ -7,6 +7,10 @@
 #                           connection per check), and wrk with
 #                           `Connection: close` against the same target as the
 #                           ceiling. SECONDS=10 CONCURRENCY=64.
+#   ops/bench.sh dashboard  one node on SQLite: p95 of the overview with 10,000
+#                           monitors and of a monitor page with 90 days of
+#                           10-second data; acknowledgement-to-live-event
+#                           delay p50/p95. REQUESTS=200.
 #   ops/bench.sh storage    PostgreSQL ($DATABASE_URL, else 127.0.0.1:5432):
 #                           ingest rate through Ingest with acks after commit;
 #                           p95 of a monitor page's queries over 90 days of
@@ -28,6 +32,10 @@ need() {
 }
 
 case "${1:-}" in
+  dashboard)
+    cargo build --release --locked --example bench_dashboard -p openseer-node >&2
+    exec "$CARGO_TARGET_DIR/release/examples/bench_dashboard" "${REQUESTS:-200}"
+    ;;
   storage)
     cargo build --release --locked --example bench_storage -p openseer-node >&2
     exec "$CARGO_TARGET_DIR/release/examples/bench_storage" \
@@ -70,7 +78,7 @@ CONF
     python3 -c "print(f'worker_fraction_of_wrk: {$worker / $rate:.2f} ratio')"
     ;;
   *)
-    echo "usage: ops/bench.sh dispatch|worker|storage" >&2
+    echo "usage: ops/bench.sh dispatch|worker|storage|dashboard" >&2
     exit 2
     ;;
 esac
