@@ -362,5 +362,11 @@ async fn assertions_timings_and_options_flow_through_the_api() {
         page.contains("DNS · connect · TLS · first byte · transfer")
             && page.contains("json $.status == ok")
     );
+    // The failed check's row says which assertion failed and what it found.
+    assert!(page.contains("2/3 assertions passed"), "{page}");
+    assert!(
+        page.contains("✗ <code>json $.status == ok</code>"),
+        "{page}"
+    );
     worker.shutdown().await.unwrap();
 }

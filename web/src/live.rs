@@ -26,6 +26,8 @@ pub struct ResultVm<'a> {
     /// DNS, connect, TLS, first byte, transfer (ms).
     pub phases: Option<[f64; 5]>,
     pub redirects: usize,
+    /// Each assertion: (as written, passed, what was found).
+    pub assertions: Vec<(&'a str, bool, Option<&'a str>)>,
 }
 
 /// Event telling worker lists to fetch themselves again.
@@ -77,6 +79,15 @@ pub fn result_row(r: &ResultVm) -> Markup {
             td {
                 @if let Some(k) = r.error_kind { code { (k) } " " }
                 @if let Some(m) = r.error_message { span.muted { (m) } }
+                @if !r.assertions.is_empty() {
+                    @let passed = r.assertions.iter().filter(|a| a.1).count();
+                    div.assertions {
+                        small.muted { (passed) "/" (r.assertions.len()) " assertions passed" }
+                        @for (a, ok, found) in &r.assertions {
+                            @if !ok { br; small { "✗ " code { (a) } @if let Some(f) = found { " — " (f) } } }
+                        }
+                    }
+                }
             }
         }
     }

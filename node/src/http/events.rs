@@ -53,6 +53,11 @@ fn render(e: &LiveEvent) -> String {
                     .as_ref()
                     .map(|t| [t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.transfer_ms]),
                 redirects: r.redirects.len(),
+                assertions: r
+                    .assertions
+                    .iter()
+                    .map(|a| (a.assertion.as_str(), a.passed, a.detail.as_deref()))
+                    .collect(),
             });
             let mut out = frame(
                 &status_event(r.monitor_id, &r.region),

@@ -786,6 +786,12 @@ async fn monitor_page(
                 .as_ref()
                 .map(|t| [t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.transfer_ms]),
             redirects: r.details.redirects.len(),
+            assertions: r
+                .details
+                .assertions
+                .iter()
+                .map(|a| (a.assertion.as_str(), a.passed, a.detail.as_deref()))
+                .collect(),
         })
         .collect();
     let csrf = s.csrf();
