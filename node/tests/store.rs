@@ -282,6 +282,14 @@ async fn monitors_are_scoped_by_organization(store: &Store) {
         ["Alpha", "beta"]
     );
     assert!(store.monitors(b).await.unwrap().is_empty());
+    let list = store.monitor_list(a).await.unwrap();
+    assert_eq!(
+        list.iter()
+            .map(|m| (m.name.as_str(), m.regions.len(), m.enabled))
+            .collect::<Vec<_>>(),
+        [("Alpha", 2, true), ("beta", 2, true)]
+    );
+    assert!(store.monitor_list(b).await.unwrap().is_empty());
     let mut edited = monitor_input("beta2");
     edited.interval_seconds = 60;
     let e = store

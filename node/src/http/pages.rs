@@ -385,24 +385,29 @@ async fn logout(s: SignedIn, CsrfForm(_): CsrfForm<CsrfOnly>) -> HttpResponse {
 // --- monitors ---------------------------------------------------------------
 
 fn regions_of(m: &Monitor) -> Vec<String> {
-    if m.regions.is_empty() {
+    regions_or_any(&m.regions)
+}
+
+/// A monitor's regions, or "any" for one that runs anywhere.
+fn regions_or_any(regions: &[String]) -> Vec<String> {
+    if regions.is_empty() {
         vec![ANY_REGION.to_string()]
     } else {
-        m.regions.clone()
+        regions.to_vec()
     }
 }
 
 type LatestByKey<'a> = HashMap<(i64, &'a str), &'a MonitorStatus>;
 
 fn statuses<'a>(
-    m: &Monitor,
+    monitor_id: i64,
     latest: &LatestByKey<'a>,
     regions: &'a [String],
 ) -> Vec<views::live::StatusVm<'a>> {
     regions
         .iter()
         .map(|r| {
-            let s = latest.get(&(m.id, r.as_str())).copied();
+            let s = latest.get(&(monitor_id, r.as_str())).copied();
             views::live::StatusVm {
                 region: r,
                 outcome: s.map_or("pending", |s| s.outcome.as_str()),
@@ -446,13 +451,13 @@ async fn monitors(
     params: web::Query<OverviewParams>,
 ) -> Result<HttpResponse, PageError> {
     let now = state.now();
-    let list = state.store.monitors(s.user.org_id).await?;
+    let list = state.store.monitor_list(s.user.org_id).await?;
     let latest = state.store.latest_statuses(s.user.org_id).await?;
     let by_key: HashMap<(i64, &str), &MonitorStatus> = latest
         .iter()
         .map(|l| ((l.monitor_id, l.region.as_str()), l))
         .collect();
-    let regions: Vec<Vec<String>> = list.iter().map(regions_of).collect();
+    let regions: Vec<Vec<String>> = list.iter().map(|m| regions_or_any(&m.regions)).collect();
     // Overall status: paused, or the worst latest outcome over its regions.
     let overall: Vec<&str> = list
         .iter()
@@ -497,7 +502,7 @@ async fn monitors(
             let m = &list[i];
             (needle.is_empty()
                 || m.name.to_lowercase().contains(&needle)
-                || m.check.url.to_lowercase().contains(&needle))
+                || m.url.to_lowercase().contains(&needle))
                 && match query.status.as_str() {
                     "" => true,
                     "down" => matches!(overall[i], "down" | "error"),
@@ -544,11 +549,11 @@ async fn monitors(
             views::MonitorRowVm {
                 id: m.id,
                 name: &m.name,
-                url: &m.check.url,
+                url: &m.url,
                 interval_seconds: m.interval_seconds,
                 enabled: m.enabled,
                 regions: rt,
-                statuses: statuses(m, &by_key, &regions[i]),
+                statuses: statuses(m.id, &by_key, &regions[i]),
                 uptime_24h: day.uptime(),
                 p95_24h: day.percentile(0.95),
                 bar: h
@@ -739,7 +744,7 @@ async fn monitor_page(
         expected_status: &expected,
         keyword: m.check.keyword.as_deref(),
         enabled: m.enabled,
-        statuses: statuses(&m, &by_key, &regions),
+        statuses: statuses(m.id, &by_key, &regions),
         certificate: results.iter().find_map(|r| {
             let t = r.details.tls.as_ref()?;
             Some((

@@ -38,7 +38,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use accounts::{NewUser, SessionRow, User};
-pub use monitors::{Monitor, MonitorStatus};
+pub use monitors::{Monitor, MonitorStatus, MonitorSummary};
 pub use results::{Details, ResultRow, StoredResult};
 pub use rollups::{BucketKey, Results, RollupRow};
 pub use tokens::{ApiToken, EnrollmentToken, Worker, WorkerAuth};

@@ -47,6 +47,19 @@ impl Monitor {
     }
 }
 
+/// What lists of monitors show: no request details, nothing to parse but
+/// the regions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorSummary {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub interval_seconds: u32,
+    /// Empty means any region.
+    pub regions: Vec<String>,
+    pub enabled: bool,
+}
+
 /// The latest result of a monitor in one region.
 #[derive(Debug, Clone)]
 pub struct MonitorStatus {
@@ -291,6 +304,30 @@ impl Store {
                 .await
                 .map_err(translate)?;
             rows.iter().map(|r| from_row!(r)).collect()
+        })
+    }
+
+    /// Every monitor of the organization, by name, as lists show them.
+    pub async fn monitor_list(&self, org_id: i64) -> StoreResult<Vec<MonitorSummary>> {
+        on_pool!(self, pool => {
+            let rows = sqlx::query("SELECT id, name, url, interval_s, regions, enabled FROM monitors WHERE org_id = $1 ORDER BY lower(name), id")
+                .bind(org_id)
+                .fetch_all(pool)
+                .await
+                .map_err(translate)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(MonitorSummary {
+                        id: r.get("id"),
+                        name: r.get("name"),
+                        url: r.get("url"),
+                        interval_seconds: r.get::<i64, _>("interval_s") as u32,
+                        regions: serde_json::from_str(r.get::<&str, _>("regions"))
+                            .map_err(|e| StoreError::Conflict(format!("stored regions unreadable: {e}")))?,
+                        enabled: r.get("enabled"),
+                    })
+                })
+                .collect()
         })
     }
 
