@@ -55,17 +55,18 @@ async fn start_driver() -> Option<Driver> {
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver starts");
-    let profile = tempfile::tempdir().unwrap();
+    // From here on the Driver owns the process: dropping it kills and waits.
+    let driver = Driver {
+        child,
+        port,
+        _profile: tempfile::tempdir().unwrap(),
+    };
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return Some(Driver {
-                child,
-                port,
-                _profile: profile,
-            });
+            return Some(driver);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
