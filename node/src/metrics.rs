@@ -12,6 +12,15 @@ use openseer_worker::prom::{counter, escape, gauge, Histogram, SECONDS};
 
 const SIZES: &[f64] = &[1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2000.0];
 
+/// Values read at scrape time from elsewhere (pool, actors).
+#[derive(Debug, Clone, Copy)]
+pub struct Readings {
+    pub db_pool_size: u32,
+    pub db_pool_idle: usize,
+    pub shards: u32,
+    pub rollup_lag_seconds: f64,
+}
+
 pub struct Metrics {
     checks: Mutex<BTreeMap<(String, String), u64>>,
     pub lateness: Histogram,
@@ -55,7 +64,13 @@ impl Metrics {
             .or_default() += 1;
     }
 
-    pub fn render(&self, db_pool_size: u32, db_pool_idle: usize, shards: u32) -> String {
+    pub fn render(&self, now: &Readings) -> String {
+        let Readings {
+            db_pool_size,
+            db_pool_idle,
+            shards,
+            rollup_lag_seconds,
+        } = *now;
         let mut out = String::new();
         let _ = writeln!(out, "# HELP openseer_checks_total Check results stored, by outcome and region.\n# TYPE openseer_checks_total counter");
         for ((outcome, region), v) in self.checks.lock().expect("metrics lock").iter() {
@@ -116,6 +131,10 @@ impl Metrics {
             "openseer_shards_owned",
             "Shards this node schedules.",
             i64::from(shards),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP openseer_rollup_lag_seconds How long ago every shard's rollups were last fully caught up.\n# TYPE openseer_rollup_lag_seconds gauge\nopenseer_rollup_lag_seconds {rollup_lag_seconds:.3}"
         );
         let _ = writeln!(out, "# HELP openseer_http_requests_total HTTP requests by method, route and status.\n# TYPE openseer_http_requests_total counter");
         for ((method, route, status), v) in self.http.lock().expect("metrics lock").iter() {

@@ -242,6 +242,9 @@ async fn metrics_need_the_token_and_count_what_happened() {
     assert!(value("openseer_check_lateness_seconds_count") >= 2.0);
     assert!(value("openseer_ingest_commit_seconds_count") >= 1.0);
     assert_eq!(value("openseer_shards_owned"), 64.0);
+    // Rollups catch up every few seconds; a lag of minutes would mean they stalled.
+    let lag = value("openseer_rollup_lag_seconds");
+    assert!((0.0..60.0).contains(&lag), "rollup lag {lag} s");
     assert!(value("openseer_http_requests_total{method=\"POST\",route=\"/api/worker/v1/results\",status=\"200\"}") >= 1.0);
     assert!(body.contains("openseer_db_pool_connections{state=\"idle\"}"));
     assert!(!body.contains(&target.url), "no raw URLs in metric labels");

@@ -144,7 +144,13 @@ async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Htt
             .finish();
     }
     let (size, idle) = state.store.pool_stats();
-    let body = crate::metrics::get().render(size, idle, crate::schedule::SHARDS);
+    let lag_ms = state.actors.rollup_lag_ms(state.now()).await;
+    let body = crate::metrics::get().render(&crate::metrics::Readings {
+        db_pool_size: size,
+        db_pool_idle: idle,
+        shards: crate::schedule::SHARDS,
+        rollup_lag_seconds: lag_ms as f64 / 1000.0,
+    });
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(body)
