@@ -210,6 +210,14 @@ async fn text(c: &Client, css: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_watches_a_monitor_go_up_and_down_live() {
+    // The whole walk takes about 10 s; anything stuck fails it here.
+    tokio::time::timeout(Duration::from_secs(120), walk())
+        .await
+        .expect("the browser walk finishes within 2 minutes");
+}
+
+async fn walk() {
+    common::memory_guard();
     let Some(driver) = start_driver().await else {
         return;
     };

@@ -9,7 +9,7 @@ use common::TestApp;
 use openseer_node::rollup::plan::{Tier, DAY, HOUR, MINUTE};
 use openseer_node::rollup::{Aggregate, RawSample};
 use openseer_node::store::{RollupRow, StoredResult};
-use openseer_protocol::{CheckResult, MonitorInput, Outcome};
+use openseer_protocol::{MonitorInput, Outcome};
 
 fn input(name: &str, enabled: bool) -> MonitorInput {
     serde_json::from_value(serde_json::json!({
@@ -186,27 +186,7 @@ async fn a_monitor_page_shows_ninety_days() {
     }
     // A down period two hours ago: three failed checks, then up again.
     let t0 = Tier::Minute.start_of(now) - 2 * HOUR;
-    let result = |at: i64, outcome: Outcome| StoredResult {
-        result: CheckResult {
-            run_id: openseer_protocol::wire::run_id(m, "eu", at),
-            monitor_id: m,
-            region: "eu".into(),
-            scheduled_at_ms: at,
-            started_at_ms: at,
-            outcome,
-            error_kind: None,
-            error_message: None,
-            status_code: Some(if outcome == Outcome::Up { 200 } else { 503 }),
-            total_ms: 100.0,
-            body_bytes: 0,
-            timings: None,
-            tls: None,
-            redirects: Vec::new(),
-            assertions: Vec::new(),
-        },
-        worker_id: None,
-        received_at: at,
-    };
+    let result = |at: i64, outcome: Outcome| common::results::stored(m, "eu", at, outcome, 100.0);
     let results: Vec<StoredResult> = (0..3)
         .map(|i| result(t0 + i * 60_000, Outcome::Down))
         .chain([result(t0 + 180_000, Outcome::Up)])

@@ -14,7 +14,7 @@ use common::db::TestDb;
 use openseer_node::rollup::plan::{Coverage, Retention, Tier, DAY, HOUR, MINUTE};
 use openseer_node::rollup::{self, Aggregate};
 use openseer_node::store::{BucketKey, Store, StoredResult};
-use openseer_protocol::{CheckResult, Outcome, Timings};
+use openseer_protocol::Outcome;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -65,34 +65,7 @@ fn synthetic(seed: u64) -> Vec<Sample> {
 }
 
 fn stored(monitor_id: i64, s: &Sample) -> StoredResult {
-    let answered = matches!(s.outcome, Outcome::Up | Outcome::Degraded | Outcome::Down);
-    StoredResult {
-        result: CheckResult {
-            run_id: openseer_protocol::wire::run_id(monitor_id, s.region, s.at),
-            monitor_id,
-            region: s.region.into(),
-            scheduled_at_ms: s.at,
-            started_at_ms: s.at,
-            outcome: s.outcome,
-            error_kind: None,
-            error_message: None,
-            status_code: answered.then_some(200),
-            total_ms: s.total_ms,
-            body_bytes: 0,
-            timings: answered.then_some(Timings {
-                dns_ms: 1.0,
-                connect_ms: 2.0,
-                tls_ms: 3.0,
-                ttfb_ms: s.total_ms - 7.0,
-                transfer_ms: 1.0,
-            }),
-            tls: None,
-            redirects: Vec::new(),
-            assertions: Vec::new(),
-        },
-        worker_id: Some(1),
-        received_at: s.at,
-    }
+    common::results::stored(monitor_id, s.region, s.at, s.outcome, s.total_ms)
 }
 
 /// Writes results in time order, six simulated hours at a time, rolling up

@@ -10,7 +10,7 @@ use common::db::TestDb;
 use common::{wait_for, Target, TestApp};
 use openseer_node::rollup::plan::Tier;
 use openseer_node::store::StoredResult;
-use openseer_protocol::{CheckResult, Outcome};
+use openseer_protocol::Outcome;
 
 async fn stats_match_the_results(app: TestApp) {
     let admin = app.setup_admin("admin@example.com").await;
@@ -134,25 +134,9 @@ async fn a_restarted_node_rolls_up_what_it_had_not() {
     let at = Tier::Minute.start_of(now) - 60_000;
     let results: Vec<StoredResult> = (0..3)
         .map(|i| StoredResult {
-            result: CheckResult {
-                run_id: openseer_protocol::wire::run_id(id, "eu", at + i * 1_000),
-                monitor_id: id,
-                region: "eu".into(),
-                scheduled_at_ms: at + i * 1_000,
-                started_at_ms: at + i * 1_000,
-                outcome: Outcome::Up,
-                error_kind: None,
-                error_message: None,
-                status_code: Some(200),
-                total_ms: 10.0 + i as f64,
-                body_bytes: 0,
-                timings: None,
-                tls: None,
-                redirects: Vec::new(),
-                assertions: Vec::new(),
-            },
-            worker_id: None,
+            // Received now, as if committed just before the node died.
             received_at: now,
+            ..common::results::stored(id, "eu", at + i * 1_000, Outcome::Up, 10.0 + i as f64)
         })
         .collect();
     let refs: Vec<&StoredResult> = results.iter().collect();

@@ -4,12 +4,13 @@
 mod common;
 
 use common::db::TestDb;
+use common::results::stored as result;
 use openseer_node::rollup::plan::{Tier, DAY, HOUR, MINUTE};
 use openseer_node::rollup::{Aggregate, RawSample};
 use openseer_node::store::{
     BackendKind, NewUser, Results, RollupRow, Store, StoreError, StoredResult,
 };
-use openseer_protocol::{CheckResult, MonitorInput, Outcome, Timings};
+use openseer_protocol::{MonitorInput, Outcome};
 
 /// Each test, once per backend.
 macro_rules! conformance {
@@ -69,37 +70,6 @@ fn monitor_input(name: &str) -> MonitorInput {
         "name": name, "url": "https://example.com/health", "interval_seconds": 30, "regions": ["eu", "us"]
     })))
     .unwrap()
-}
-
-fn result(monitor_id: i64, region: &str, at: i64, outcome: Outcome, total_ms: f64) -> StoredResult {
-    let answered = matches!(outcome, Outcome::Up | Outcome::Degraded | Outcome::Down);
-    StoredResult {
-        result: CheckResult {
-            run_id: openseer_protocol::wire::run_id(monitor_id, region, at),
-            monitor_id,
-            region: region.into(),
-            scheduled_at_ms: at,
-            started_at_ms: at + 5,
-            outcome,
-            error_kind: None,
-            error_message: None,
-            status_code: answered.then_some(200),
-            total_ms,
-            body_bytes: 10,
-            timings: answered.then_some(Timings {
-                dns_ms: 1.0,
-                connect_ms: 2.0,
-                tls_ms: 3.0,
-                ttfb_ms: total_ms - 7.0,
-                transfer_ms: 1.0,
-            }),
-            tls: None,
-            redirects: Vec::new(),
-            assertions: Vec::new(),
-        },
-        worker_id: None,
-        received_at: at + 100,
-    }
 }
 
 async fn insert(store: &Store, rs: &[StoredResult]) {

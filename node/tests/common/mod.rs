@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod results;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -33,6 +34,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        memory_guard();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -422,4 +424,28 @@ impl Target {
     pub fn set_body(&self, body: &str) {
         *self.body.lock().unwrap() = body.to_string();
     }
+}
+
+/// Aborts the test process if it ever holds more than 4 GiB: a runaway
+/// test must not push the machine's other services (PostgreSQL) into the
+/// out-of-memory killer. Started once per test binary.
+pub fn memory_guard() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        std::thread::spawn(|| loop {
+            let pages = std::fs::read_to_string("/proc/self/statm")
+                .ok()
+                .and_then(|s| {
+                    s.split_whitespace()
+                        .nth(1)
+                        .and_then(|p| p.parse::<u64>().ok())
+                })
+                .unwrap_or(0);
+            if pages * 4096 > 4 << 30 {
+                eprintln!("test process holds over 4 GiB; aborting");
+                std::process::abort();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        });
+    });
 }
