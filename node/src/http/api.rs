@@ -308,8 +308,8 @@ async fn series(
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            let from = shape.start + shape.width * i as i64;
-            StatsView::of(from, from + shape.width, a)
+            let (from, to) = shape.bucket(i);
+            StatsView::of(from, to, a)
         })
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "bucket_ms": shape.width, "points": points })))

@@ -699,10 +699,10 @@ async fn monitor_page(
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            let start = shape.start + shape.width * i as i64;
+            let (start, end) = shape.bucket(i);
             views::charts::LatencyPoint {
                 start,
-                end: start + shape.width,
+                end,
                 p50: a.percentile(0.5),
                 p95: a.percentile(0.95),
                 p99: a.percentile(0.99),
@@ -723,10 +723,10 @@ async fn monitor_page(
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            let start = dshape.start + dshape.width * i as i64;
+            let (start, end) = dshape.bucket(i);
             views::charts::UptimeSegment {
                 start,
-                end: start + dshape.width,
+                end,
                 uptime: a.uptime(),
                 checks: a.checked(),
             }

@@ -199,6 +199,14 @@ pub struct SeriesShape {
     pub count: usize,
 }
 
+impl SeriesShape {
+    /// The span `[start, end)` of bucket `i`.
+    pub fn bucket(&self, i: usize) -> (i64, i64) {
+        let start = self.start + self.width * i as i64;
+        (start, start + self.width)
+    }
+}
+
 /// About `target` buckets over `[start, end)`, each a whole number of tier
 /// buckets, from the coarsest tier that fits and is still kept.
 pub fn series_shape(start: i64, end: i64, target: usize, c: &Coverage) -> SeriesShape {
@@ -372,6 +380,7 @@ mod tests {
         let s = series_shape(NOW - 90 * DAY, NOW, 90, &c);
         assert_eq!((s.tier, s.width), (Tier::Day, DAY));
         assert!(s.count <= 91);
+        assert_eq!(s.bucket(2), (s.start + 2 * DAY, s.start + 3 * DAY));
     }
 
     #[test]
