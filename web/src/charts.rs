@@ -83,13 +83,11 @@ pub fn latency_chart(label: &str, points: &[LatencyPoint]) -> Markup {
         let mut pen_down = false;
         for (i, p) in points.iter().enumerate() {
             match pick(p) {
+                Some(v) if pen_down => d += &format!("L{:.1},{:.1} ", x(i), y(v)),
+                // A run's first point also draws a dot (a zero-length segment
+                // with round caps), so a lone bucket is visible.
                 Some(v) => {
-                    d += &format!(
-                        "{}{:.1},{:.1} ",
-                        if pen_down { "L" } else { "M" },
-                        x(i),
-                        y(v)
-                    );
+                    d += &format!("M{:.1},{:.1} l0,0 ", x(i), y(v));
                     pen_down = true;
                 }
                 None => pen_down = false,
@@ -216,6 +214,11 @@ mod tests {
             p50.matches('M').count(),
             2,
             "a gap starts a new segment: {p50}"
+        );
+        assert_eq!(
+            p50.matches("l0,0").count(),
+            2,
+            "each run starts with a dot: {p50}"
         );
         assert!(svg.contains("10.0 ms p50 · 20.0 ms p95 · 30.0 ms p99"));
         assert!(svg.contains("– p50"));
