@@ -190,6 +190,10 @@ async fn a_monitor_page_shows_ninety_days() {
     let results: Vec<StoredResult> = (0..3)
         .map(|i| result(t0 + i * 60_000, Outcome::Down))
         .chain([result(t0 + 180_000, Outcome::Up)])
+        // An earlier outage with a pause in its checks (no worker for ten
+        // minutes) but no success in between: one period, not two.
+        .chain([-40, -39, -25].map(|min| result(t0 + min * 60_000, Outcome::Down)))
+        .chain([result(t0 - 24 * 60_000, Outcome::Up)])
         .collect();
     app.store
         .insert_results(&results.iter().collect::<Vec<_>>())
@@ -242,6 +246,16 @@ async fn a_monitor_page_shows_ninety_days() {
             && periods.contains("3 min")
             && periods.contains("<td>3</td>"),
         "the down period, its length and its failed checks"
+    );
+    let periods = periods.split("</table>").next().unwrap();
+    assert_eq!(
+        periods.matches("<tr><td>eu</td>").count(),
+        2,
+        "two periods: {periods}"
+    );
+    assert!(
+        periods.contains("16 min"),
+        "the paused outage is one period of 16 min: {periods}"
     );
     let (status, _) = admin
         .get(&format!("/monitors/{m}?range=2y&region=../x"))

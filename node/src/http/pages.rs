@@ -807,9 +807,8 @@ async fn monitor_page(
     )))
 }
 
-/// Runs of failed checks per region in the last 7 days: a run breaks where
-/// two failures are more than two intervals apart; it ends at the first
-/// check that found the target up again.
+/// Down periods per region in the last 7 days: runs of failed checks, from
+/// the first failure to the first check that found the target up again.
 async fn down_periods(
     state: &AppState,
     m: &Monitor,
@@ -830,10 +829,22 @@ async fn down_periods(
             }
         }
     }
-    runs.sort_by_key(|r| std::cmp::Reverse(r.1));
-    let mut out = Vec::new();
-    for (region, start, last, checks) in runs.into_iter().take(DOWN_PERIODS) {
+    // Runs split by a pause in the failures (the node was down, say) are one
+    // period unless a check found the target up between them. At most the
+    // latest 50 runs are looked at: one query each for their end.
+    let first = runs.len().saturating_sub(50);
+    let mut out: Vec<views::DownPeriodVm> = Vec::new();
+    let mut latest_of: HashMap<String, usize> = HashMap::new();
+    for (region, start, last, checks) in runs.into_iter().skip(first) {
         let end = state.store.first_up_after(m.id, &region, last).await?;
+        if let Some(&k) = latest_of.get(&region) {
+            if out[k].end.is_none_or(|e| e > start) {
+                out[k].end = end;
+                out[k].checks += checks;
+                continue;
+            }
+        }
+        latest_of.insert(region.clone(), out.len());
         out.push(views::DownPeriodVm {
             region,
             start,
@@ -841,6 +852,8 @@ async fn down_periods(
             checks,
         });
     }
+    out.sort_by_key(|p| std::cmp::Reverse(p.start));
+    out.truncate(DOWN_PERIODS);
     Ok(out)
 }
 
