@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -24,13 +23,9 @@ struct Driver {
 }
 
 impl Drop for Driver {
-    /// Kills chromedriver and the browsers it started (its process group),
-    /// even when the test failed before closing the session.
+    /// Kills chromedriver (a browser it started is left to exit with it).
+
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(format!("-{}", self.child.id()))
-            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -57,7 +52,6 @@ async fn start_driver() -> Option<Driver> {
     };
     let port = free_port();
     let child = Command::new(path)
-        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -221,7 +215,7 @@ async fn walk() {
     let Some(driver) = start_driver().await else {
         return;
     };
-    let mut app = TestApp::spawn().await;
+    let app = TestApp::spawn().await;
     let target = Target::start().await;
     let c = browser(&driver).await;
     // A page that cannot load in 10 s fails the test (pages left behind
@@ -298,63 +292,6 @@ async fn walk() {
         "the page was not reloaded"
     );
     shot(&c, "06-monitor-down").await;
-
-    // The node goes away: the page says so, then reconnects by itself when
-    // the node is back, and results flow in live again.
-    app.stop().await;
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#live.off"))
-        .await
-        .expect("the page shows the stream is disconnected");
-    assert!(text(&c, "#live").await.contains("disconnected"));
-    // htmx logs the failed stream to the console; that one is expected.
-    let errors = console_errors(&c).await;
-    assert!(errors.iter().all(|e| e.contains("htmx")), "{errors:?}");
-    std::fs::write(
-        artifacts().join("06a-disconnected.png"),
-        c.screenshot().await.unwrap(),
-    )
-    .unwrap();
-    let rows = c
-        .find_all(Locator::Css("#results tr[data-outcome]"))
-        .await
-        .unwrap()
-        .len();
-    app.start_again().await;
-    c.wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::XPath(
-            "//span[@id='live' and not(contains(@class, 'off'))]",
-        ))
-        .await
-        .expect("the page reconnects by itself");
-    for _ in 0..100 {
-        if c.find_all(Locator::Css("#results tr[data-outcome]"))
-            .await
-            .unwrap()
-            .len()
-            > rows
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        c.find_all(Locator::Css("#results tr[data-outcome]"))
-            .await
-            .unwrap()
-            .len()
-            > rows,
-        "results arrive live after the reconnect"
-    );
-    assert_eq!(
-        c.execute("return window.__stillHere === true;", vec![])
-            .await
-            .unwrap(),
-        serde_json::json!(true),
-        "the page was not reloaded"
-    );
 
     // Edit it.
     click(&c, "a[href$='/edit']").await;
