@@ -24,7 +24,6 @@ struct Driver {
 
 impl Drop for Driver {
     /// Kills chromedriver (a browser it started is left to exit with it).
-
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -292,6 +291,57 @@ async fn walk() {
         "the page was not reloaded"
     );
     shot(&c, "06-monitor-down").await;
+
+    // The node drops every live stream (as it does when it stops): the page
+    // says so, then reconnects by itself and results flow in live again.
+    let rows = c
+        .find_all(Locator::Css("#results tr[data-outcome]"))
+        .await
+        .unwrap()
+        .len();
+    app.actors
+        .sessions
+        .cast(openseer_node::actors::sessions::SessionsMsg::CloseStreams)
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .every(Duration::from_millis(20))
+        .for_element(Locator::Css("#live.off"))
+        .await
+        .expect("the page shows the stream is disconnected");
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::XPath(
+            "//span[@id='live' and not(contains(@class, 'off'))]",
+        ))
+        .await
+        .expect("the page reconnects by itself");
+    let mut more = false;
+    for _ in 0..100 {
+        more = c
+            .find_all(Locator::Css("#results tr[data-outcome]"))
+            .await
+            .unwrap()
+            .len()
+            > rows;
+        if more {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(more, "results arrive live after the reconnect");
+    assert_eq!(
+        c.execute("return window.__stillHere === true;", vec![])
+            .await
+            .unwrap(),
+        serde_json::json!(true),
+        "the page was not reloaded"
+    );
+    let errors = console_errors(&c).await;
+    assert!(
+        errors.iter().all(|e| e.contains("htmx")),
+        "only the dropped stream's errors: {errors:?}"
+    );
 
     // Edit it.
     click(&c, "a[href$='/edit']").await;
