@@ -34,6 +34,7 @@ async fn ingest(admin: &str, seconds: u64) -> anyhow::Result<()> {
         LeaseConfig::default(),
         Retention::default(),
         60_000,
+        openseer_node::actors::Membership::Alone,
     )
     .await?;
     let done = Arc::new(AtomicU64::new(0));

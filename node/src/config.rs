@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::ClusterSettings;
 use crate::rollup::plan::{Retention, DAY};
 use crate::settings::Settings;
 
@@ -27,6 +28,14 @@ pub struct FileConfig {
     pub retention_minute_days: Option<i64>,
     pub retention_hour_days: Option<i64>,
     pub retention_day_days: Option<i64>,
+    pub node_id: Option<u64>,
+    pub cluster: Option<String>,
+    pub cluster_secret: Option<String>,
+    pub join: Option<String>,
+    pub advertise_http: Option<String>,
+    pub failover_ms: Option<u64>,
+    pub fence_ms: Option<u64>,
+    pub heartbeat_ms: Option<u64>,
 }
 
 impl FileConfig {
@@ -46,6 +55,14 @@ impl FileConfig {
             retention_minute_days: Some(30),
             retention_hour_days: Some(400),
             retention_day_days: Some(0),
+            node_id: Some(0),
+            cluster: Some(String::new()),
+            cluster_secret: Some(String::new()),
+            join: Some(String::new()),
+            advertise_http: Some(String::new()),
+            failover_ms: Some(2_000),
+            fence_ms: Some(1_200),
+            heartbeat_ms: Some(150),
         }
     }
 
@@ -71,12 +88,29 @@ impl FileConfig {
             retention_minute_days: over.retention_minute_days.or(self.retention_minute_days),
             retention_hour_days: over.retention_hour_days.or(self.retention_hour_days),
             retention_day_days: over.retention_day_days.or(self.retention_day_days),
+            node_id: over.node_id.or(self.node_id),
+            cluster: over.cluster.or(self.cluster),
+            cluster_secret: over.cluster_secret.or(self.cluster_secret),
+            join: over.join.or(self.join),
+            advertise_http: over.advertise_http.or(self.advertise_http),
+            failover_ms: over.failover_ms.or(self.failover_ms),
+            fence_ms: over.fence_ms.or(self.fence_ms),
+            heartbeat_ms: over.heartbeat_ms.or(self.heartbeat_ms),
         }
     }
 
     /// The `OPENSEER_*` layer.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<FileConfig, ConfigError> {
         let num = |key: &str| -> Result<Option<i64>, ConfigError> {
+            get(key)
+                .map(|v| {
+                    v.parse().map_err(|_| {
+                        ConfigError::Invalid(key.into(), format!("{v:?} is not a whole number"))
+                    })
+                })
+                .transpose()
+        };
+        let num_u = |key: &str| -> Result<Option<u64>, ConfigError> {
             get(key)
                 .map(|v| {
                     v.parse().map_err(|_| {
@@ -111,6 +145,14 @@ impl FileConfig {
             retention_minute_days: num("OPENSEER_RETENTION_MINUTE_DAYS")?,
             retention_hour_days: num("OPENSEER_RETENTION_HOUR_DAYS")?,
             retention_day_days: num("OPENSEER_RETENTION_DAY_DAYS")?,
+            node_id: num_u("OPENSEER_NODE_ID")?,
+            cluster: get("OPENSEER_CLUSTER"),
+            cluster_secret: get("OPENSEER_CLUSTER_SECRET"),
+            join: get("OPENSEER_JOIN"),
+            advertise_http: get("OPENSEER_ADVERTISE_HTTP"),
+            failover_ms: num_u("OPENSEER_FAILOVER_MS")?,
+            fence_ms: num_u("OPENSEER_FENCE_MS")?,
+            heartbeat_ms: num_u("OPENSEER_HEARTBEAT_MS")?,
         })
     }
 
@@ -147,13 +189,16 @@ impl FileConfig {
                 "at least 1000".into(),
             ));
         }
-        let mut s = Settings::new(c.data_dir.expect("defaulted"), &c.http.expect("defaulted"));
+        let mut s = Settings::new(
+            c.data_dir.clone().expect("defaulted"),
+            &c.http.clone().expect("defaulted"),
+        );
         s.public_url = public_url;
         s.migrate = c.migrate.expect("defaulted");
         s.lease.grace_ms = grace;
         s.worker_stale_ms = stale;
-        s.metrics_token = c.metrics_token.filter(|t| !t.is_empty());
-        s.database_url = c.database_url.filter(|u| !u.is_empty());
+        s.metrics_token = c.metrics_token.clone().filter(|t| !t.is_empty());
+        s.database_url = c.database_url.clone().filter(|u| !u.is_empty());
         if let Some(u) = &s.database_url {
             if !u.starts_with("postgres://") && !u.starts_with("postgresql://") {
                 return Err(ConfigError::Invalid(
@@ -188,8 +233,71 @@ impl FileConfig {
                 "at least 16 characters".into(),
             ));
         }
+        s.cluster = cluster_settings(&c, &s)?;
         Ok((s, log_format))
     }
+}
+
+/// The cluster part: on when `cluster` (the ractor_cluster address) is set.
+fn cluster_settings(c: &FileConfig, s: &Settings) -> Result<Option<ClusterSettings>, ConfigError> {
+    let listen = c.cluster.clone().unwrap_or_default();
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    let invalid = |key: &str, why: &str| ConfigError::Invalid(key.into(), why.into());
+    if listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(invalid(
+            "cluster",
+            "an ip:port address for node-to-node traffic",
+        ));
+    }
+    if s.database_url.is_none() {
+        return Err(invalid(
+            "database_url",
+            "a postgres:// URL: nodes of a cluster share one PostgreSQL database",
+        ));
+    }
+    let advertise = c.advertise_http.clone().unwrap_or_default();
+    let advertise = if advertise.is_empty() {
+        if s.http_addr.starts_with("0.0.0.0")
+            || s.http_addr.starts_with("[::]")
+            || s.http_addr.ends_with(":0")
+        {
+            return Err(invalid(
+                "advertise_http",
+                "the host:port other nodes reach this one at (http listens on a wildcard or port 0)",
+            ));
+        }
+        s.http_addr.clone()
+    } else {
+        advertise
+    };
+    let settings = ClusterSettings {
+        node_id: c.node_id.unwrap_or(0),
+        cluster_addr: listen,
+        advertise_http: advertise,
+        join: c
+            .join
+            .clone()
+            .unwrap_or_default()
+            .split(',')
+            .map(|j| j.trim().to_string())
+            .filter(|j| !j.is_empty())
+            .collect(),
+        secret: c.cluster_secret.clone().unwrap_or_default(),
+        failover_ms: c.failover_ms.expect("defaulted"),
+        fence_ms: c.fence_ms.expect("defaulted"),
+        heartbeat_ms: c.heartbeat_ms.expect("defaulted"),
+    };
+    settings.check().map_err(|why| {
+        let key = why
+            .split_whitespace()
+            .next()
+            .unwrap_or("cluster")
+            .to_string();
+        ConfigError::Invalid(key, why)
+    })?;
+    Ok(Some(settings))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -228,6 +336,35 @@ pub fn effective(settings: &Settings, log_format: &str) -> String {
         retention_minute_days: Some(settings.retention.minute_ms / DAY),
         retention_hour_days: Some(settings.retention.hour_ms / DAY),
         retention_day_days: Some(settings.retention.day_ms.unwrap_or(0) / DAY),
+        node_id: Some(settings.cluster.as_ref().map_or(0, |c| c.node_id)),
+        cluster: Some(
+            settings
+                .cluster
+                .as_ref()
+                .map(|c| c.cluster_addr.clone())
+                .unwrap_or_default(),
+        ),
+        cluster_secret: Some(match settings.cluster {
+            Some(_) => "(set, hidden)".into(),
+            None => String::new(),
+        }),
+        join: Some(
+            settings
+                .cluster
+                .as_ref()
+                .map(|c| c.join.join(","))
+                .unwrap_or_default(),
+        ),
+        advertise_http: Some(
+            settings
+                .cluster
+                .as_ref()
+                .map(|c| c.advertise_http.clone())
+                .unwrap_or_default(),
+        ),
+        failover_ms: Some(settings.cluster.as_ref().map_or(2_000, |c| c.failover_ms)),
+        fence_ms: Some(settings.cluster.as_ref().map_or(1_200, |c| c.fence_ms)),
+        heartbeat_ms: Some(settings.cluster.as_ref().map_or(150, |c| c.heartbeat_ms)),
     };
     toml::to_string(&shown).expect("settings serialise")
 }
@@ -258,7 +395,7 @@ mod tests {
             .lines()
             .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
             .collect();
-        assert_eq!(keys.len(), 13, "every key has a default: {defaults}");
+        assert_eq!(keys.len(), 21, "every key has a default: {defaults}");
         for key in keys {
             assert!(
                 doc.contains(&format!("| `{key}` |")),

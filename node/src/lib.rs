@@ -8,6 +8,7 @@
 pub mod actors;
 pub mod auth;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod dev;
 pub mod http;
@@ -26,8 +27,9 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle};
 use openseer_protocol::token::TokenKind;
 
-use crate::actors::Actors;
+use crate::actors::{Actors, Membership};
 use crate::clock::{SharedClock, SystemClock};
+use crate::cluster::Cluster;
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,10 @@ pub enum BuildError {
     Actors(#[from] actors::StartError),
     #[error("the database schema is not current; run `openseer migrate` (or start without --no-migrate)")]
     NotMigrated,
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
+    #[error("starting the cluster links: {0}")]
+    Peers(String),
     #[error("binding {addr}: {source}")]
     Bind {
         addr: String,
@@ -56,6 +62,7 @@ pub struct Application {
     handle: ServerHandle,
     pub store: Store,
     pub actors: Actors,
+    pub cluster: Option<Arc<Cluster>>,
     /// Present while nobody has claimed the instance yet.
     pub setup_url: Option<String>,
     pub base_url: String,
@@ -81,11 +88,9 @@ impl Application {
             return Err(BuildError::NotMigrated);
         }
         let session_key =
-            settings::load_or_create_session_key(&settings.data_dir).map_err(|source| {
-                BuildError::DataDir {
-                    path: settings.data_dir.display().to_string(),
-                    source,
-                }
+            settings::session_key(&settings).map_err(|source| BuildError::DataDir {
+                path: settings.data_dir.display().to_string(),
+                source,
             })?;
         let listener =
             TcpListener::bind(&settings.http_addr).map_err(|source| BuildError::Bind {
@@ -103,23 +108,60 @@ impl Application {
 
         let setup_url = if store.user_count().await? == 0 {
             let token = auth::token::generate(TokenKind::Setup);
-            store
-                .set_meta("setup_token_hash", &auth::token::hash(&token))
-                .await?;
-            Some(format!("{base_url}/setup?token={token}"))
+            let hash = auth::token::hash(&token);
+            // Nodes of a cluster share the database: the first to start
+            // creates the link; a single node makes a fresh one each start.
+            let created = match settings.cluster {
+                Some(_) => store.insert_meta("setup_token_hash", &hash).await?,
+                None => {
+                    store.set_meta("setup_token_hash", &hash).await?;
+                    true
+                }
+            };
+            created.then(|| format!("{base_url}/setup?token={token}"))
         } else {
             None
         };
 
+        let cluster = match &settings.cluster {
+            Some(c) => Some(Cluster::start(c.clone(), &settings.data_dir).await?),
+            None => None,
+        };
+        let membership = match &cluster {
+            Some(c) => Membership::Clustered {
+                me: c.me,
+                fence: c.fence.clone(),
+            },
+            None => Membership::Alone,
+        };
         let actors = Actors::start(
             store.clone(),
             clock.clone(),
             settings.lease.clone(),
             settings.retention,
             settings.worker_stale_ms,
+            membership,
         )
         .await?;
-        let state = http::AppState::new(store.clone(), actors.clone(), clock, Arc::new(settings));
+        if let Some(c) = &cluster {
+            cluster::peer::start(
+                c.me,
+                &c.settings.cluster_addr,
+                &c.secret,
+                actors.clone(),
+                c.state.clone(),
+            )
+            .await
+            .map_err(BuildError::Peers)?;
+            tokio::spawn(follow_assignment(c.clone(), actors.clone()));
+        }
+        let state = http::AppState::new(
+            store.clone(),
+            actors.clone(),
+            cluster.clone(),
+            clock,
+            Arc::new(settings),
+        );
         let server =
             http::server(listener, state, session_key).map_err(|source| BuildError::Bind {
                 addr: addr.to_string(),
@@ -132,6 +174,7 @@ impl Application {
             handle,
             store,
             actors,
+            cluster,
             setup_url,
             base_url,
         })
@@ -151,6 +194,9 @@ impl Application {
         let server = self.server.take().expect("run once");
         let result = server.await;
         self.actors.stop().await;
+        if let Some(c) = &self.cluster {
+            c.shutdown().await;
+        }
         self.store.close().await;
         result
     }
@@ -162,5 +208,22 @@ impl Application {
             .sessions
             .cast(actors::sessions::SessionsMsg::CloseStreams);
         handle.stop(true).await;
+    }
+}
+
+/// Starts and stops this node's shard actors as the raft group's shard map
+/// changes.
+async fn follow_assignment(cluster: Arc<Cluster>, actors: Actors) {
+    let mut state = cluster.state.clone();
+    loop {
+        let map = state.borrow_and_update().shards.clone();
+        if map.owners.len() == schedule::SHARDS as usize {
+            if let Err(e) = actors.own(&map).await {
+                tracing::error!(error = %e, "starting a shard's actors");
+            }
+        }
+        if state.changed().await.is_err() {
+            return;
+        }
     }
 }

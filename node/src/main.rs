@@ -44,6 +44,21 @@ struct NodeArgs {
     /// A worker not heard from for this long is shown as down.
     #[arg(long)]
     worker_stale_ms: Option<i64>,
+    /// This node's id in the cluster (1 or more; stable across restarts).
+    #[arg(long)]
+    node_id: Option<u64>,
+    /// Address for node-to-node traffic (ip:port); setting it makes this
+    /// node part of a cluster. The secret comes from OPENSEER_CLUSTER_SECRET
+    /// or the file, never from a flag.
+    #[arg(long)]
+    cluster: Option<String>,
+    /// HTTP address (host:port) of a node to join through; comma-separated
+    /// for several. Without it, a node with no cluster state starts a new cluster.
+    #[arg(long)]
+    join: Option<String>,
+    /// The host:port other nodes reach this node's HTTP at, if not --http.
+    #[arg(long)]
+    advertise_http: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -56,8 +71,12 @@ enum ConfigCommand {
 enum Command {
     /// One node on embedded SQLite with an in-process worker in region `local`.
     Dev(NodeArgs),
-    /// Run a node (single node on SQLite for now).
+    /// Run a node: alone (SQLite or PostgreSQL), or one of a cluster with
+    /// --node-id, --cluster and a shared PostgreSQL.
     Serve(NodeArgs),
+    /// Cluster tools (they read the same configuration as `serve`).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Write the organization's monitors as JSON (to stdout or --output).
     Export {
         #[command(flatten)]
@@ -90,6 +109,15 @@ enum Command {
     Config(ConfigCommand),
     /// Apply database migrations and exit.
     Migrate(NodeArgs),
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Hand this node's shards to the others and remove it from the
+    /// cluster; stop the process afterwards.
+    Leave(NodeArgs),
+    /// Print the cluster as this node sees it (JSON).
+    Status(NodeArgs),
 }
 
 #[derive(Subcommand)]
@@ -131,6 +159,10 @@ fn resolve(a: &NodeArgs, log_flag: Option<&str>) -> anyhow::Result<(Settings, St
         log_format: log_flag.map(str::to_string),
         lease_grace_ms: a.lease_grace_ms,
         worker_stale_ms: a.worker_stale_ms,
+        node_id: a.node_id,
+        cluster: a.cluster.clone(),
+        join: a.join.clone(),
+        advertise_http: a.advertise_http.clone(),
         // Secrets come from the file or the environment, never from flags
         // (command lines are visible to every user of the machine).
         metrics_token: None,
@@ -147,8 +179,9 @@ async fn open_store(settings: &Settings) -> anyhow::Result<openseer_node::store:
 }
 
 fn init_logs(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,sqlx=warn,actix_server=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        "info,sqlx=warn,actix_server=warn,openraft=warn,ractor_cluster=warn".into()
+    });
     if format == "json" {
         tracing_subscriber::fmt()
             .json()
@@ -170,6 +203,7 @@ async fn main() -> anyhow::Result<()> {
         | Command::Config(ConfigCommand::Check(a))
         | Command::Migrate(a)
         | Command::Backup { node: a, .. }
+        | Command::Cluster(ClusterCommand::Leave(a) | ClusterCommand::Status(a))
         | Command::Rollup(RollupCommand::Rebuild { node: a, .. }) => Some(resolve(a, log_flag)?),
         _ => None,
     };
@@ -241,6 +275,45 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", openseer_node::config::effective(&settings, &format));
             Ok(())
         }
+        Command::Cluster(cmd) => {
+            let (settings, _) = node.expect("resolved above");
+            let Some(c) = settings.cluster else {
+                anyhow::bail!("this node is not configured as part of a cluster (set cluster, node_id and OPENSEER_CLUSTER_SECRET)");
+            };
+            let client = reqwest::Client::new();
+            let base = format!("http://{}/cluster/v1", c.advertise_http);
+            let answer = match cmd {
+                ClusterCommand::Leave(_) => {
+                    client
+                        .post(format!("{base}/leave"))
+                        .bearer_auth(&c.secret)
+                        .json(&openseer_node::cluster::LeaveRequest { node_id: c.node_id })
+                        .send()
+                        .await?
+                }
+                ClusterCommand::Status(_) => {
+                    client
+                        .get(format!("{base}/state"))
+                        .bearer_auth(&c.secret)
+                        .send()
+                        .await?
+                }
+            };
+            let status = answer.status();
+            let text = answer.text().await?;
+            if !status.is_success() {
+                anyhow::bail!("the node answered {status}: {}", text.trim());
+            }
+            if text.is_empty() {
+                println!(
+                    "node {} left the cluster; its shards are with the other nodes. Stop it now.",
+                    c.node_id
+                );
+            } else {
+                println!("{text}");
+            }
+            Ok(())
+        }
         Command::Serve(_) => serve(node.expect("resolved above").0, false).await,
         Command::Dev(_) => serve(node.expect("resolved above").0, true).await,
     }
@@ -256,6 +329,12 @@ async fn serve(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
     match &app.setup_url {
         Some(url) => println!("  Claim this instance (one-time setup link): {url}"),
         None => println!("  Sign in at {base}/login"),
+    }
+    if let Some(c) = &app.cluster {
+        println!(
+            "  Cluster: node {} (node-to-node on {})",
+            c.me, c.settings.cluster_addr
+        );
     }
     if with_worker {
         println!(
@@ -285,8 +364,13 @@ async fn serve(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
     });
     let handle = app.handle();
     let actors = app.actors.clone();
+    let cluster = app.cluster.clone();
     let server = tokio::spawn(app.run_until_stopped());
     openseer_worker::wait_for_stop_signal().await;
+    if let Some(c) = cluster {
+        tracing::info!("handing this node's shards to the other nodes");
+        c.drain().await;
+    }
     tracing::info!(
         "stopping: the worker finishes its checks and delivers results, then the node drains"
     );

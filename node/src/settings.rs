@@ -28,6 +28,8 @@ pub struct Settings {
     /// PostgreSQL (`postgres://...`); without it, SQLite in `data_dir`.
     pub database_url: Option<String>,
     pub retention: Retention,
+    /// Set when this node is one of a cluster.
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 impl Settings {
@@ -42,6 +44,7 @@ impl Settings {
             metrics_token: None,
             database_url: None,
             retention: Retention::default(),
+            cluster: None,
         }
     }
 
@@ -52,8 +55,23 @@ impl Settings {
     }
 }
 
-/// The key that signs session cookies, kept in the data directory so
-/// sessions survive a restart. Created readable by the owner only.
+/// The key that signs session cookies. Nodes of a cluster derive it from
+/// the cluster secret, so a cookie one node set is good on every node.
+pub fn session_key(settings: &Settings) -> std::io::Result<Key> {
+    match &settings.cluster {
+        Some(c) => {
+            use sha2::Digest;
+            let mut h = sha2::Sha512::new();
+            h.update(b"openseer session cookie key\0");
+            h.update(c.secret.as_bytes());
+            Ok(Key::from(&h.finalize()[..]))
+        }
+        None => load_or_create_session_key(&settings.data_dir),
+    }
+}
+
+/// A single node's session key, kept in the data directory so sessions
+/// survive a restart. Created readable by the owner only.
 pub fn load_or_create_session_key(dir: &Path) -> std::io::Result<Key> {
     let path = dir.join("session.key");
     match std::fs::read(&path) {

@@ -366,7 +366,12 @@ async fn a_node_that_lost_an_actor_says_it_is_not_ready() {
     let url = app.url("/readyz");
     assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
     // A scheduler dies: its shard's monitors would silently go unchecked.
-    app.actors.schedulers[3].kill();
+    let shard = app
+        .actors
+        .shards
+        .local(3)
+        .expect("a single node owns every shard");
+    shard.scheduler.expect("a shard has a scheduler").kill();
     let body = common::wait_for(std::time::Duration::from_secs(3), "unready", || async {
         let r = reqwest::get(&url).await.unwrap();
         (r.status() == 503).then_some(())?;

@@ -3,15 +3,19 @@
 //! commit it publishes live events to Sessions and tells the Rollup of each
 //! shard which buckets changed.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::rollup::RollupMsg;
 use super::sessions::{LiveEvent, SessionsMsg};
+use super::shards::{Route, ShardActors, ShardTable};
 use crate::clock::SharedClock;
+use crate::cluster::peer::{PeerCast, Peers};
 use crate::rollup::plan::Tier;
-use crate::schedule::shard_of;
+use crate::schedule::{shard_of, SHARDS};
 use crate::store::BucketKey;
 use crate::store::{Store, StoredResult};
 
@@ -20,6 +24,7 @@ const MAX_BATCH: usize = 2_000;
 /// Otherwise wait this long for more to join the batch.
 const LINGER: Duration = Duration::from_millis(5);
 
+#[derive(ractor_cluster::RactorMessage)]
 pub enum IngestMsg {
     /// Results whose lease (if any) was checked. The reply comes after commit.
     Submit {
@@ -35,14 +40,16 @@ pub enum IngestMsg {
 }
 
 pub struct Args {
-    pub rollups: Vec<ActorRef<RollupMsg>>,
+    pub shards: Arc<ShardTable>,
+    pub peers: Option<Arc<Peers>>,
     pub store: Store,
     pub sessions: ActorRef<SessionsMsg>,
     pub clock: SharedClock,
 }
 
 pub struct State {
-    rollups: Vec<ActorRef<RollupMsg>>,
+    shards: Arc<ShardTable>,
+    peers: Option<Arc<Peers>>,
     store: Store,
     sessions: ActorRef<SessionsMsg>,
     buffer: Vec<(StoredResult, i64)>,
@@ -84,10 +91,13 @@ impl State {
                     let _ = w.send(Ok(()));
                 }
                 self.mark_dirty(&batch);
-                let events = batch
+                let events: Vec<LiveEvent> = batch
                     .into_iter()
                     .map(|(r, org_id)| LiveEvent::result(org_id, &r.result))
                     .collect();
+                if let Some(peers) = &self.peers {
+                    peers.broadcast(&PeerCast::Live(events.clone()));
+                }
                 let _ = self.sessions.cast(SessionsMsg::Publish(events));
             }
             Err(e) => {
@@ -107,22 +117,33 @@ impl State {
 }
 
 impl State {
-    /// Tells each shard's Rollup which minute buckets just changed.
+    /// Tells each shard's Rollup, here or on its owner, which minute
+    /// buckets just changed. A shard with no owner right now is caught up by
+    /// the next owner from the shard's recorded progress.
     fn mark_dirty(&self, batch: &[(StoredResult, i64)]) {
-        let shards = self.rollups.len() as u32;
-        let mut by_shard: Vec<Vec<BucketKey>> = vec![Vec::new(); self.rollups.len()];
+        let mut by_shard: HashMap<u32, Vec<BucketKey>> = HashMap::new();
         for (s, _) in batch {
             let r = &s.result;
             let minute = Tier::Minute.start_of(r.scheduled_at_ms);
-            by_shard[shard_of(r.monitor_id, shards) as usize].push((
-                r.monitor_id,
-                r.region.clone(),
-                minute,
-            ));
+            by_shard
+                .entry(shard_of(r.monitor_id, SHARDS))
+                .or_default()
+                .push((r.monitor_id, r.region.clone(), minute));
         }
-        for (actor, keys) in self.rollups.iter().zip(by_shard) {
-            if !keys.is_empty() {
-                let _ = actor.cast(RollupMsg::Dirty(keys));
+        for (shard, keys) in by_shard {
+            match self.shards.route(shard) {
+                Route::Local(ShardActors {
+                    rollup: Some(rollup),
+                    ..
+                }) => {
+                    let _ = rollup.cast(RollupMsg::Dirty(keys));
+                }
+                Route::Remote(node) => {
+                    if let Some(peers) = &self.peers {
+                        peers.cast(node, &PeerCast::Dirty(keys));
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -142,7 +163,8 @@ impl Actor for Ingest {
     ) -> Result<State, ActorProcessingErr> {
         let _ = args.clock;
         Ok(State {
-            rollups: args.rollups,
+            shards: args.shards,
+            peers: args.peers,
             store: args.store,
             sessions: args.sessions,
             buffer: Vec::new(),

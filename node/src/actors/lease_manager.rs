@@ -40,7 +40,7 @@ impl Default for LeaseConfig {
 }
 
 /// What a lease manager knows of a run id a worker submits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LeaseCheck {
     /// This worker held the lease; it is now complete.
     Held,
@@ -50,6 +50,7 @@ pub enum LeaseCheck {
     NotLeased,
 }
 
+#[derive(ractor_cluster::RactorMessage)]
 pub enum LeaseMsg {
     Enqueue(Vec<PendingJob>),
     Take {

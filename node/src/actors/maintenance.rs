@@ -15,6 +15,7 @@ pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3_600);
 /// Partitions are made this far ahead.
 const AHEAD_MS: i64 = 7 * DAY;
 
+#[derive(ractor_cluster::RactorMessage)]
 pub enum MaintenanceMsg {
     Run,
     /// Runs now and answers with what was removed.

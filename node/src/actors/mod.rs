@@ -8,7 +8,9 @@
 //! - [`dispatcher::Dispatcher`]: serves worker long-polls from the lease
 //!   managers of every shard.
 //!
-//! Per owned shard (all [`crate::schedule::SHARDS`] shards on a single node):
+//! Per owned shard (all [`crate::schedule::SHARDS`] shards on a single node;
+//! in a cluster, the shards the raft group assigns to this node, started
+//! and stopped by [`Actors::own`] as the assignment changes):
 //! - [`scheduler::Scheduler`]: timer heap of the shard's enabled monitors;
 //!   emits one job per region per tick to its lease manager.
 //! - [`lease_manager::LeaseManager`]: ready queues per (organization, region),
@@ -19,8 +21,13 @@
 //! And [`maintenance::Maintenance`] (one per node): partitions ahead and
 //! retention.
 //!
-//! Start order is bottom-up (Sessions, Rollups, Ingest, lease managers, Dispatcher,
-//! schedulers) so that every actor's peers exist before it; [`Actors::stop`]
+//! [`shards::ShardTable`] says, for each shard, whether its actors run here,
+//! on which other node (reached through `cluster::peer`), or nowhere yet;
+//! every message about a monitor is routed through it.
+//!
+//! Start order is bottom-up (Sessions, Ingest, Dispatcher, then each owned
+//! shard's Rollup, lease manager and scheduler) so that every actor's peers
+//! exist before it; [`Actors::stop`]
 //! stops top-down and drains Ingest last, so nothing taken is left unwritten.
 //! Every actor is linked to [`root::Root`]: one that fails (or stops while the
 //! node is not stopping) makes `/readyz` report the node unready, so it is
@@ -35,25 +42,32 @@ pub mod rollup;
 pub mod root;
 pub mod scheduler;
 pub mod sessions;
+pub mod shards;
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use openseer_protocol::monitor::CheckSpec;
+use openseer_protocol::wire::{Job, Renewed};
 use ractor::{Actor, ActorRef};
 
 use crate::clock::SharedClock;
+use crate::cluster::assign::{NodeId, ShardMap};
+use crate::cluster::peer::{PeerCall, PeerCast, Peers};
+use crate::cluster::Fence;
 use crate::rollup::plan::Retention;
 use crate::schedule::{shard_of, SHARDS};
 use crate::store::{Monitor, Results, Store};
 
-use dispatcher::{DispatchMsg, Dispatcher};
+use dispatcher::{DispatchMsg, Dispatcher, LocalQueues};
 use ingest::{Ingest, IngestMsg};
-use lease_manager::{LeaseConfig, LeaseManager, LeaseMsg};
+use lease_manager::{LeaseCheck, LeaseConfig, LeaseManager, LeaseMsg};
 use maintenance::{Maintenance, MaintenanceMsg};
 use rollup::{Rollup, RollupMsg};
 use scheduler::{SchedMsg, Scheduler};
 use sessions::{Sessions, SessionsMsg};
+use shards::{Route, ShardActors, ShardTable};
 
 /// A job waiting in a lease manager (ready or leased).
 #[derive(Debug, Clone)]
@@ -68,18 +82,33 @@ pub struct PendingJob {
     pub check: Arc<CheckSpec>,
 }
 
+/// What starting a shard's actors needs.
+struct ShardContext {
+    store: Store,
+    clock: SharedClock,
+    lease: LeaseConfig,
+    fence: Arc<Fence>,
+}
+
 #[derive(Clone)]
 pub struct Actors {
     pub sessions: ActorRef<SessionsMsg>,
     pub ingest: ActorRef<IngestMsg>,
     pub dispatcher: ActorRef<DispatchMsg>,
-    pub lease_managers: Vec<ActorRef<LeaseMsg>>,
-    pub schedulers: Vec<ActorRef<SchedMsg>>,
-    pub rollups: Vec<ActorRef<RollupMsg>>,
+    local_queues: Arc<LocalQueues>,
+    pub shards: Arc<ShardTable>,
+    /// This node's queue of probe jobs ("test this request").
+    pub probe_queue: ActorRef<LeaseMsg>,
     pub probes: probes::SharedProbes,
     pub maintenance: ActorRef<MaintenanceMsg>,
     pub root: ActorRef<root::RootMsg>,
     pub health: Arc<root::Health>,
+    pub fence: Arc<Fence>,
+    /// Other nodes, when this one is in a cluster.
+    pub peers: Option<Arc<Peers>>,
+    context: Arc<ShardContext>,
+    /// Serialises ownership changes.
+    owning: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +136,13 @@ async fn child<A: Actor>(
     Ok(spawned)
 }
 
+/// Where this node stands: alone (owns every shard, never fenced) or one
+/// node of a cluster (owns what the raft group assigns it).
+pub enum Membership {
+    Alone,
+    Clustered { me: NodeId, fence: Arc<Fence> },
+}
+
 impl Actors {
     pub async fn start(
         store: Store,
@@ -114,7 +150,20 @@ impl Actors {
         lease: LeaseConfig,
         retention: Retention,
         worker_stale_ms: i64,
+        membership: Membership,
     ) -> Result<Actors, StartError> {
+        let (me, fence, peers) = match membership {
+            Membership::Alone => (0, Arc::new(Fence::never()), None),
+            Membership::Clustered { me, fence } => (
+                me,
+                fence,
+                Some(Arc::new(Peers {
+                    me,
+                    call_timeout_ms: 1_000,
+                })),
+            ),
+        };
+        let shards = Arc::new(ShardTable::new(me, SHARDS));
         let health = Arc::new(root::Health::default());
         let (root, _) = Actor::spawn(None, root::Root, health.clone())
             .await
@@ -130,22 +179,6 @@ impl Actors {
             },
         )
         .await?;
-        let mut rollups = Vec::with_capacity(SHARDS as usize);
-        for shard in 0..SHARDS {
-            let (r, _) = child(
-                &root,
-                "rollup",
-                Rollup,
-                rollup::Args {
-                    shard,
-                    store: store.clone(),
-                    clock: clock.clone(),
-                },
-            )
-            .await?;
-            rollups.push(r);
-        }
-        recover_rollups(&store, &rollups).await;
         let (maintenance, _) = child(
             &root,
             "maintenance",
@@ -162,86 +195,168 @@ impl Actors {
             "ingest",
             Ingest,
             ingest::Args {
-                rollups: rollups.clone(),
+                shards: shards.clone(),
+                peers: peers.clone(),
                 store: store.clone(),
                 sessions: sessions.clone(),
                 clock: clock.clone(),
             },
         )
         .await?;
+        let local_queues = Arc::new(LocalQueues::new(shards.clone()));
         let (dispatcher, _) = child(
             &root,
             "dispatcher",
             Dispatcher,
             dispatcher::Args {
                 clock: clock.clone(),
+                shards: shards.clone(),
+                peers: peers.clone(),
+                local: local_queues.clone(),
             },
         )
         .await?;
-        let mut lease_managers = Vec::with_capacity(SHARDS as usize);
+        let (probe_queue, _) = child(
+            &root,
+            "probe queue",
+            LeaseManager,
+            lease_manager::Args {
+                shard: SHARDS,
+                clock: clock.clone(),
+                config: lease.clone(),
+                ingest: ingest.clone(),
+                dispatcher: dispatcher.clone(),
+            },
+        )
+        .await?;
+        shards.set_probe_queue(probe_queue.clone());
+        let actors = Actors {
+            sessions,
+            ingest,
+            dispatcher,
+            local_queues,
+            shards,
+            probe_queue,
+            probes: Arc::new(probes::Probes::new(me)),
+            maintenance,
+            root,
+            health,
+            fence: fence.clone(),
+            peers,
+            context: Arc::new(ShardContext {
+                store,
+                clock,
+                lease,
+                fence,
+            }),
+            owning: Arc::default(),
+        };
+        if actors.peers.is_none() {
+            actors.own(&ShardMap::all_to(me, SHARDS)).await?;
+        }
+        Ok(actors)
+    }
+
+    /// Starts the actors of shards `map` gives this node and stops those of
+    /// shards it no longer does. A starting Rollup first re-reads the
+    /// results received since the shard's recorded progress.
+    pub async fn own(&self, map: &ShardMap) -> Result<(), StartError> {
+        let _one_at_a_time = self.owning.lock().await;
+        let me = self.shards.me();
+        let ctx = &self.context;
+        let mut gained = BTreeSet::new();
+        let mut lost = Vec::new();
         for shard in 0..SHARDS {
-            let (lm, _) = child(
-                &root,
+            let owner = map.owner_of(shard);
+            let running = self.shards.local(shard);
+            match (owner, running) {
+                (Some(o), Some(_)) if o == me => {}
+                (Some(o), None) if o == me => {
+                    gained.insert(shard);
+                }
+                (other, running) => {
+                    self.shards.set_remote(shard, other);
+                    if let Some(actors) = running {
+                        lost.push(shard);
+                        actors.hand_over().await;
+                    }
+                }
+            }
+        }
+        if !lost.is_empty() {
+            tracing::info!(shards = ?lost, "handed shards over");
+        }
+        if gained.is_empty() {
+            return Ok(());
+        }
+        let monitors = ctx.store.enabled_monitors().await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "loading monitors for the schedulers");
+            Vec::new()
+        });
+        let mut by_shard: HashMap<u32, Vec<Monitor>> = HashMap::new();
+        for m in monitors {
+            let shard = shard_of(m.id, SHARDS);
+            if gained.contains(&shard) {
+                by_shard.entry(shard).or_default().push(m);
+            }
+        }
+        let mut rollups = Vec::new();
+        for &shard in &gained {
+            let (rollup, _) = child(
+                &self.root,
+                "rollup",
+                Rollup,
+                rollup::Args {
+                    shard,
+                    store: ctx.store.clone(),
+                    clock: ctx.clock.clone(),
+                },
+            )
+            .await?;
+            let (lease_manager, _) = child(
+                &self.root,
                 "lease manager",
                 LeaseManager,
                 lease_manager::Args {
                     shard,
-                    clock: clock.clone(),
-                    config: lease.clone(),
-                    ingest: ingest.clone(),
-                    dispatcher: dispatcher.clone(),
+                    clock: ctx.clock.clone(),
+                    config: ctx.lease.clone(),
+                    ingest: self.ingest.clone(),
+                    dispatcher: self.dispatcher.clone(),
                 },
             )
             .await?;
-            lease_managers.push(lm);
-        }
-        dispatcher
-            .cast(DispatchMsg::SetLeaseManagers(lease_managers.clone()))
-            .map_err(|_| StartError {
-                name: "dispatcher",
-                source: ractor::SpawnErr::StartupFailed("dispatcher went away".into()),
-            })?;
-        let monitors = store.enabled_monitors().await.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "loading monitors for the schedulers");
-            Vec::new()
-        });
-        let mut by_shard: Vec<Vec<Monitor>> = vec![Vec::new(); SHARDS as usize];
-        for m in monitors {
-            by_shard[shard_of(m.id, SHARDS) as usize].push(m);
-        }
-        let mut schedulers = Vec::with_capacity(SHARDS as usize);
-        for (shard, monitors) in by_shard.into_iter().enumerate() {
-            let (s, _) = child(
-                &root,
+            let (scheduler, _) = child(
+                &self.root,
                 "scheduler",
                 Scheduler,
                 scheduler::Args {
-                    shard: shard as u32,
-                    clock: clock.clone(),
-                    monitors,
-                    lease_manager: lease_managers[shard].clone(),
+                    shard,
+                    clock: ctx.clock.clone(),
+                    monitors: by_shard.remove(&shard).unwrap_or_default(),
+                    lease_manager: lease_manager.clone(),
+                    fence: ctx.fence.clone(),
                 },
             )
             .await?;
-            schedulers.push(s);
+            rollups.push((shard, rollup.clone()));
+            self.shards.set_local(
+                shard,
+                ShardActors {
+                    scheduler: Some(scheduler),
+                    lease_manager,
+                    rollup: Some(rollup),
+                },
+            );
         }
-        Ok(Actors {
-            sessions,
-            ingest,
-            dispatcher,
-            lease_managers,
-            schedulers,
-            rollups,
-            probes: Arc::default(),
-            maintenance,
-            root,
-            health,
-        })
+        tracing::info!(shards = ?gained, "took over shards");
+        recover_rollups(&ctx.store, &rollups).await;
+        Ok(())
     }
 
     /// Writes every pending rollup bucket, all tiers.
     pub async fn drain_rollups(&self) {
-        for r in &self.rollups {
+        for r in self.shards.local_rollups() {
             if let Err(e) = ractor::call_t!(r, RollupMsg::Drain, 60_000) {
                 tracing::error!(error = %e, "draining rollups");
             }
@@ -252,7 +367,7 @@ impl Actors {
     /// moment with nothing pending (ms).
     pub async fn rollup_lag_ms(&self, now: i64) -> i64 {
         let mut oldest = now;
-        for r in &self.rollups {
+        for r in self.shards.local_rollups() {
             if let Ok(t) = ractor::call_t!(r, RollupMsg::CaughtUpAt, 1_000) {
                 oldest = oldest.min(t);
             }
@@ -260,19 +375,283 @@ impl Actors {
         now - oldest
     }
 
-    pub fn lease_manager_for(&self, monitor_id: i64) -> &ActorRef<LeaseMsg> {
-        &self.lease_managers[shard_of(monitor_id, SHARDS) as usize]
-    }
-
     /// A monitor was created or edited: its scheduler picks it up now.
     pub fn monitor_changed(&self, m: &Monitor) {
-        let shard = shard_of(m.id, SHARDS) as usize;
         if !m.enabled {
             self.monitor_removed(m.id);
             return;
         }
-        // A send fails only while the node shuts down.
-        let _ = self.schedulers[shard].cast(SchedMsg::Upsert(Box::new(m.clone())));
+        match self.shards.route_monitor(m.id) {
+            // A send fails only while the node shuts down.
+            Route::Local(a) => a.schedule(SchedMsg::Upsert(Box::new(m.clone()))),
+            Route::Remote(node) => self.cast(node, &PeerCast::MonitorChanged(m.id)),
+            Route::Nobody => {}
+        }
+    }
+
+    /// A monitor was deleted or paused: no more ticks, and queued jobs go.
+    pub fn monitor_removed(&self, monitor_id: i64) {
+        match self.shards.route_monitor(monitor_id) {
+            Route::Local(a) => {
+                a.schedule(SchedMsg::Remove(monitor_id));
+                let _ = a.lease_manager.cast(LeaseMsg::DropMonitor(monitor_id));
+            }
+            Route::Remote(node) => self.cast(node, &PeerCast::MonitorRemoved(monitor_id)),
+            Route::Nobody => {}
+        }
+    }
+
+    /// One extra check of an enabled monitor, in each of its regions, now.
+    pub fn check_now(&self, monitor_id: i64) {
+        match self.shards.route_monitor(monitor_id) {
+            Route::Local(a) => a.schedule(SchedMsg::CheckNow(monitor_id)),
+            Route::Remote(node) => self.cast(node, &PeerCast::CheckNow(monitor_id)),
+            Route::Nobody => {}
+        }
+    }
+
+    fn cast(&self, node: NodeId, cast: &PeerCast) {
+        if let Some(peers) = &self.peers {
+            peers.cast(node, cast);
+        }
+    }
+
+    /// Something another node tells this one.
+    pub fn on_peer_cast(&self, cast: PeerCast) {
+        match cast {
+            PeerCast::Release(run_ids) => {
+                for (route, ids) in self.group_by_route(run_ids) {
+                    if let Route::Local(a) = route {
+                        let _ = a.lease_manager.cast(LeaseMsg::Release(ids));
+                    }
+                }
+            }
+            PeerCast::Live(events) => {
+                let _ = self.sessions.cast(SessionsMsg::Publish(events));
+            }
+            PeerCast::Dirty(keys) => {
+                for (shard, keys) in group_keys(keys) {
+                    if let Route::Local(ShardActors {
+                        rollup: Some(r), ..
+                    }) = self.shards.route(shard)
+                    {
+                        let _ = r.cast(RollupMsg::Dirty(keys));
+                    }
+                }
+            }
+            PeerCast::MonitorChanged(id) => {
+                let actors = self.clone();
+                tokio::spawn(async move {
+                    match actors.context.store.monitor_any_org(id).await {
+                        Ok(Some(m)) => actors.monitor_changed(&m),
+                        Ok(None) => actors.monitor_removed(id),
+                        Err(e) => {
+                            tracing::warn!(monitor_id = id, error = %e, "loading a changed monitor")
+                        }
+                    }
+                });
+            }
+            PeerCast::MonitorRemoved(id) => self.monitor_removed(id),
+            PeerCast::CheckNow(id) => self.check_now(id),
+            PeerCast::JobsReady {
+                node,
+                org_id,
+                region,
+            } => {
+                let _ = self.dispatcher.cast(DispatchMsg::RemoteReady {
+                    node,
+                    org_id,
+                    region,
+                });
+            }
+        }
+    }
+
+    /// Run ids grouped by where their lease manager runs.
+    fn group_by_route(&self, run_ids: Vec<String>) -> Vec<(Route, Vec<String>)> {
+        let mut groups: HashMap<RouteKey, (Route, Vec<String>)> = HashMap::new();
+        for id in run_ids {
+            let monitor_id = openseer_protocol::wire::parse_run_id(&id).map_or(0, |(m, _, _)| m);
+            let route = self.shards.route_monitor(monitor_id);
+            groups
+                .entry(route.key())
+                .or_insert_with(|| (route, Vec::new()))
+                .1
+                .push(id);
+        }
+        groups.into_values().collect()
+    }
+
+    /// Jobs from this node's own queues (for a worker polling another node).
+    pub async fn take_local(
+        &self,
+        org_id: i64,
+        region: &str,
+        worker_id: i64,
+        max: usize,
+    ) -> Vec<Job> {
+        let worker = crate::store::WorkerAuth {
+            worker_id,
+            org_id,
+            region: region.to_string(),
+        };
+        self.local_queues.take(&worker, max).await
+    }
+
+    /// Lease checks for results of jobs whose lease manager runs here.
+    pub async fn complete_local(
+        &self,
+        worker_id: i64,
+        run_ids: Vec<String>,
+    ) -> Result<Vec<LeaseCheck>, String> {
+        let mut out = HashMap::new();
+        for (route, ids) in self.group_by_route(run_ids) {
+            let checks = match route {
+                Route::Local(a) => ractor::call_t!(
+                    a.lease_manager,
+                    |reply| LeaseMsg::Complete {
+                        worker_id,
+                        run_ids: ids.clone(),
+                        reply,
+                    },
+                    5_000
+                )
+                .map_err(|e| e.to_string())?,
+                // Not ours (any more): no lease to hold against the result.
+                _ => vec![LeaseCheck::NotLeased; ids.len()],
+            };
+            out.extend(ids.into_iter().zip(checks));
+        }
+        Ok(out.into_values().collect())
+    }
+
+    /// Checks leases for submitted results, wherever their lease managers
+    /// run. A result whose owner cannot be asked counts as not leased: the
+    /// store keeps one row per tick whatever happens.
+    pub async fn complete(
+        &self,
+        worker_id: i64,
+        run_ids: &[String],
+    ) -> Result<HashMap<String, LeaseCheck>, String> {
+        let mut out = HashMap::new();
+        for (route, ids) in self.group_by_route(run_ids.to_vec()) {
+            let checks: Vec<LeaseCheck> = match route {
+                Route::Local(a) => ractor::call_t!(
+                    a.lease_manager,
+                    |reply| LeaseMsg::Complete {
+                        worker_id,
+                        run_ids: ids.clone(),
+                        reply,
+                    },
+                    5_000
+                )
+                .map_err(|e| e.to_string())?,
+                Route::Remote(node) => match self.peers.as_ref() {
+                    Some(p) => p
+                        .call(
+                            node,
+                            &PeerCall::Complete {
+                                worker_id,
+                                run_ids: ids.clone(),
+                            },
+                        )
+                        .await
+                        .unwrap_or_else(|e| {
+                            tracing::warn!(error = %e, "checking leases on a peer");
+                            vec![LeaseCheck::NotLeased; ids.len()]
+                        }),
+                    None => vec![LeaseCheck::NotLeased; ids.len()],
+                },
+                Route::Nobody => vec![LeaseCheck::NotLeased; ids.len()],
+            };
+            if checks.len() != ids.len() {
+                return Err("a lease manager answered for the wrong number of runs".into());
+            }
+            out.extend(ids.into_iter().zip(checks));
+        }
+        Ok(out)
+    }
+
+    pub async fn renew_local(
+        &self,
+        worker_id: i64,
+        run_ids: Vec<String>,
+    ) -> Result<(Vec<Renewed>, Vec<String>), String> {
+        self.renew(worker_id, &run_ids, false).await
+    }
+
+    /// Extends leases wherever their lease managers run; leases nobody
+    /// can vouch for are reported lost.
+    pub async fn renew(
+        &self,
+        worker_id: i64,
+        run_ids: &[String],
+        ask_peers: bool,
+    ) -> Result<(Vec<Renewed>, Vec<String>), String> {
+        let (mut renewed, mut lost) = (Vec::new(), Vec::new());
+        for (route, ids) in self.group_by_route(run_ids.to_vec()) {
+            match route {
+                Route::Local(a) => {
+                    let (r, l) = ractor::call_t!(
+                        a.lease_manager,
+                        |reply| LeaseMsg::Renew {
+                            worker_id,
+                            run_ids: ids,
+                            reply,
+                        },
+                        5_000
+                    )
+                    .map_err(|e| e.to_string())?;
+                    renewed.extend(r);
+                    lost.extend(l);
+                }
+                Route::Remote(node) if ask_peers => {
+                    let answer: Result<(Vec<Renewed>, Vec<String>), _> = match self.peers.as_ref() {
+                        Some(p) => p
+                            .call(
+                                node,
+                                &PeerCall::Renew {
+                                    worker_id,
+                                    run_ids: ids.clone(),
+                                },
+                            )
+                            .await
+                            .map_err(|e| e.to_string()),
+                        None => Err("not in a cluster".into()),
+                    };
+                    match answer {
+                        Ok((r, l)) => {
+                            renewed.extend(r);
+                            lost.extend(l);
+                        }
+                        Err(_) => lost.extend(ids),
+                    }
+                }
+                _ => lost.extend(ids),
+            }
+        }
+        Ok((renewed, lost))
+    }
+
+    /// Hands a probe's result to the node that waits for it.
+    pub async fn deliver_probe(&self, org_id: i64, result: openseer_protocol::CheckResult) -> bool {
+        let node = probes::node_of(result.monitor_id);
+        if node == self.shards.me() {
+            return self.probes.is_waiting(&result.run_id, org_id) && self.probes.complete(result);
+        }
+        let Some(peers) = &self.peers else {
+            return false;
+        };
+        peers
+            .call(
+                node,
+                &PeerCall::Probe {
+                    org_id,
+                    result: Box::new(result),
+                },
+            )
+            .await
+            .unwrap_or(false)
     }
 
     /// Runs `check` once through a worker of `org_id` in `region` and waits
@@ -299,9 +678,7 @@ impl Actors {
             attempt: 2,
             check: Arc::new(check),
         };
-        let _ = self
-            .lease_manager_for(monitor_id)
-            .cast(LeaseMsg::Enqueue(vec![job]));
+        let _ = self.probe_queue.cast(LeaseMsg::Enqueue(vec![job]));
         let got = tokio::time::timeout(wait, rx)
             .await
             .ok()
@@ -314,44 +691,39 @@ impl Actors {
 
     /// Open worker lists of the organization should refresh.
     pub fn workers_changed(&self, org_id: i64) {
-        let _ = self
-            .sessions
-            .cast(SessionsMsg::Publish(vec![sessions::LiveEvent::Workers {
-                org_id,
-            }]));
-    }
-
-    /// One extra check of an enabled monitor, in each of its regions, now.
-    pub fn check_now(&self, monitor_id: i64) {
-        let shard = shard_of(monitor_id, SHARDS) as usize;
-        let _ = self.schedulers[shard].cast(SchedMsg::CheckNow(monitor_id));
-    }
-
-    /// A monitor was deleted or paused: no more ticks, and queued jobs go.
-    pub fn monitor_removed(&self, monitor_id: i64) {
-        let shard = shard_of(monitor_id, SHARDS) as usize;
-        let _ = self.schedulers[shard].cast(SchedMsg::Remove(monitor_id));
-        let _ = self.lease_managers[shard].cast(LeaseMsg::DropMonitor(monitor_id));
+        let events = vec![sessions::LiveEvent::Workers { org_id }];
+        if let Some(p) = &self.peers {
+            p.broadcast(&PeerCast::Live(events.clone()));
+        }
+        let _ = self.sessions.cast(SessionsMsg::Publish(events));
     }
 
     /// Stops scheduling, then drains Ingest so every accepted result is written.
     pub async fn stop(&self) {
         self.health.set_stopping();
-        for s in &self.schedulers {
-            s.stop(None);
+        let owned = self.shards.take_all_local();
+        for a in &owned {
+            if let Some(s) = &a.scheduler {
+                s.stop(None);
+            }
         }
         self.dispatcher.stop(None);
-        for lm in &self.lease_managers {
-            lm.stop(None);
+        for a in &owned {
+            a.lease_manager.stop(None);
         }
+        self.probe_queue.stop(None);
         let drained = ractor::call_t!(self.ingest, IngestMsg::Drain, 30_000);
         if let Err(e) = drained {
             tracing::error!(error = %e, "draining ingest at shutdown");
         }
         self.ingest.stop(None);
-        self.drain_rollups().await;
-        for r in &self.rollups {
-            r.stop(None);
+        for a in &owned {
+            if let Some(r) = &a.rollup {
+                if let Err(e) = ractor::call_t!(r, RollupMsg::Drain, 60_000) {
+                    tracing::error!(error = %e, "draining rollups");
+                }
+                r.stop(None);
+            }
         }
         self.maintenance.stop(None);
         let _ = ractor::call_t!(self.sessions, SessionsMsg::FlushSeen, 5_000);
@@ -361,18 +733,50 @@ impl Actors {
     }
 }
 
-/// Results received since the oldest shard's recorded progress (less a
-/// minute for commits in flight when it was recorded) may be missing from
-/// the rollups: hand their buckets to the shards again.
-async fn recover_rollups(store: &Store, rollups: &[ActorRef<RollupMsg>]) {
+/// Identifies a route for grouping (routes hold actor references).
+#[derive(Hash, PartialEq, Eq)]
+enum RouteKey {
+    Local(ractor::ActorId),
+    Remote(NodeId),
+    Nobody,
+}
+
+impl Route {
+    fn key(&self) -> RouteKey {
+        match self {
+            Route::Local(a) => RouteKey::Local(a.lease_manager.get_id()),
+            Route::Remote(n) => RouteKey::Remote(*n),
+            Route::Nobody => RouteKey::Nobody,
+        }
+    }
+}
+
+fn group_keys(keys: Vec<crate::store::BucketKey>) -> HashMap<u32, Vec<crate::store::BucketKey>> {
+    let mut by_shard: HashMap<u32, Vec<crate::store::BucketKey>> = HashMap::new();
+    for k in keys {
+        by_shard.entry(shard_of(k.0, SHARDS)).or_default().push(k);
+    }
+    by_shard
+}
+
+/// Results received since a shard's recorded progress (less a minute for
+/// commits in flight when it was recorded) may be missing from its rollups:
+/// a node taking shards over (or starting) hands their buckets to the
+/// shards' Rollups again.
+async fn recover_rollups(store: &Store, rollups: &[(u32, ActorRef<RollupMsg>)]) {
     const IN_FLIGHT_MS: i64 = 60_000;
-    let since = match store.rollup_progress().await {
-        Ok(p) => p.map_or(i64::MIN, |t| t - IN_FLIGHT_MS),
+    let progress = match store.rollup_progress_by_shard().await {
+        Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "reading rollup progress; rolling up everything kept");
-            i64::MIN
+            HashMap::new()
         }
     };
+    let since = rollups
+        .iter()
+        .map(|(s, _)| progress.get(s).map_or(i64::MIN, |t| t - IN_FLIGHT_MS))
+        .min()
+        .unwrap_or(i64::MIN);
     let keys = match store
         .buckets_of_results(Results::ReceivedAfter(since))
         .await
@@ -386,17 +790,18 @@ async fn recover_rollups(store: &Store, rollups: &[ActorRef<RollupMsg>]) {
     if keys.is_empty() {
         return;
     }
-    tracing::info!(
-        buckets = keys.len(),
-        "rolling up results received before the last stop"
-    );
-    let mut by_shard: Vec<Vec<crate::store::BucketKey>> = vec![Vec::new(); rollups.len()];
-    for k in keys {
-        by_shard[shard_of(k.0, rollups.len() as u32) as usize].push(k);
-    }
-    for (r, keys) in rollups.iter().zip(by_shard) {
-        if !keys.is_empty() {
+    let mut by_shard = group_keys(keys.into_iter().collect());
+    let mut buckets = 0;
+    for (shard, r) in rollups {
+        if let Some(keys) = by_shard.remove(shard) {
+            buckets += keys.len();
             let _ = r.cast(RollupMsg::Dirty(keys));
         }
+    }
+    if buckets > 0 {
+        tracing::info!(
+            buckets,
+            "rolling up results received before this node owned them"
+        );
     }
 }

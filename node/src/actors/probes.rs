@@ -4,9 +4,9 @@
 //! result goes to the waiting request instead of the store, and an
 //! unanswered probe is dropped, never recorded as missed.
 //!
-//! The waiter lives on the node that took the form post; a worker must
-//! submit the result to that node (true for one node; across a cluster the
-//! probe result has to be forwarded, see the cluster work).
+//! The waiter lives on the node that took the form post, and the probe's id
+//! names that node (`-(node << 32 | sequence)`), so whichever node a worker
+//! submits the result to forwards it there.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use openseer_protocol::CheckResult;
 use tokio::sync::oneshot;
 
-#[derive(Default)]
 pub struct Probes {
+    node: u64,
     next: AtomicI64,
     /// run id -> (organization, who waits)
     waiting: Mutex<HashMap<String, (i64, oneshot::Sender<CheckResult>)>>,
@@ -29,14 +29,28 @@ pub fn is_probe(monitor_id: i64) -> bool {
     monitor_id < 0
 }
 
+/// The node waiting for a probe's result.
+pub fn node_of(probe_id: i64) -> u64 {
+    (probe_id.unsigned_abs() >> 32) & 0x7fff_ffff
+}
+
 impl Probes {
+    pub fn new(node: u64) -> Probes {
+        Probes {
+            node: node & 0x7fff_ffff,
+            next: AtomicI64::new(0),
+            waiting: Mutex::default(),
+        }
+    }
+
     /// A fresh probe monitor id and the receiver of its result.
     pub fn register(
         &self,
         org_id: i64,
         run_id_for: impl FnOnce(i64) -> String,
     ) -> (i64, String, oneshot::Receiver<CheckResult>) {
-        let id = -(self.next.fetch_add(1, Ordering::Relaxed) + 1);
+        let seq = (self.next.fetch_add(1, Ordering::Relaxed) + 1) & 0xffff_ffff;
+        let id = -(((self.node as i64) << 32) | seq.max(1));
         let run_id = run_id_for(id);
         let (tx, rx) = oneshot::channel();
         self.waiting

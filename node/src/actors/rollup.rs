@@ -22,6 +22,7 @@ use crate::store::{BucketKey, Store};
 
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(2);
 
+#[derive(ractor_cluster::RactorMessage)]
 pub enum RollupMsg {
     /// Buckets with new or changed results.
     Dirty(Vec<BucketKey>),

@@ -34,6 +34,11 @@ impl Health {
     }
 }
 
+/// The stop reason of a shard's actors when the shard moves to another
+/// node: expected, so not a failure.
+pub const HANDED_OVER: &str = "shard handed over";
+
+#[derive(ractor_cluster::RactorMessage)]
 pub enum RootMsg {
     /// Names a child, for the messages above.
     Name(ActorId, &'static str),
@@ -89,9 +94,11 @@ impl Actor for Root {
                     .health
                     .fail(format!("{} failed: {err}", name(cell.get_id())));
             }
-            // A stop is expected only while the whole node stops.
+            // A stop is expected only while the whole node stops, or for
+            // a shard that moved.
             SupervisionEvent::ActorTerminated(cell, _, reason)
-                if !state.health.stopping.load(Ordering::SeqCst) =>
+                if !state.health.stopping.load(Ordering::SeqCst)
+                    && reason.as_deref() != Some(HANDED_OVER) =>
             {
                 let why = reason.unwrap_or_else(|| "no reason given".into());
                 state

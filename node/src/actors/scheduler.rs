@@ -19,6 +19,7 @@ use crate::clock::SharedClock;
 use crate::schedule::{next_tick_after, phase_ms};
 use crate::store::Monitor;
 
+#[derive(ractor_cluster::RactorMessage)]
 pub enum SchedMsg {
     /// The timer fired: emit what is due and re-arm.
     Wake,
@@ -156,6 +157,7 @@ pub struct Args {
     pub clock: SharedClock,
     pub monitors: Vec<Monitor>,
     pub lease_manager: ActorRef<LeaseMsg>,
+    pub fence: Arc<crate::cluster::Fence>,
 }
 
 /// The pending wake-up; ractor's `send_after` hands back the send's result.
@@ -166,6 +168,7 @@ pub struct State {
     clock: SharedClock,
     table: Timetable,
     lease_manager: ActorRef<LeaseMsg>,
+    fence: Arc<crate::cluster::Fence>,
     timer: Option<(i64, Timer)>,
 }
 
@@ -209,6 +212,7 @@ impl Actor for Scheduler {
             clock: args.clock,
             table,
             lease_manager: args.lease_manager,
+            fence: args.fence,
             timer: None,
         };
         state.arm(&myself);
@@ -225,7 +229,15 @@ impl Actor for Scheduler {
             SchedMsg::Wake => {
                 state.timer = None;
                 let jobs = state.table.due(state.clock.now_ms());
-                if !jobs.is_empty() {
+                // Cut off from the raft leader: another node may own this
+                // shard by now. The ticks pass unscheduled here.
+                if !state.fence.allows() {
+                    tracing::debug!(
+                        shard = state.shard,
+                        skipped = jobs.len(),
+                        "fenced: not scheduling"
+                    );
+                } else if !jobs.is_empty() {
                     state.lease_manager.cast(LeaseMsg::Enqueue(jobs))?;
                 }
             }

@@ -14,7 +14,7 @@ use crate::clock::SharedClock;
 use crate::store::Store;
 
 /// Something that happened which open dashboards should show.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum LiveEvent {
     Result {
         org_id: i64,
@@ -40,6 +40,7 @@ impl LiveEvent {
     }
 }
 
+#[derive(ractor_cluster::RactorMessage)]
 pub enum SessionsMsg {
     Subscribe {
         org_id: i64,

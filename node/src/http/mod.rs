@@ -29,6 +29,7 @@ use crate::actors::Actors;
 use crate::auth::session_store::DbSessionStore;
 use crate::auth::throttle::Throttle;
 use crate::clock::SharedClock;
+use crate::cluster::Cluster;
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -42,6 +43,7 @@ pub const FORM_BODY_LIMIT: usize = 128 * 1024;
 pub struct AppState {
     pub store: Store,
     pub actors: Actors,
+    pub cluster: Option<Arc<Cluster>>,
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     pub throttle: Throttle,
@@ -51,12 +53,14 @@ impl AppState {
     pub fn new(
         store: Store,
         actors: Actors,
+        cluster: Option<Arc<Cluster>>,
         clock: SharedClock,
         settings: Arc<Settings>,
     ) -> web::Data<AppState> {
         web::Data::new(AppState {
             store,
             actors,
+            cluster,
             clock,
             settings,
             throttle: Throttle::default(),
@@ -100,6 +104,7 @@ pub fn server(
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
+            .service(crate::cluster::http::scope())
             .service(worker_api::scope())
             .service(api::scope())
             .configure(pages::routes)
@@ -161,8 +166,8 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
-/// Ready for traffic: the database answers and its schema is current.
-/// (Cluster readiness joins here when the raft group lands.)
+/// Ready for traffic: the database answers, its schema is current, and in
+/// a cluster the raft group has a leader this node hears from.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let unready = |why: &str| {
         HttpResponse::ServiceUnavailable()
@@ -175,6 +180,15 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
     if let Some(why) = state.actors.health.failure() {
         return unready(&why);
+    }
+    if let Some(c) = &state.cluster {
+        let view = c.view();
+        if view.leader.is_none() {
+            return unready("the cluster has no leader");
+        }
+        if view.fenced {
+            return unready("not hearing from the cluster leader");
+        }
     }
     match state.store.migrations_current().await {
         Ok(true) => HttpResponse::Ok()

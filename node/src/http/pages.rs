@@ -1305,7 +1305,7 @@ async fn workers_view(
     let workers = state.store.workers(s.user.org_id).await?;
     let tokens = state.store.enrollment_tokens(s.user.org_id).await?;
     let mut in_flight = std::collections::HashMap::<i64, usize>::new();
-    for lm in &state.actors.lease_managers {
+    for (_, lm) in state.actors.shards.local_lease_managers() {
         if let Ok(m) = ractor::call_t!(lm, crate::actors::lease_manager::LeaseMsg::InFlight, 2_000)
         {
             for (w, n) in m {

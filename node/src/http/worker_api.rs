@@ -17,10 +17,9 @@ use super::identity::WorkerCaller;
 use super::AppState;
 use crate::actors::dispatcher::DispatchMsg;
 use crate::actors::ingest::IngestMsg;
-use crate::actors::lease_manager::{LeaseCheck, LeaseMsg};
+use crate::actors::lease_manager::LeaseCheck;
 use crate::actors::probes::is_probe;
 use crate::auth::token;
-use crate::schedule::{shard_of, SHARDS};
 use crate::store::StoredResult;
 
 pub fn scope() -> Scope {
@@ -179,8 +178,8 @@ async fn submit_results(
             rejected.push(reject(r, ErrorCode::BadRequest, m));
             return false;
         }
-        let probe_ok =
-            is_probe(r.monitor_id) && state.actors.probes.is_waiting(&r.run_id, worker.org_id);
+        // Whose probe it is is checked where it waits (`deliver_probe`).
+        let probe_ok = is_probe(r.monitor_id);
         if orgs.get(&r.monitor_id) != Some(&worker.org_id) && !probe_ok {
             rejected.push(reject(
                 r,
@@ -205,54 +204,44 @@ async fn submit_results(
     }
 
     // Leases: a result for a lease another worker now holds is refused.
-    let mut by_shard: HashMap<u32, Vec<CheckResult>> = HashMap::new();
-    for r in results {
-        by_shard
-            .entry(shard_of(r.monitor_id, SHARDS))
-            .or_default()
-            .push(r);
-    }
+    let run_ids: Vec<String> = results.iter().map(|r| r.run_id.clone()).collect();
+    let checks = state
+        .actors
+        .complete(worker.worker_id, &run_ids)
+        .await
+        .map_err(|e| internal("checking leases", e))?;
     let now = state.now();
     let mut accepted_items = Vec::new();
     let mut probes_answered = Vec::new();
-    for (shard, rs) in by_shard {
-        let run_ids: Vec<String> = rs.iter().map(|r| r.run_id.clone()).collect();
-        let checks = ractor::call_t!(
-            state.actors.lease_managers[shard as usize],
-            |reply| LeaseMsg::Complete {
-                worker_id: worker.worker_id,
-                run_ids,
-                reply
-            },
-            10_000
-        )
-        .map_err(|e| internal("checking leases", e))?;
-        for (r, check) in rs.into_iter().zip(checks) {
-            match check {
-                LeaseCheck::HeldByOther => rejected.push(reject(
-                    &r,
-                    ErrorCode::LeaseLost,
-                    "the lease expired and another worker holds it".into(),
-                )),
-                // A probe's result goes to whoever waits for it, not to the store.
-                LeaseCheck::Held | LeaseCheck::NotLeased if is_probe(r.monitor_id) => {
-                    let run_id = r.run_id.clone();
-                    if state.actors.probes.complete(r) {
-                        probes_answered.push(run_id);
-                    } else {
-                        rejected.push(Rejected {
-                            run_id,
-                            code: ErrorCode::NotFound,
-                            message: "nobody waits for this probe any more".into(),
-                        });
-                    }
+    for r in results {
+        match checks
+            .get(&r.run_id)
+            .copied()
+            .unwrap_or(LeaseCheck::NotLeased)
+        {
+            LeaseCheck::HeldByOther => rejected.push(reject(
+                &r,
+                ErrorCode::LeaseLost,
+                "the lease expired and another worker holds it".into(),
+            )),
+            // A probe's result goes to whoever waits for it, not to the store.
+            LeaseCheck::Held | LeaseCheck::NotLeased if is_probe(r.monitor_id) => {
+                let run_id = r.run_id.clone();
+                if state.actors.deliver_probe(worker.org_id, r).await {
+                    probes_answered.push(run_id);
+                } else {
+                    rejected.push(Rejected {
+                        run_id,
+                        code: ErrorCode::NotFound,
+                        message: "nobody waits for this probe any more".into(),
+                    });
                 }
-                LeaseCheck::Held | LeaseCheck::NotLeased => accepted_items.push(StoredResult {
-                    result: r,
-                    worker_id: Some(worker.worker_id),
-                    received_at: now,
-                }),
             }
+            LeaseCheck::Held | LeaseCheck::NotLeased => accepted_items.push(StoredResult {
+                result: r,
+                worker_id: Some(worker.worker_id),
+                received_at: now,
+            }),
         }
     }
     let accepted: Vec<String> = accepted_items
@@ -281,33 +270,17 @@ async fn renew_leases(
     state: web::Data<AppState>,
     body: web::Json<RenewLeasesRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut by_shard: HashMap<u32, Vec<String>> = HashMap::new();
-    for id in body
+    let run_ids: Vec<String> = body
         .into_inner()
         .run_ids
         .into_iter()
         .take(wire::MAX_RESULTS_PER_SUBMIT)
-    {
-        let shard = wire::parse_run_id(&id).map(|(m, _, _)| shard_of(m, SHARDS));
-        by_shard.entry(shard.unwrap_or(0)).or_default().push(id);
-    }
-    let mut out = RenewLeasesResponse {
-        renewed: Vec::new(),
-        lost: Vec::new(),
-    };
-    for (shard, run_ids) in by_shard {
-        let (mut renewed, mut lost) = ractor::call_t!(
-            state.actors.lease_managers[shard as usize],
-            |reply| LeaseMsg::Renew {
-                worker_id: w.0.worker_id,
-                run_ids,
-                reply
-            },
-            10_000
-        )
+        .collect();
+    let (renewed, lost) = state
+        .actors
+        .renew(w.0.worker_id, &run_ids, true)
+        .await
         .map_err(|e| internal("renewing leases", e))?;
-        out.renewed.append(&mut renewed);
-        out.lost.append(&mut lost);
-    }
+    let out = RenewLeasesResponse { renewed, lost };
     Ok(HttpResponse::Ok().json(out))
 }

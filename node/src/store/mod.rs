@@ -267,6 +267,17 @@ impl Store {
         Ok(())
     }
 
+    /// Sets `key` unless it is set already; true when this call set it.
+    pub async fn insert_meta(&self, key: &str, value: &str) -> StoreResult<bool> {
+        on_pool!(self, pool => sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT(key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(translate))
+    }
+
     pub async fn delete_meta(&self, key: &str) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query("DELETE FROM meta WHERE key = $1")
             .bind(key)

@@ -1,7 +1,7 @@
 //! Rollup rows, the raw samples they are computed from, and retention:
 //! partitions on PostgreSQL, batched deletes on SQLite.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use openseer_protocol::Outcome;
 use sqlx::Row;
@@ -277,6 +277,17 @@ impl Store {
             .fetch_one(pool)
             .await
             .map_err(translate))
+    }
+
+    /// Each shard's recorded rollup progress.
+    pub async fn rollup_progress_by_shard(&self) -> StoreResult<HashMap<u32, i64>> {
+        let rows: Vec<(i64, i64)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT shard, rolled_up_to FROM rollup_progress",
+        )
+        .fetch_all(pool)
+        .await
+        .map_err(translate))?;
+        Ok(rows.into_iter().map(|(s, t)| (s as u32, t)).collect())
     }
 
     pub async fn set_rollup_progress(&self, shard: u32, rolled_up_to: i64) -> StoreResult<()> {

@@ -2,6 +2,7 @@
 //! local HTTP target, an in-process worker, and a signed-in browser-like client.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod db;
 pub mod results;
 
@@ -220,6 +221,18 @@ pub struct RunningWorker {
 }
 
 impl RunningWorker {
+    pub fn new(
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<Result<(), openseer_worker::WorkerError>>,
+        dir: tempfile::TempDir,
+    ) -> RunningWorker {
+        RunningWorker {
+            stop,
+            task,
+            _dir: Some(dir),
+        }
+    }
+
     pub async fn shutdown(self) -> Result<(), openseer_worker::WorkerError> {
         let _ = self.stop.send(true);
         self.task.await.expect("worker task")
@@ -234,13 +247,19 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Browser {
+        Browser::at(&app.base)
+    }
+
+    /// A client of the node (or load balancer) at `base`.
+    pub fn at(base: &str) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap(),
-            base: app.base.clone(),
+            base: base.to_string(),
         }
     }
 

@@ -1,0 +1,149 @@
+//! Node-to-node HTTP: `/cluster/v1/...`, for holders of the cluster secret
+//! only (bearer, compared in constant time). Raft RPCs, join, leave and the
+//! cluster's state for `openseer cluster status` and tests.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, VoteRequest,
+};
+
+use super::raft::TypeConfig;
+use super::{Cluster, JoinRequest, LeaveRequest};
+use crate::http::AppState;
+
+/// Raft messages carry snapshots and batches of entries.
+const CLUSTER_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+pub fn scope() -> actix_web::Scope {
+    web::scope("/cluster/v1")
+        .app_data(crate::http::errors::json_config(CLUSTER_BODY_LIMIT))
+        .app_data(web::PayloadConfig::new(CLUSTER_BODY_LIMIT))
+        .route("/raft/append", web::post().to(append))
+        .route("/raft/vote", web::post().to(vote))
+        .route("/raft/snapshot", web::post().to(snapshot))
+        .route("/join", web::post().to(join))
+        .route("/leave", web::post().to(leave))
+        .route("/drain", web::post().to(drain))
+        .route("/state", web::get().to(state))
+}
+
+/// The cluster, if this node is in one and the caller holds its secret.
+fn authorized(req: &HttpRequest, app: &AppState) -> Result<Arc<Cluster>, HttpResponse> {
+    let Some(cluster) = app.cluster.clone() else {
+        return Err(crate::http::errors::page_not_found());
+    };
+    let presented = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !crate::auth::token::equal(presented, &cluster.secret) {
+        return Err(HttpResponse::Unauthorized()
+            .insert_header(("WWW-Authenticate", "Bearer"))
+            .finish());
+    }
+    Ok(cluster)
+}
+
+async fn append(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    body: web::Json<AppendEntriesRequest<TypeConfig>>,
+) -> HttpResponse {
+    let cluster = match authorized(&req, &app) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let answer = cluster.raft.append_entries(body.into_inner()).await;
+    // Any answer but a higher vote means the sender is a current leader.
+    if matches!(&answer, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+        cluster.fence.heard();
+    }
+    HttpResponse::Ok().json(answer)
+}
+
+async fn vote(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    body: web::Json<VoteRequest<u64>>,
+) -> HttpResponse {
+    let cluster = match authorized(&req, &app) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    HttpResponse::Ok().json(cluster.raft.vote(body.into_inner()).await)
+}
+
+async fn snapshot(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    body: web::Json<InstallSnapshotRequest<TypeConfig>>,
+) -> HttpResponse {
+    let cluster = match authorized(&req, &app) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    HttpResponse::Ok().json(cluster.raft.install_snapshot(body.into_inner()).await)
+}
+
+fn failed(e: super::ClusterError) -> HttpResponse {
+    tracing::warn!(error = %e, "cluster request failed");
+    HttpResponse::ServiceUnavailable()
+        .content_type("text/plain")
+        .body(format!("{e}\n"))
+}
+
+async fn join(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    body: web::Json<JoinRequest>,
+) -> HttpResponse {
+    let cluster = match authorized(&req, &app) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match cluster.join(body.into_inner()).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => failed(e),
+    }
+}
+
+async fn leave(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    body: web::Json<LeaveRequest>,
+) -> HttpResponse {
+    let cluster = match authorized(&req, &app) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match cluster.leave(body.into_inner()).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => failed(e),
+    }
+}
+
+async fn state(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
+    match authorized(&req, &app) {
+        Ok(c) => HttpResponse::Ok().json(c.view()),
+        Err(r) => r,
+    }
+}
+
+async fn drain(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    body: web::Json<LeaveRequest>,
+) -> HttpResponse {
+    let cluster = match authorized(&req, &app) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match cluster.drain_node(body.into_inner()).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => failed(e),
+    }
+}

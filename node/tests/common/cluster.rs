@@ -1,0 +1,259 @@
+//! A cluster of real node processes (the `openseer` binary) on loopback,
+//! sharing one fresh PostgreSQL database, with their raft state in temp
+//! dirs. Nodes are killed, frozen and resumed like processes on a host:
+//! `kill -9`, SIGSTOP, SIGCONT, SIGTERM, always by the child's own pid.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::db::{admin_url, drop_database, postgres_database};
+use super::wait_for;
+
+pub const SECRET: &str = "test-cluster-secret-0123456789";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub struct Node {
+    pub id: u64,
+    pub http: String,
+    pub cluster: String,
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    pub fn base(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
+    }
+}
+
+pub struct TestCluster {
+    pub db_url: String,
+    db_name: String,
+    pub nodes: BTreeMap<u64, Node>,
+    _dir: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+impl TestCluster {
+    /// Starts `n` nodes (node 1 first, the others joining through it) and
+    /// waits until each owns shards. `None` when PostgreSQL is not there.
+    pub async fn start(n: u64) -> Option<TestCluster> {
+        super::memory_guard();
+        let db_url = postgres_database().await?;
+        let store = openseer_node::store::Store::open_url(&db_url)
+            .await
+            .expect("postgres opens");
+        store.migrate().await.expect("postgres migrates");
+        store.close().await;
+        let db_name = db_url.rsplit('/').next().expect("db name").to_string();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut c = TestCluster {
+            db_url,
+            db_name,
+            nodes: BTreeMap::new(),
+            _dir: dir,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("client"),
+        };
+        for id in 1..=n {
+            let node = Node {
+                id,
+                http: format!("127.0.0.1:{}", free_port()),
+                cluster: format!("127.0.0.1:{}", free_port()),
+                dir: c._dir.path().join(format!("node{id}")),
+                child: None,
+            };
+            c.nodes.insert(id, node);
+            c.spawn(id);
+            c.wait_ready(id, Duration::from_secs(30)).await;
+        }
+        c.wait_balanced(Duration::from_secs(30)).await;
+        Some(c)
+    }
+
+    /// Starts (or restarts) node `id` with its data directory as it is.
+    pub fn spawn(&mut self, id: u64) {
+        let bin = env!("CARGO_BIN_EXE_openseer");
+        let join = if id == 1 {
+            None
+        } else {
+            Some(self.nodes[&1].http.clone())
+        };
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        std::fs::create_dir_all(&node.dir).expect("node dir");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.join("node.log"))
+            .expect("log file");
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&node.dir)
+            .args(["--http", &node.http])
+            .args(["--cluster", &node.cluster])
+            .args(["--node-id", &id.to_string()])
+            .args(["--database-url", &self.db_url])
+            .env("OPENSEER_CLUSTER_SECRET", SECRET)
+            .env("OPENSEER_LEASE_GRACE_MS", "2000")
+            .env(
+                "RUST_LOG",
+                "info,openraft=warn,ractor_cluster=warn,sqlx=warn",
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        if let Some(j) = join {
+            cmd.args(["--join", &j]);
+        }
+        node.child = Some(cmd.spawn().expect("node starts"));
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self, id: u64) {
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn signal(&self, id: u64, sig: &str) {
+        let pid = self.nodes[&id].pid().expect("node runs");
+        assert!(pid > 1, "a real child pid");
+        let ok = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    }
+
+    pub fn freeze(&self, id: u64) {
+        self.signal(id, "-STOP");
+    }
+
+    pub fn resume(&self, id: u64) {
+        self.signal(id, "-CONT");
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub async fn stop(&mut self, id: u64) {
+        self.signal(id, "-TERM");
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        let mut child = node.child.take().expect("running");
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .expect("join")
+            .expect("wait");
+        assert!(status.success(), "node {id} stopped with {status}");
+    }
+
+    pub async fn ready(&self, id: u64) -> bool {
+        let url = format!("{}/readyz", self.nodes[&id].base());
+        matches!(self.client.get(url).send().await, Ok(r) if r.status() == 200)
+    }
+
+    pub async fn wait_ready(&self, id: u64, limit: Duration) {
+        let what = format!("node {id} ready");
+        wait_for(limit, &what, || async {
+            self.ready(id).await.then_some(())
+        })
+        .await;
+    }
+
+    /// The cluster as node `id` sees it.
+    pub async fn state(&self, id: u64) -> Option<serde_json::Value> {
+        let url = format!("{}/cluster/v1/state", self.nodes[&id].base());
+        let r = self.client.get(url).bearer_auth(SECRET).send().await.ok()?;
+        r.json().await.ok()
+    }
+
+    pub async fn leader(&self) -> Option<u64> {
+        for id in self.nodes.keys() {
+            if let Some(s) = self.state(*id).await {
+                if s["role"] == "leader" {
+                    return s["me"].as_u64();
+                }
+            }
+        }
+        None
+    }
+
+    /// Shard counts per node in the leader's view.
+    pub async fn shard_counts(&self) -> BTreeMap<u64, u64> {
+        let Some(leader) = self.leader().await else {
+            return BTreeMap::new();
+        };
+        let Some(s) = self.state(leader).await else {
+            return BTreeMap::new();
+        };
+        s["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|n| {
+                (
+                    n["id"].as_u64().unwrap_or(0),
+                    n["shards"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// Until every running node owns 64/n (±1) shards.
+    pub async fn wait_balanced(&self, limit: Duration) {
+        let running: Vec<u64> = self
+            .nodes
+            .values()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.id)
+            .collect();
+        wait_for(limit, "a balanced shard map", || async {
+            let counts = self.shard_counts().await;
+            let per = 64 / running.len() as u64;
+            let ok = running
+                .iter()
+                .all(|id| counts.get(id).is_some_and(|c| *c == per || *c == per + 1))
+                && counts.values().sum::<u64>() == 64;
+            ok.then_some(())
+        })
+        .await;
+    }
+
+    pub fn bases(&self) -> Vec<String> {
+        self.nodes.values().map(|n| n.base()).collect()
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some(mut child) = node.child.take() {
+                // SIGKILL ends frozen (SIGSTOP) processes too.
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        drop_database(&admin_url(), &self.db_name);
+    }
+}
