@@ -60,8 +60,8 @@ impl FileConfig {
             cluster_secret: Some(String::new()),
             join: Some(String::new()),
             advertise_http: Some(String::new()),
-            failover_ms: Some(2_000),
-            fence_ms: Some(1_200),
+            failover_ms: Some(2_500),
+            fence_ms: Some(1_500),
             heartbeat_ms: Some(150),
         }
     }
@@ -362,8 +362,8 @@ pub fn effective(settings: &Settings, log_format: &str) -> String {
                 .map(|c| c.advertise_http.clone())
                 .unwrap_or_default(),
         ),
-        failover_ms: Some(settings.cluster.as_ref().map_or(2_000, |c| c.failover_ms)),
-        fence_ms: Some(settings.cluster.as_ref().map_or(1_200, |c| c.fence_ms)),
+        failover_ms: Some(settings.cluster.as_ref().map_or(2_500, |c| c.failover_ms)),
+        fence_ms: Some(settings.cluster.as_ref().map_or(1_500, |c| c.fence_ms)),
         heartbeat_ms: Some(settings.cluster.as_ref().map_or(150, |c| c.heartbeat_ms)),
     };
     toml::to_string(&shown).expect("settings serialise")

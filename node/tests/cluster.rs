@@ -150,20 +150,21 @@ async fn assert_no_tick_twice(db: &str) {
 }
 
 /// The largest gap between consecutive stored ticks of any (monitor,
-/// region) in [from, to), counting the window's edges as ticks.
+/// region) in [from, to), counting the window's edges as ticks: its length
+/// and (monitor, region, where it starts relative to `from`).
 fn largest_gap(
     by_key: &HashMap<(i64, String), Vec<i64>>,
     keys: &[(i64, String)],
     from: i64,
     to: i64,
-) -> (i64, (i64, String)) {
-    let mut worst = (0, keys[0].clone());
+) -> (i64, (i64, String, i64)) {
+    let mut worst = (0, (keys[0].0, keys[0].1.clone(), 0));
     for k in keys {
         let ticks = by_key.get(k).cloned().unwrap_or_default();
         let mut last = from;
         for t in ticks.iter().copied().chain([to]) {
             if t - last > worst.0 {
-                worst = (t - last, k.clone());
+                worst = (t - last, (k.0, k.1.clone(), last - from));
             }
             last = t;
         }
@@ -277,10 +278,11 @@ async fn gap_after_killing(c: &mut TestCluster, victim: u64, keys: &[(i64, Strin
     let got = checks(&c.db_url, from, to).await;
     let (gap, key) = largest_gap(&got, keys, from, to);
     eprintln!(
-        "killed node {victim} at +{} ms: largest gap {gap} ms (monitor {}, region {})",
+        "killed node {victim} at +{} ms: largest gap {gap} ms (monitor {}, region {}, from +{} ms)",
         killed_at - from,
         key.0,
-        key.1
+        key.1,
+        key.2
     );
     gap
 }
@@ -400,11 +402,14 @@ async fn a_rolling_restart_misses_at_most_one_interval() {
     let ids_in_order: Vec<u64> = c.nodes.keys().copied().collect();
     for id in ids_in_order {
         // A clean stop hands the node's shards over first.
+        eprintln!("+{} ms: stopping node {id}", system_now_ms() - from);
         c.stop(id).await;
+        eprintln!("+{} ms: node {id} stopped", system_now_ms() - from);
         c.wait_balanced(Duration::from_secs(15)).await;
         c.spawn(id);
         c.wait_ready(id, Duration::from_secs(30)).await;
         c.wait_balanced(Duration::from_secs(30)).await;
+        eprintln!("+{} ms: node {id} back with its share", system_now_ms() - from);
     }
     let to = system_now_ms();
     wait_for(Duration::from_secs(10), "the window to settle", || async {

@@ -111,6 +111,9 @@ pub struct Actors {
     owning: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// How far back a shard taken over from another node schedules.
+const TAKEOVER_CATCH_UP_MS: i64 = 1_500;
+
 #[derive(Debug, thiserror::Error)]
 #[error("starting actor {name}: {source}")]
 pub struct StartError {
@@ -336,6 +339,13 @@ impl Actors {
                     monitors: by_shard.remove(&shard).unwrap_or_default(),
                     lease_manager: lease_manager.clone(),
                     fence: ctx.fence.clone(),
+                    // A shard that had an owner before (epoch above 1) is
+                    // taken over mid-stream.
+                    catch_up_ms: if map.owners[shard as usize].is_some_and(|o| o.epoch > 1) {
+                        TAKEOVER_CATCH_UP_MS
+                    } else {
+                        0
+                    },
                 },
             )
             .await?;

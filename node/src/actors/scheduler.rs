@@ -158,6 +158,11 @@ pub struct Args {
     pub monitors: Vec<Monitor>,
     pub lease_manager: ActorRef<LeaseMsg>,
     pub fence: Arc<crate::cluster::Fence>,
+    /// Also schedule the ticks of the last this-many ms (at most one per
+    /// monitor): a shard taken over from another node may have had its
+    /// latest tick fall between the two owners. A tick both ran is stored
+    /// once (same run id).
+    pub catch_up_ms: i64,
 }
 
 /// The pending wake-up; ractor's `send_after` hands back the send's result.
@@ -205,7 +210,8 @@ impl Actor for Scheduler {
         let now = args.clock.now_ms();
         let mut table = Timetable::default();
         for m in args.monitors {
-            table.upsert(m, now);
+            let catch_up = args.catch_up_ms.min(i64::from(m.interval_seconds) * 1000 - 1);
+            table.upsert(m, now - catch_up.max(0));
         }
         let mut state = State {
             shard: args.shard,

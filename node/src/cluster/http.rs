@@ -57,10 +57,15 @@ async fn append(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let answer = cluster.raft.append_entries(body.into_inner()).await;
+    let rpc = body.into_inner();
+    let leader = rpc.vote.leader_id().voted_for();
+    let answer = cluster.raft.append_entries(rpc).await;
     // Any answer but a higher vote means the sender is a current leader.
     if matches!(&answer, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
         cluster.fence.heard();
+        if let Some(leader) = leader {
+            cluster.contacts.heard_leader(leader);
+        }
     }
     HttpResponse::Ok().json(answer)
 }

@@ -481,9 +481,17 @@ impl Cluster {
                 .voter_ids()
                 .filter(|n| !state.leaving.contains(n))
                 .filter(|n| {
-                    *n == self.me
-                        || since.elapsed() < failover
-                        || self.contacts.since(*n).is_some_and(|d| d < failover)
+                    if *n == self.me || self.contacts.since(*n).is_some_and(|d| d < failover) {
+                        return true;
+                    }
+                    // The leader this node followed before: silent since
+                    // then, which is likely why this node leads now.
+                    if let Some(silent) = self.contacts.since_led_by(*n) {
+                        return silent < failover;
+                    }
+                    // Others get a failover timeout from the start of this
+                    // leadership to answer it.
+                    since.elapsed() < failover
                 })
                 .collect();
             let current = if state.shards.owners.len() == crate::schedule::SHARDS as usize {

@@ -449,9 +449,23 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 #[derive(Default)]
 pub struct Contacts {
     last: Mutex<HashMap<NodeId, Instant>>,
+    /// The last leader this node followed, and when it last heard from it.
+    leader: Mutex<Option<(NodeId, Instant)>>,
 }
 
 impl Contacts {
+    pub fn heard_leader(&self, leader: NodeId) {
+        *self.leader.lock().expect("contacts") = Some((leader, Instant::now()));
+    }
+
+    /// How long ago `node` was last heard from as this node's leader.
+    pub fn since_led_by(&self, node: NodeId) -> Option<Duration> {
+        match *self.leader.lock().expect("contacts") {
+            Some((n, at)) if n == node => Some(at.elapsed()),
+            _ => None,
+        }
+    }
+
     fn saw(&self, node: NodeId) {
         self.last
             .lock()

@@ -247,6 +247,17 @@ impl TestCluster {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Keep the nodes' logs of a failed test.
+            let keep = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("cluster-logs")
+                .join(&self.db_name);
+            let _ = std::fs::create_dir_all(&keep);
+            for node in self.nodes.values() {
+                let _ = std::fs::copy(node.dir.join("node.log"), keep.join(format!("node{}.log", node.id)));
+            }
+            eprintln!("node logs kept in {}", keep.display());
+        }
         for node in self.nodes.values_mut() {
             if let Some(mut child) = node.child.take() {
                 // SIGKILL ends frozen (SIGSTOP) processes too.
