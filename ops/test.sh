@@ -4,6 +4,7 @@
 #   - Node.js/npm for the embedded htmx assets (web/build.rs runs `npm ci`);
 #   - promtool (Debian's prometheus package) to check the /metrics output;
 #   - chromium and chromium-driver for the dashboard's browser tests;
+#   - haproxy, the load balancer in front of the cluster tests' nodes;
 #   - PostgreSQL: $DATABASE_URL, else a server answering on 127.0.0.1:5432,
 #     else a throwaway cluster started with initdb on a free port (PostgreSQL
 #     is installed with apt-get when missing and we are root). Exported as
@@ -36,6 +37,9 @@ export OPENSEER_REQUIRE_PROMTOOL=1
 # The dashboard's browser tests drive Debian's chromium through chromedriver.
 { command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || apt_install chromium chromium-driver
 export OPENSEER_REQUIRE_BROWSER=1
+# The cluster tests put Debian's HAProxy in front of the nodes.
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || apt_install haproxy
+export OPENSEER_REQUIRE_HAPROXY=1
 # The store and rollup suites run on PostgreSQL too; here they must not skip it.
 export OPENSEER_REQUIRE_POSTGRES=1
 cargo --version

@@ -465,6 +465,91 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_needs_an_id_a_secret_and_postgresql() {
+        let base = || FileConfig {
+            cluster: Some("127.0.0.1:9091".into()),
+            node_id: Some(1),
+            cluster_secret: Some("0123456789abcdef0123".into()),
+            database_url: Some("postgres://db/openseer".into()),
+            join: Some("10.0.0.2:8080, 10.0.0.3:8080".into()),
+            ..FileConfig::default()
+        };
+        let (s, _) = base().resolve().unwrap();
+        let c = s.cluster.expect("clustered");
+        assert_eq!(c.join, vec!["10.0.0.2:8080", "10.0.0.3:8080"]);
+        assert_eq!(c.advertise_http, "127.0.0.1:8080", "defaults to http");
+        assert!(c.fence_ms < c.failover_ms);
+        let shown = effective(
+            &Settings {
+                cluster: Some(c),
+                ..s
+            },
+            "text",
+        );
+        assert!(
+            shown.contains("cluster_secret = \"(set, hidden)\""),
+            "{shown}"
+        );
+        assert!(!shown.contains("0123456789abcdef0123"));
+
+        for (broken, key) in [
+            (
+                FileConfig {
+                    database_url: Some(String::new()),
+                    ..base()
+                },
+                "database_url",
+            ),
+            (
+                FileConfig {
+                    node_id: Some(0),
+                    ..base()
+                },
+                "node_id",
+            ),
+            (
+                FileConfig {
+                    cluster_secret: Some("short".into()),
+                    ..base()
+                },
+                "cluster_secret",
+            ),
+            (
+                FileConfig {
+                    cluster: Some("nowhere".into()),
+                    ..base()
+                },
+                "cluster",
+            ),
+            (
+                FileConfig {
+                    fence_ms: Some(5_000),
+                    ..base()
+                },
+                "fence_ms",
+            ),
+            (
+                FileConfig {
+                    http: Some("0.0.0.0:8080".into()),
+                    ..base()
+                },
+                "advertise_http",
+            ),
+        ] {
+            let e = broken.resolve().unwrap_err().to_string();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+        // Without `cluster`, a node is alone whatever else is set.
+        let (s, _) = FileConfig {
+            cluster: Some(String::new()),
+            ..base()
+        }
+        .resolve()
+        .unwrap();
+        assert!(s.cluster.is_none());
+    }
+
+    #[test]
     fn database_passwords_are_hidden() {
         assert_eq!(
             hide_password("postgres://app:s3cret@db:5432/openseer"),

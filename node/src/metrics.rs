@@ -19,12 +19,16 @@ pub struct Readings {
     pub db_pool_idle: usize,
     pub shards: u32,
     pub rollup_lag_seconds: f64,
+    /// (is leader, term, last applied index, fenced), in a cluster.
+    pub raft: Option<(bool, u64, u64, bool)>,
 }
 
 pub struct Metrics {
     checks: Mutex<BTreeMap<(String, String), u64>>,
     pub lateness: Histogram,
     pub leases_issued: AtomicU64,
+    /// Jobs this node's schedulers emitted (one per region per tick).
+    pub jobs_scheduled: AtomicU64,
     pub leases_renewed: AtomicU64,
     pub leases_expired: AtomicU64,
     pub longpoll_waiters: AtomicI64,
@@ -40,6 +44,7 @@ pub fn get() -> &'static Metrics {
         checks: Mutex::default(),
         lateness: Histogram::new(SECONDS),
         leases_issued: AtomicU64::new(0),
+        jobs_scheduled: AtomicU64::new(0),
         leases_renewed: AtomicU64::new(0),
         leases_expired: AtomicU64::new(0),
         longpoll_waiters: AtomicI64::new(0),
@@ -70,6 +75,7 @@ impl Metrics {
             db_pool_idle,
             shards,
             rollup_lag_seconds,
+            raft,
         } = *now;
         let mut out = String::new();
         let _ = writeln!(out, "# HELP openseer_checks_total Check results stored, by outcome and region.\n# TYPE openseer_checks_total counter");
@@ -85,6 +91,12 @@ impl Metrics {
             &mut out,
             "openseer_check_lateness_seconds",
             "Delay from a check's scheduled tick to its start.",
+        );
+        counter(
+            &mut out,
+            "openseer_jobs_scheduled_total",
+            "Jobs this node's schedulers emitted, one per region per tick.",
+            self.jobs_scheduled.load(Ordering::Relaxed),
         );
         counter(
             &mut out,
@@ -136,6 +148,27 @@ impl Metrics {
             out,
             "# HELP openseer_rollup_lag_seconds How long ago every shard's rollups were last fully caught up.\n# TYPE openseer_rollup_lag_seconds gauge\nopenseer_rollup_lag_seconds {rollup_lag_seconds:.3}"
         );
+        if let Some((leader, term, applied, fenced)) = raft {
+            gauge(
+                &mut out,
+                "openseer_raft_leader",
+                "1 while this node is the raft leader.",
+                i64::from(leader),
+            );
+            gauge(
+                &mut out,
+                "openseer_raft_term",
+                "The raft term this node is in.",
+                term as i64,
+            );
+            gauge(
+                &mut out,
+                "openseer_raft_applied_index",
+                "The last raft log index this node applied.",
+                applied as i64,
+            );
+            gauge(&mut out, "openseer_raft_fenced", "1 while this node has not heard from a leader within the fence timeout (it schedules nothing).", i64::from(fenced));
+        }
         let _ = writeln!(out, "# HELP openseer_http_requests_total HTTP requests by method, route and status.\n# TYPE openseer_http_requests_total counter");
         for ((method, route, status), v) in self.http.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "openseer_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {v}", escape(method), escape(route));

@@ -9,10 +9,25 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::cluster::TestCluster;
+use common::cluster::{Haproxy, TestCluster};
 use common::{wait_for, Browser, Target, PASSWORD};
 use openseer_node::clock::system_now_ms;
 use sqlx::Row;
+
+/// A hung test fails (keeping its nodes' logs) instead of hanging the suite.
+async fn bounded(test: impl std::future::Future<Output = ()>) {
+    const LIMIT: Duration = Duration::from_secs(180);
+    tokio::pin!(test);
+    tokio::select! {
+        () = &mut test => {}
+        // Panics while the test's cluster is still alive, so its logs are kept.
+        () = tokio::time::sleep(LIMIT) => panic!("the test did not finish within {LIMIT:?}"),
+    }
+}
+
+/// One cluster at a time: three node processes each are load enough for
+/// this machine, and timings are what these tests measure.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The failover window the issue aims for: the largest gap between two
 /// stored checks of a monitor in a region when a node dies.
@@ -193,6 +208,12 @@ async fn wait_all_checked(c: &TestCluster, keys: &[(i64, String)], since: i64, l
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one_node() {
+    bounded(three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one_node_body())
+        .await;
+}
+
+async fn three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one_node_body() {
+    let _one = SERIAL.lock().await;
     let Some(c) = TestCluster::start(3).await else {
         return;
     };
@@ -258,6 +279,40 @@ async fn three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one
     let t0 = system_now_ms();
     let late = monitors(&[&a3], &target.url, 1, &regions).await;
     wait_all_checked(&c, &self::keys(&late, &regions), t0, Duration::from_secs(4)).await;
+
+    // The cluster page, on any node: every node healthy, the leader, the
+    // shard map.
+    let (status, page) = a2.get("/cluster").await;
+    assert_eq!(status, 200);
+    for id in 1..=3 {
+        assert!(
+            page.contains(&format!("data-node=\"{id}\"")),
+            "node {id} listed: {page}"
+        );
+    }
+    assert_eq!(page.matches("healthy").count(), 3, "{page}");
+    assert_eq!(page.matches("role=\"listitem\"").count(), 64);
+    let leader = c.leader().await.expect("a leader");
+    assert!(page.contains(&format!("node {leader}</strong>")), "{page}");
+
+    // An administrator removes node 3 from the dashboard: its shards go to
+    // the others first, then it leaves the membership.
+    eprintln!("removing node 3 from the dashboard");
+    let csrf = common::csrf_of(&page);
+    let (status, _) = a1
+        .post_form("/cluster/nodes/3/leave", &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(status, 303);
+    eprintln!("node 3 removed");
+    let counts = c.shard_counts().await;
+    assert!(
+        !counts.contains_key(&3),
+        "node 3 is no longer a member: {counts:?}"
+    );
+    assert_eq!(counts.values().sum::<u64>(), 64);
+    let t1 = system_now_ms();
+    wait_all_checked(&c, &keys, t1, Duration::from_secs(5)).await;
+    eprintln!("stopping the workers");
     w_eu.shutdown().await.unwrap();
     w_us.shutdown().await.unwrap();
 }
@@ -289,6 +344,12 @@ async fn gap_after_killing(c: &mut TestCluster, victim: u64, keys: &[(i64, Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_follower_then_the_leader_keeps_checks_within_the_failover_window() {
+    bounded(killing_a_follower_then_the_leader_keeps_checks_within_the_failover_window_body())
+        .await;
+}
+
+async fn killing_a_follower_then_the_leader_keeps_checks_within_the_failover_window_body() {
+    let _one = SERIAL.lock().await;
     let Some(mut c) = TestCluster::start(3).await else {
         return;
     };
@@ -337,6 +398,11 @@ async fn killing_a_follower_then_the_leader_keeps_checks_within_the_failover_win
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_node_stops_scheduling_and_the_others_take_its_shards() {
+    bounded(a_frozen_node_stops_scheduling_and_the_others_take_its_shards_body()).await;
+}
+
+async fn a_frozen_node_stops_scheduling_and_the_others_take_its_shards_body() {
+    let _one = SERIAL.lock().await;
     let Some(c) = TestCluster::start(3).await else {
         return;
     };
@@ -385,6 +451,11 @@ async fn a_frozen_node_stops_scheduling_and_the_others_take_its_shards() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_misses_at_most_one_interval() {
+    bounded(a_rolling_restart_misses_at_most_one_interval_body()).await;
+}
+
+async fn a_rolling_restart_misses_at_most_one_interval_body() {
+    let _one = SERIAL.lock().await;
     let Some(mut c) = TestCluster::start(3).await else {
         return;
     };
@@ -409,7 +480,10 @@ async fn a_rolling_restart_misses_at_most_one_interval() {
         c.spawn(id);
         c.wait_ready(id, Duration::from_secs(30)).await;
         c.wait_balanced(Duration::from_secs(30)).await;
-        eprintln!("+{} ms: node {id} back with its share", system_now_ms() - from);
+        eprintln!(
+            "+{} ms: node {id} back with its share",
+            system_now_ms() - from
+        );
     }
     let to = system_now_ms();
     wait_for(Duration::from_secs(10), "the window to settle", || async {
@@ -421,6 +495,75 @@ async fn a_rolling_restart_misses_at_most_one_interval() {
     eprintln!("rolling restart: largest gap {gap} ms at {key:?}");
     // At most one 1 s tick missed: two seconds between stored checks.
     assert!(gap <= 2_000, "largest gap {gap} ms at {key:?}");
+    assert_no_tick_twice(&c.db_url).await;
+    w.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_haproxy_a_signed_in_browser_and_a_worker_outlive_a_node() {
+    bounded(through_haproxy_a_signed_in_browser_and_a_worker_outlive_a_node_body()).await;
+}
+
+async fn through_haproxy_a_signed_in_browser_and_a_worker_outlive_a_node_body() {
+    let _one = SERIAL.lock().await;
+    let Some(mut c) = TestCluster::start(3).await else {
+        return;
+    };
+    let Some(lb) = Haproxy::start(&c) else {
+        return;
+    };
+    wait_for(Duration::from_secs(10), "haproxy serving", || async {
+        let r = reqwest::get(format!("{}/healthz", lb.base)).await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    // Signed in through the load balancer, which spreads requests over
+    // every node: the same cookie works on each.
+    let browser = admin(&c, &lb.base).await;
+    for _ in 0..6 {
+        let (status, page) = browser.get("/").await;
+        assert_eq!(status, 200, "signed in: {page}");
+    }
+    let target = Target::start().await;
+    let regions = ["eu"];
+    let ids = monitors(&[&browser], &target.url, 10, &regions).await;
+    let token = enrollment_token(&browser).await;
+    // The worker knows only the load balancer.
+    let w = worker(vec![lb.base.clone()], "eu", &token);
+    let keys = keys(&ids, &regions);
+    wait_all_checked(&c, &keys, system_now_ms(), Duration::from_secs(20)).await;
+
+    // A node dies; whichever served this browser before, the next requests
+    // are served, signed in, by the others.
+    let victim = wait_for(Duration::from_secs(5), "a leader", || c.leader()).await;
+    c.kill(victim);
+    let served = std::sync::atomic::AtomicUsize::new(0);
+    wait_for(
+        Duration::from_secs(15),
+        "ten pages served after the kill",
+        || async {
+            match browser.http.get(format!("{}/", browser.base)).send().await {
+                Ok(r) if r.status() == 200 => {
+                    let page = r.text().await.unwrap_or_default();
+                    assert!(
+                        !page.contains("name=\"password\""),
+                        "signed out after a node died"
+                    );
+                    served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                // A request in flight to the dying node may fail once.
+                _ => {}
+            }
+            (served.load(std::sync::atomic::Ordering::Relaxed) >= 10).then_some(())
+        },
+    )
+    .await;
+    // The monitor page and the API answer too.
+    assert_eq!(browser.get(&format!("/monitors/{}", ids[0])).await.0, 200);
+    assert!(!browser.results(ids[0]).await.is_empty());
+    // And the worker, through the load balancer, keeps checking everything.
+    c.wait_balanced(Duration::from_secs(15)).await;
+    wait_all_checked(&c, &keys, system_now_ms(), Duration::from_secs(10)).await;
     assert_no_tick_twice(&c.db_url).await;
     w.shutdown().await.unwrap();
 }

@@ -30,12 +30,20 @@ async fn every_page_renders_for_an_empty_organization() {
         "/workers",
         "/settings/tokens",
         "/settings/users",
+        "/cluster",
     ] {
         let (status, body) = admin.get(path).await;
         assert_eq!(status, 200, "{path}: {body}");
         assert!(body.contains("</html>"), "{path} is a whole page");
     }
     assert!(admin.get("/").await.1.contains("No monitors yet"));
+    assert!(admin.get("/cluster").await.1.contains("runs alone"));
+    // Without a cluster there is no node to remove.
+    let csrf = admin.csrf().await;
+    let (status, _) = admin
+        .post_form("/cluster/nodes/1/leave", &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(status, 404);
 
     // A monitor in a region no worker serves is called out.
     let org = app.store.first_org_id().await.unwrap().unwrap();

@@ -54,6 +54,7 @@ pub fn layout(frame: &Frame, content: Markup) -> Markup {
                         nav aria-label="Main" {
                             a href="/" { "Monitors" }
                             a href="/workers" { "Workers" }
+                            a href="/cluster" { "Cluster" }
                             a href="/settings/tokens" { "API tokens" }
                             a href="/settings/profile" { "Profile" }
                             @if u.is_admin { a href="/settings/users" { "Users" } }

@@ -781,3 +781,87 @@ pub fn test_result(v: &TestResultVm) -> Markup {
         }
     }
 }
+
+/// One node on the cluster page.
+pub struct ClusterNodeVm {
+    pub id: u64,
+    pub http: String,
+    /// Answered this page's request for its state.
+    pub reachable: bool,
+    pub role: String,
+    pub term: u64,
+    pub leader: Option<u64>,
+    pub shards: usize,
+    pub checks_per_second: Option<f64>,
+    pub fenced: bool,
+    pub leaving: bool,
+    pub voter: bool,
+    pub this_node: bool,
+}
+
+pub struct ClusterVm {
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub nodes: Vec<ClusterNodeVm>,
+    /// shard -> owner, in shard order.
+    pub shard_map: Vec<Option<u64>>,
+}
+
+/// The cluster page; `None`: this node runs alone.
+pub fn cluster_page(frame: &Frame, cluster: Option<&ClusterVm>, is_admin: bool) -> Markup {
+    layout(
+        frame,
+        html! {
+            h1 { "Cluster" }
+            @match cluster {
+                None => p.muted { "This node runs alone (no cluster configured): it schedules every shard itself." },
+                Some(c) => {
+                    p {
+                        "Leader: " strong #leader { (c.leader.map_or("none".to_string(), |l| format!("node {l}"))) }
+                        " · term " (c.term) " · " (c.nodes.len()) " node(s)"
+                    }
+                    table #nodes {
+                        thead { tr { th { "Node" } th { "Address" } th { "Health" } th { "Role" } th { "Term" } th { "Shards" } th { "Checks/s" } @if is_admin { th { "Actions" } } } }
+                        tbody {
+                            @for n in &c.nodes {
+                                tr data-node=(n.id) {
+                                    td { "node " (n.id) @if n.this_node { " (this one)" } }
+                                    td { code { (n.http) } }
+                                    td {
+                                        @if !n.reachable { span.badge.down { "unreachable" } }
+                                        @else if n.fenced { span.badge.degraded { "fenced" } }
+                                        @else if n.leaving { span.badge.paused { "leaving" } }
+                                        @else { span.badge.up { "healthy" } }
+                                    }
+                                    td { (if n.reachable { n.role.as_str() } else { "?" }) @if !n.voter { " (learner)" } }
+                                    td { (if n.reachable { n.term.to_string() } else { "?".into() }) }
+                                    td { (n.shards) }
+                                    td { (n.checks_per_second.map_or("?".to_string(), |r| format!("{r:.1}"))) }
+                                    @if is_admin {
+                                        td {
+                                            @if !n.leaving && c.nodes.len() > 1 {
+                                                form.inline method="post" action=(format!("/cluster/nodes/{}/leave", n.id)) data-confirm=(format!("Hand node {}'s shards to the others and remove it from the cluster?", n.id)) {
+                                                    input type="hidden" name="_csrf" value=(frame.csrf);
+                                                    button.secondary type="submit" { "Remove node " (n.id) }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    h2 { "Shard map" }
+                    p.muted { "Monitors map to 64 shards; the raft leader assigns each shard to one node and moves a node's shards when it leaves or stops answering." }
+                    div.shardmap #shard-map role="list" {
+                        @for (i, o) in c.shard_map.iter().enumerate() {
+                            span role="listitem" class={ "shard owner-" (o.map_or(0, |o| o % 8)) } title=(format!("shard {i}: {}", o.map_or("unassigned".to_string(), |o| format!("node {o}")))) {
+                                (o.map_or("–".to_string(), |o| o.to_string()))
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}

@@ -86,3 +86,20 @@ impl Probes {
         self.waiting.lock().expect("probe registry").remove(run_id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_id_names_the_node_that_waits() {
+        for node in [0u64, 1, 7, 1_000_000] {
+            let p = Probes::new(node);
+            for _ in 0..3 {
+                let (id, _, _) = p.register(1, |id| format!("{id}.eu.0"));
+                assert!(is_probe(id));
+                assert_eq!(node_of(id), node);
+            }
+        }
+    }
+}

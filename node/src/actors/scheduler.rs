@@ -210,7 +210,9 @@ impl Actor for Scheduler {
         let now = args.clock.now_ms();
         let mut table = Timetable::default();
         for m in args.monitors {
-            let catch_up = args.catch_up_ms.min(i64::from(m.interval_seconds) * 1000 - 1);
+            let catch_up = args
+                .catch_up_ms
+                .min(i64::from(m.interval_seconds) * 1000 - 1);
             table.upsert(m, now - catch_up.max(0));
         }
         let mut state = State {
@@ -244,6 +246,9 @@ impl Actor for Scheduler {
                         "fenced: not scheduling"
                     );
                 } else if !jobs.is_empty() {
+                    crate::metrics::get()
+                        .jobs_scheduled
+                        .fetch_add(jobs.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     state.lease_manager.cast(LeaseMsg::Enqueue(jobs))?;
                 }
             }

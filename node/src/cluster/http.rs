@@ -30,9 +30,9 @@ pub fn scope() -> actix_web::Scope {
 }
 
 /// The cluster, if this node is in one and the caller holds its secret.
-fn authorized(req: &HttpRequest, app: &AppState) -> Result<Arc<Cluster>, HttpResponse> {
+fn authorized(req: &HttpRequest, app: &AppState) -> Result<Arc<Cluster>, Box<HttpResponse>> {
     let Some(cluster) = app.cluster.clone() else {
-        return Err(crate::http::errors::page_not_found());
+        return Err(Box::new(crate::http::errors::page_not_found()));
     };
     let presented = req
         .headers()
@@ -41,9 +41,11 @@ fn authorized(req: &HttpRequest, app: &AppState) -> Result<Arc<Cluster>, HttpRes
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     if !crate::auth::token::equal(presented, &cluster.secret) {
-        return Err(HttpResponse::Unauthorized()
-            .insert_header(("WWW-Authenticate", "Bearer"))
-            .finish());
+        return Err(Box::new(
+            HttpResponse::Unauthorized()
+                .insert_header(("WWW-Authenticate", "Bearer"))
+                .finish(),
+        ));
     }
     Ok(cluster)
 }
@@ -55,7 +57,7 @@ async fn append(
 ) -> HttpResponse {
     let cluster = match authorized(&req, &app) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let rpc = body.into_inner();
     let leader = rpc.vote.leader_id().voted_for();
@@ -77,7 +79,7 @@ async fn vote(
 ) -> HttpResponse {
     let cluster = match authorized(&req, &app) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     HttpResponse::Ok().json(cluster.raft.vote(body.into_inner()).await)
 }
@@ -89,7 +91,7 @@ async fn snapshot(
 ) -> HttpResponse {
     let cluster = match authorized(&req, &app) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     HttpResponse::Ok().json(cluster.raft.install_snapshot(body.into_inner()).await)
 }
@@ -108,7 +110,7 @@ async fn join(
 ) -> HttpResponse {
     let cluster = match authorized(&req, &app) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match cluster.join(body.into_inner()).await {
         Ok(()) => HttpResponse::NoContent().finish(),
@@ -123,7 +125,7 @@ async fn leave(
 ) -> HttpResponse {
     let cluster = match authorized(&req, &app) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match cluster.leave(body.into_inner()).await {
         Ok(()) => HttpResponse::NoContent().finish(),
@@ -134,7 +136,7 @@ async fn leave(
 async fn state(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
     match authorized(&req, &app) {
         Ok(c) => HttpResponse::Ok().json(c.view()),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -145,7 +147,7 @@ async fn drain(
 ) -> HttpResponse {
     let cluster = match authorized(&req, &app) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match cluster.drain_node(body.into_inner()).await {
         Ok(()) => HttpResponse::NoContent().finish(),

@@ -120,6 +120,8 @@ pub struct ClusterView {
     pub role: String,
     pub commit_index: u64,
     pub fenced: bool,
+    /// Jobs this node's schedulers emitted per second, lately.
+    pub checks_per_second: f64,
     pub nodes: Vec<NodeView>,
 }
 
@@ -147,6 +149,8 @@ pub struct Cluster {
     client: reqwest::Client,
     /// Set once this process drains or leaves: it must not rejoin.
     staying_out: std::sync::atomic::AtomicBool,
+    /// `checks_per_second`, as f64 bits.
+    rate: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +225,7 @@ impl Cluster {
             settings: settings.clone(),
             client,
             staying_out: Default::default(),
+            rate: AtomicU64::new(0),
         });
         let initialized = raft
             .is_initialized()
@@ -240,6 +245,7 @@ impl Cluster {
         tokio::spawn(cluster.clone().rejoin_if_drained());
         tokio::spawn(cluster.clone().balance());
         tokio::spawn(cluster.clone().watch_leadership());
+        tokio::spawn(cluster.clone().sample_rate());
         Ok(cluster)
     }
 
@@ -529,6 +535,51 @@ impl Cluster {
         }
     }
 
+    /// Jobs scheduled per second over the last 5 s, for the cluster page.
+    async fn sample_rate(self: Arc<Self>) {
+        const EVERY: Duration = Duration::from_secs(5);
+        let counter = || crate::metrics::get().jobs_scheduled.load(Ordering::Relaxed);
+        let mut last = counter();
+        loop {
+            tokio::time::sleep(EVERY).await;
+            let now = counter();
+            let rate = (now - last) as f64 / EVERY.as_secs_f64();
+            self.rate.store(rate.to_bits(), Ordering::Relaxed);
+            last = now;
+        }
+    }
+
+    /// Every member's own view (its role, term, rate), asked over HTTP;
+    /// `None` for a node that did not answer.
+    pub async fn survey(&self) -> Vec<(NodeView, Option<ClusterView>)> {
+        let mine = self.view();
+        let mut out = Vec::new();
+        for n in mine.nodes.clone() {
+            if n.id == self.me {
+                out.push((n, Some(mine.clone())));
+                continue;
+            }
+            let answer = self
+                .client
+                .get(format!("http://{}/cluster/v1/state", n.http))
+                .bearer_auth(&*self.secret)
+                .timeout(Duration::from_millis(700))
+                .send()
+                .await;
+            let view = match answer {
+                Ok(r) if r.status().is_success() => r.json::<ClusterView>().await.ok(),
+                _ => None,
+            };
+            out.push((n, view));
+        }
+        out
+    }
+
+    /// Asks the leader to hand `node`'s shards over and remove it.
+    pub async fn request_leave(&self, node: NodeId) -> Result<(), ClusterError> {
+        self.leave(LeaveRequest { node_id: node }).await
+    }
+
     pub fn view(&self) -> ClusterView {
         let m = self.raft.metrics().borrow().clone();
         let state = self.state.borrow().clone();
@@ -561,11 +612,32 @@ impl Cluster {
             role: format!("{:?}", m.state).to_lowercase(),
             commit_index: m.last_applied.map_or(0, |l| l.index),
             fenced: !self.fence.allows(),
+            checks_per_second: f64::from_bits(self.rate.load(Ordering::Relaxed)),
             nodes,
         }
     }
 
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fence_closes_when_no_leader_is_heard_and_opens_when_one_is() {
+        let f = Fence::new(50);
+        assert!(!f.allows(), "closed until a leader is heard");
+        f.heard();
+        assert!(f.allows());
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(!f.allows(), "closed after the timeout");
+        f.heard();
+        assert!(f.allows());
+        let alone = Fence::never();
+        alone.heard();
+        assert!(alone.allows());
     }
 }

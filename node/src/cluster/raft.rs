@@ -194,12 +194,12 @@ impl RaftLogReader<TypeConfig> for LogStore {
             .fetch_all(&self.pool)
             .await
             .map_err(io(StorageIOError::read_logs))?;
-        rows.iter()
-            .map(|r| {
-                let text: String = r.get(0);
-                serde_json::from_str(&text).map_err(io(StorageIOError::read_logs))
-            })
-            .collect()
+        let mut entries = Vec::with_capacity(rows.len());
+        for r in rows {
+            let text: String = r.get(0);
+            entries.push(serde_json::from_str(&text).map_err(io(StorageIOError::read_logs))?);
+        }
+        Ok(entries)
     }
 }
 

@@ -153,8 +153,12 @@ async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Htt
     let body = crate::metrics::get().render(&crate::metrics::Readings {
         db_pool_size: size,
         db_pool_idle: idle,
-        shards: crate::schedule::SHARDS,
+        shards: state.actors.shards.local_rollups().len() as u32,
         rollup_lag_seconds: lag_ms as f64 / 1000.0,
+        raft: state.cluster.as_ref().map(|c| {
+            let v = c.view();
+            (v.role == "leader", v.term, v.commit_index, v.fenced)
+        }),
     });
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -254,7 +254,10 @@ impl Drop for TestCluster {
                 .join(&self.db_name);
             let _ = std::fs::create_dir_all(&keep);
             for node in self.nodes.values() {
-                let _ = std::fs::copy(node.dir.join("node.log"), keep.join(format!("node{}.log", node.id)));
+                let _ = std::fs::copy(
+                    node.dir.join("node.log"),
+                    keep.join(format!("node{}.log", node.id)),
+                );
             }
             eprintln!("node logs kept in {}", keep.display());
         }
@@ -266,5 +269,68 @@ impl Drop for TestCluster {
             }
         }
         drop_database(&admin_url(), &self.db_name);
+    }
+}
+
+/// HAProxy (Debian's package) in front of the cluster's nodes, with the
+/// configuration ops/cluster.sh uses. `None` when haproxy is not installed
+/// and not required (ops/test.sh requires it).
+pub struct Haproxy {
+    pub base: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Haproxy {
+    pub fn start(c: &TestCluster) -> Option<Haproxy> {
+        let bin = ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
+        let Some(bin) = bin else {
+            if std::env::var_os("OPENSEER_REQUIRE_HAPROXY").is_some() {
+                panic!("haproxy is required (OPENSEER_REQUIRE_HAPROXY) but not installed");
+            }
+            eprintln!("skipping: haproxy is not installed");
+            return None;
+        };
+        let port = free_port();
+        let servers: String = c
+            .nodes
+            .values()
+            .map(|n| format!("    server n{} {} check\n", n.id, n.http))
+            .collect();
+        let cfg = include_str!("../../../ops/haproxy/openseer.cfg.in")
+            .replace("@BIND@", &format!("127.0.0.1:{port}"))
+            .replace("@SERVERS@", &servers);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, cfg).expect("config");
+        let log = std::fs::File::create(dir.path().join("haproxy.log")).expect("log");
+        let child = Command::new(bin)
+            .arg("-f")
+            .arg(&path)
+            .arg("-db")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("haproxy starts");
+        Some(Haproxy {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log =
+                std::fs::read_to_string(self._dir.path().join("haproxy.log")).unwrap_or_default();
+            eprintln!("haproxy said:\n{log}");
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
