@@ -508,40 +508,15 @@ impl Actors {
         self.local_queues.take(&worker, max).await
     }
 
-    /// Lease checks for results of jobs whose lease manager runs here.
-    pub async fn complete_local(
-        &self,
-        worker_id: i64,
-        run_ids: Vec<String>,
-    ) -> Result<Vec<LeaseCheck>, String> {
-        let mut out = HashMap::new();
-        for (route, ids) in self.group_by_route(run_ids) {
-            let checks = match route {
-                Route::Local(a) => ractor::call_t!(
-                    a.lease_manager,
-                    |reply| LeaseMsg::Complete {
-                        worker_id,
-                        run_ids: ids.clone(),
-                        reply,
-                    },
-                    5_000
-                )
-                .map_err(|e| e.to_string())?,
-                // Not ours (any more): no lease to hold against the result.
-                _ => vec![LeaseCheck::NotLeased; ids.len()],
-            };
-            out.extend(ids.into_iter().zip(checks));
-        }
-        Ok(out.into_values().collect())
-    }
-
-    /// Checks leases for submitted results, wherever their lease managers
-    /// run. A result whose owner cannot be asked counts as not leased: the
-    /// store keeps one row per tick whatever happens.
+    /// Checks leases for submitted results, here or (with `Reach::Cluster`)
+    /// wherever their lease managers run. A result whose owner is not asked
+    /// or cannot answer counts as not leased: the store keeps one row per
+    /// tick whatever happens.
     pub async fn complete(
         &self,
         worker_id: i64,
         run_ids: &[String],
+        reach: Reach,
     ) -> Result<HashMap<String, LeaseCheck>, String> {
         let mut out = HashMap::new();
         for (route, ids) in self.group_by_route(run_ids.to_vec()) {
@@ -556,7 +531,7 @@ impl Actors {
                     5_000
                 )
                 .map_err(|e| e.to_string())?,
-                Route::Remote(node) => match self.peers.as_ref() {
+                Route::Remote(node) if reach == Reach::Cluster => match self.peers.as_ref() {
                     Some(p) => p
                         .call(
                             node,
@@ -572,7 +547,7 @@ impl Actors {
                         }),
                     None => vec![LeaseCheck::NotLeased; ids.len()],
                 },
-                Route::Nobody => vec![LeaseCheck::NotLeased; ids.len()],
+                _ => vec![LeaseCheck::NotLeased; ids.len()],
             };
             if checks.len() != ids.len() {
                 return Err("a lease manager answered for the wrong number of runs".into());
@@ -582,21 +557,13 @@ impl Actors {
         Ok(out)
     }
 
-    pub async fn renew_local(
-        &self,
-        worker_id: i64,
-        run_ids: Vec<String>,
-    ) -> Result<(Vec<Renewed>, Vec<String>), String> {
-        self.renew(worker_id, &run_ids, false).await
-    }
-
-    /// Extends leases wherever their lease managers run; leases nobody
-    /// can vouch for are reported lost.
+    /// Extends leases here or (with `Reach::Cluster`) wherever their lease
+    /// managers run; leases nobody can vouch for are reported lost.
     pub async fn renew(
         &self,
         worker_id: i64,
         run_ids: &[String],
-        ask_peers: bool,
+        reach: Reach,
     ) -> Result<(Vec<Renewed>, Vec<String>), String> {
         let (mut renewed, mut lost) = (Vec::new(), Vec::new());
         for (route, ids) in self.group_by_route(run_ids.to_vec()) {
@@ -615,7 +582,7 @@ impl Actors {
                     renewed.extend(r);
                     lost.extend(l);
                 }
-                Route::Remote(node) if ask_peers => {
+                Route::Remote(node) if reach == Reach::Cluster => {
                     let answer: Result<(Vec<Renewed>, Vec<String>), _> = match self.peers.as_ref() {
                         Some(p) => p
                             .call(
@@ -741,6 +708,14 @@ impl Actors {
         self.root.stop(None);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Whose lease managers to ask: a peer's request is answered from this
+/// node's own; a worker's reaches the owners on other nodes too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    ThisNode,
+    Cluster,
 }
 
 /// Identifies a route for grouping (routes hold actor references).

@@ -34,18 +34,8 @@ fn authorized(req: &HttpRequest, app: &AppState) -> Result<Arc<Cluster>, Box<Htt
     let Some(cluster) = app.cluster.clone() else {
         return Err(Box::new(crate::http::errors::page_not_found()));
     };
-    let presented = req
-        .headers()
-        .get("Authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !crate::auth::token::equal(presented, &cluster.secret) {
-        return Err(Box::new(
-            HttpResponse::Unauthorized()
-                .insert_header(("WWW-Authenticate", "Bearer"))
-                .finish(),
-        ));
+    if let Some(refusal) = crate::http::identity::refuse_unless_bearer(req, &cluster.secret) {
+        return Err(Box::new(refusal));
     }
     Ok(cluster)
 }
@@ -96,11 +86,17 @@ async fn snapshot(
     HttpResponse::Ok().json(cluster.raft.install_snapshot(body.into_inner()).await)
 }
 
-fn failed(e: super::ClusterError) -> HttpResponse {
-    tracing::warn!(error = %e, "cluster request failed");
-    HttpResponse::ServiceUnavailable()
-        .content_type("text/plain")
-        .body(format!("{e}\n"))
+/// 204 once a membership change is done, 503 with the reason otherwise.
+fn outcome(result: Result<(), super::ClusterError>) -> HttpResponse {
+    match result {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cluster request failed");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body(format!("{e}\n"))
+        }
+    }
 }
 
 async fn join(
@@ -108,13 +104,9 @@ async fn join(
     app: web::Data<AppState>,
     body: web::Json<JoinRequest>,
 ) -> HttpResponse {
-    let cluster = match authorized(&req, &app) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    match cluster.join(body.into_inner()).await {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(e) => failed(e),
+    match authorized(&req, &app) {
+        Ok(c) => outcome(c.join(body.into_inner()).await),
+        Err(r) => *r,
     }
 }
 
@@ -123,19 +115,8 @@ async fn leave(
     app: web::Data<AppState>,
     body: web::Json<LeaveRequest>,
 ) -> HttpResponse {
-    let cluster = match authorized(&req, &app) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    match cluster.leave(body.into_inner()).await {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(e) => failed(e),
-    }
-}
-
-async fn state(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
     match authorized(&req, &app) {
-        Ok(c) => HttpResponse::Ok().json(c.view()),
+        Ok(c) => outcome(c.leave(body.into_inner()).await),
         Err(r) => *r,
     }
 }
@@ -145,12 +126,15 @@ async fn drain(
     app: web::Data<AppState>,
     body: web::Json<LeaveRequest>,
 ) -> HttpResponse {
-    let cluster = match authorized(&req, &app) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    match cluster.drain_node(body.into_inner()).await {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(e) => failed(e),
+    match authorized(&req, &app) {
+        Ok(c) => outcome(c.drain_node(body.into_inner()).await),
+        Err(r) => *r,
+    }
+}
+
+async fn state(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
+    match authorized(&req, &app) {
+        Ok(c) => HttpResponse::Ok().json(c.view()),
+        Err(r) => *r,
     }
 }

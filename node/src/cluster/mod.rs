@@ -575,11 +575,6 @@ impl Cluster {
         out
     }
 
-    /// Asks the leader to hand `node`'s shards over and remove it.
-    pub async fn request_leave(&self, node: NodeId) -> Result<(), ClusterError> {
-        self.leave(LeaveRequest { node_id: node }).await
-    }
-
     pub fn view(&self) -> ClusterView {
         let m = self.raft.metrics().borrow().clone();
         let state = self.state.borrow().clone();

@@ -23,7 +23,7 @@ use super::assign::NodeId;
 use super::raft::ClusterState;
 use crate::actors::lease_manager::LeaseCheck;
 use crate::actors::sessions::LiveEvent;
-use crate::actors::Actors;
+use crate::actors::{Actors, Reach};
 use crate::store::BucketKey;
 
 const ALL: &str = "openseer.peers";
@@ -215,11 +215,21 @@ async fn answer(actors: &Actors, call: PeerCall) -> Vec<u8> {
             max,
         } => encode::<Vec<Job>>(Ok(actors.take_local(org_id, &region, worker_id, max).await)),
         PeerCall::Complete { worker_id, run_ids } => {
-            encode::<Vec<LeaseCheck>>(actors.complete_local(worker_id, run_ids).await)
+            // Answered in the order asked: the caller pairs them by position.
+            let checks = actors
+                .complete(worker_id, &run_ids, Reach::ThisNode)
+                .await
+                .map(|by_id| {
+                    run_ids
+                        .iter()
+                        .map(|id| by_id.get(id).copied().unwrap_or(LeaseCheck::NotLeased))
+                        .collect::<Vec<_>>()
+                });
+            encode::<Vec<LeaseCheck>>(checks)
         }
-        PeerCall::Renew { worker_id, run_ids } => {
-            encode::<(Vec<Renewed>, Vec<String>)>(actors.renew_local(worker_id, run_ids).await)
-        }
+        PeerCall::Renew { worker_id, run_ids } => encode::<(Vec<Renewed>, Vec<String>)>(
+            actors.renew(worker_id, &run_ids, Reach::ThisNode).await,
+        ),
         PeerCall::Probe { org_id, result } => {
             let taken =
                 actors.probes.is_waiting(&result.run_id, org_id) && actors.probes.complete(*result);

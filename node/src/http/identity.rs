@@ -21,6 +21,21 @@ fn state(req: &HttpRequest) -> web::Data<AppState> {
         .clone()
 }
 
+/// `None` when the request's bearer token is `expected` (compared in
+/// constant time); otherwise the 401 to answer. For the endpoints guarded
+/// by a configured secret: `/metrics` and the node-to-node `/cluster/v1`.
+pub fn refuse_unless_bearer(req: &HttpRequest, expected: &str) -> Option<actix_web::HttpResponse> {
+    let presented = bearer(req).unwrap_or_default();
+    if crate::auth::token::equal(&presented, expected) {
+        return None;
+    }
+    Some(
+        actix_web::HttpResponse::Unauthorized()
+            .insert_header(("WWW-Authenticate", "Bearer"))
+            .finish(),
+    )
+}
+
 fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get("Authorization")?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;

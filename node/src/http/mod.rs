@@ -137,16 +137,8 @@ async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Htt
     let Some(expected) = &state.settings.metrics_token else {
         return errors::page_not_found();
     };
-    let presented = req
-        .headers()
-        .get("Authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !crate::auth::token::equal(presented, expected) {
-        return HttpResponse::Unauthorized()
-            .insert_header(("WWW-Authenticate", "Bearer"))
-            .finish();
+    if let Some(refusal) = identity::refuse_unless_bearer(&req, expected) {
+        return refusal;
     }
     let (size, idle) = state.store.pool_stats();
     let lag_ms = state.actors.rollup_lag_ms(state.now()).await;

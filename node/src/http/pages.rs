@@ -1825,7 +1825,7 @@ async fn cluster_leave(
     if !c.view().nodes.iter().any(|n| n.id == id) {
         return Err(PageError::NotFound);
     }
-    if let Err(e) = c.request_leave(id).await {
+    if let Err(e) = c.leave(crate::cluster::LeaveRequest { node_id: id }).await {
         tracing::warn!(node_id = id, error = %e, "removing a node from the dashboard");
         return Err(PageError::Internal);
     }

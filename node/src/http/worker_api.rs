@@ -19,6 +19,7 @@ use crate::actors::dispatcher::DispatchMsg;
 use crate::actors::ingest::IngestMsg;
 use crate::actors::lease_manager::LeaseCheck;
 use crate::actors::probes::is_probe;
+use crate::actors::Reach;
 use crate::auth::token;
 use crate::store::StoredResult;
 
@@ -207,7 +208,7 @@ async fn submit_results(
     let run_ids: Vec<String> = results.iter().map(|r| r.run_id.clone()).collect();
     let checks = state
         .actors
-        .complete(worker.worker_id, &run_ids)
+        .complete(worker.worker_id, &run_ids, Reach::Cluster)
         .await
         .map_err(|e| internal("checking leases", e))?;
     let now = state.now();
@@ -278,7 +279,7 @@ async fn renew_leases(
         .collect();
     let (renewed, lost) = state
         .actors
-        .renew(w.0.worker_id, &run_ids, true)
+        .renew(w.0.worker_id, &run_ids, Reach::Cluster)
         .await
         .map_err(|e| internal("renewing leases", e))?;
     let out = RenewLeasesResponse { renewed, lost };
