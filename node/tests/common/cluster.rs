@@ -56,6 +56,7 @@ impl TestCluster {
     /// waits until each owns shards. `None` when PostgreSQL is not there.
     pub async fn start(n: u64) -> Option<TestCluster> {
         super::memory_guard();
+        watchdog();
         let db_url = postgres_database().await?;
         let store = openseer_node::store::Store::open_url(&db_url)
             .await
@@ -333,4 +334,18 @@ impl Drop for Haproxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Ends the test process if the cluster tests together run past 15
+/// minutes (they take about 90 s). A plain thread, so a test that starves
+/// its async runtime cannot stop it: a hang fails CI instead of holding it.
+fn watchdog() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_secs(15 * 60));
+            eprintln!("cluster tests still running after 15 minutes: giving up");
+            std::process::exit(101);
+        });
+    });
 }
