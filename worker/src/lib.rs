@@ -151,13 +151,11 @@ pub async fn run(
     let mut failure = None;
 
     loop {
-        if *shutdown.borrow() {
-            break;
-        }
         // Wait for room to run at least one check before asking for work.
         let first = tokio::select! {
+            biased;
+            _ = stop_requested(&mut shutdown) => break,
             p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
-            _ = shutdown.changed() => continue,
         };
         let free = permits.available_permits() + 1;
         let req = GetJobsRequest {
@@ -166,7 +164,7 @@ pub async fn run(
         };
         let answer = tokio::select! {
             a = client.get_jobs(&req) => a,
-            _ = shutdown.changed() => continue,
+            _ = stop_requested(&mut shutdown) => break,
             _ = revoked_rx.changed() => {
                 failure = revoked_rx.borrow().clone().map(WorkerError::Revoked);
                 break;
@@ -187,10 +185,9 @@ pub async fn run(
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "polling for jobs failed");
                 drop(first);
                 tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => {}
+                    _ = tokio::time::sleep(wait) => continue,
+                    _ = stop_requested(&mut shutdown) => break,
                 }
-                continue;
             }
         };
         let mut first = Some(first);
@@ -297,7 +294,7 @@ async fn identify(
                 tracing::warn!(error = %e, "enrollment failed, retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => return Ok(None),
+                    _ = stop_requested(shutdown) => return Ok(None),
                 }
             }
         }
@@ -331,6 +328,13 @@ async fn renew_loop(client: NodeClient, in_flight: Arc<Mutex<HashMap<String, Ins
             Err(e) => tracing::warn!(error = %e, "renewing leases failed"),
         }
     }
+}
+
+/// Resolves once a stop is asked for, or once nobody can ask any more (the
+/// sender is gone). `changed()` alone would resolve at once, forever, after
+/// the sender is dropped, and a loop around it would spin without yielding.
+pub async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// Resolves at Ctrl-C or SIGTERM: the signals that ask a process to stop cleanly.

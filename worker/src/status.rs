@@ -125,7 +125,7 @@ pub async fn serve(
     loop {
         let (stream, _) = tokio::select! {
             a = listener.accept() => a?,
-            _ = shutdown.changed() => return Ok(()),
+            _ = crate::stop_requested(&mut shutdown) => return Ok(()),
         };
         let status = status.clone();
         tokio::spawn(async move {
