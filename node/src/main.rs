@@ -77,15 +77,19 @@ enum Command {
     /// Cluster tools (they read the same configuration as `serve`).
     #[command(subcommand)]
     Cluster(ClusterCommand),
-    /// Write the organization's monitors as JSON (to stdout or --output).
+    /// Write the organization's monitors as YAML or JSON (to stdout or --output).
     Export {
         #[command(flatten)]
         api: ApiArgs,
         #[arg(long)]
         output: Option<PathBuf>,
+        /// yaml or json; default: by --output's extension, else yaml.
+        #[arg(long)]
+        format: Option<FileFormat>,
     },
-    /// Apply a monitors file: create and update to match it; --prune also
-    /// deletes monitors it does not list. Running it twice changes nothing.
+    /// Apply a monitors file (YAML, or JSON by its `.json` extension or
+    /// content): create and update to match it; --prune also deletes
+    /// monitors it does not list. Running it twice changes nothing.
     Import {
         #[command(flatten)]
         api: ApiArgs,
@@ -109,6 +113,12 @@ enum Command {
     Config(ConfigCommand),
     /// Apply database migrations and exit.
     Migrate(NodeArgs),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FileFormat {
+    Yaml,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -239,11 +249,24 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Export { api, output } => {
+        Command::Export {
+            api,
+            output,
+            format,
+        } => {
+            use openseer_node::transfer::Format;
+            let format = match format {
+                Some(FileFormat::Yaml) => Format::Yaml,
+                Some(FileFormat::Json) => Format::Json,
+                None => output
+                    .as_deref()
+                    .and_then(Format::of_path)
+                    .unwrap_or(Format::Yaml),
+            };
             let file = openseer_node::transfer::Client::new(&api.server, &api.token)?
                 .export()
                 .await?;
-            let text = serde_json::to_string_pretty(&file)? + "\n";
+            let text = file.render(format)?;
             match output {
                 Some(p) => std::fs::write(&p, text)?,
                 None => print!("{text}"),
@@ -251,9 +274,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import { api, file, prune } => {
-            let text = std::fs::read_to_string(&file)?;
-            let parsed: openseer_node::transfer::MonitorsFile = serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{} is not a monitors file: {e}", file.display()))?;
+            use openseer_node::transfer::{Format, MonitorsFile};
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+            let parsed = MonitorsFile::parse(&text, Format::of_file(&file, &text))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let r = openseer_node::transfer::Client::new(&api.server, &api.token)?
                 .import(&parsed, prune)
                 .await?;

@@ -1,5 +1,6 @@
 //! `openseer export` / `openseer import`: an organization's monitors as a
-//! JSON file, so they can be kept in git and applied (configuration as code).
+//! YAML or JSON file, so they can be kept in git and applied (configuration
+//! as code).
 //!
 //! Both go through the user API of a running node (with an `ostu_` token), so
 //! every change reaches the schedulers at once and is checked by the same
@@ -8,6 +9,7 @@
 //! `prune`, monitors the file does not list are deleted.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use openseer_protocol::MonitorInput;
 use serde::{Deserialize, Serialize};
@@ -15,6 +17,59 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Serialize, Deserialize)]
 pub struct MonitorsFile {
     pub monitors: Vec<MonitorInput>,
+}
+
+/// The two spellings of a monitors file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl Format {
+    /// By the file's extension: `.json` is JSON, `.yaml`/`.yml` YAML.
+    pub fn of_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "json" => Some(Format::Json),
+            "yaml" | "yml" => Some(Format::Yaml),
+            _ => None,
+        }
+    }
+
+    /// For a file to read: by its extension, else by its first character
+    /// (a JSON file starts with `{`).
+    pub fn of_file(path: &Path, text: &str) -> Format {
+        Format::of_path(path).unwrap_or(if text.trim_start().starts_with('{') {
+            Format::Json
+        } else {
+            Format::Yaml
+        })
+    }
+}
+
+impl MonitorsFile {
+    pub fn render(&self, format: Format) -> Result<String, TransferError> {
+        match format {
+            Format::Json => Ok(serde_json::to_string_pretty(self)
+                .map_err(|e| TransferError::Render(e.to_string()))?
+                + "\n"),
+            Format::Yaml => {
+                serde_saphyr::to_string(self).map_err(|e| TransferError::Render(e.to_string()))
+            }
+        }
+    }
+
+    /// Parses a file; the error names the line and what was wrong.
+    pub fn parse(text: &str, format: Format) -> Result<MonitorsFile, TransferError> {
+        match format {
+            Format::Json => {
+                serde_json::from_str(text).map_err(|e| TransferError::Parse(e.to_string()))
+            }
+            Format::Yaml => {
+                serde_saphyr::from_str(text).map_err(|e| TransferError::Parse(e.to_string()))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -27,6 +82,12 @@ pub struct ImportReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
+    #[error("not a monitors file: {0}")]
+    Parse(String),
+    #[error("monitor {name:?} is not valid: {errors}; nothing was changed")]
+    Invalid { name: String, errors: String },
+    #[error("writing the monitors file: {0}")]
+    Render(String),
     #[error("the file lists {0:?} more than once; monitor names must be unique to import")]
     DuplicateName(String),
     #[error("the node has several monitors named {0:?}; rename them before importing")]
@@ -120,8 +181,20 @@ impl Client {
         file: &MonitorsFile,
         prune: bool,
     ) -> Result<ImportReport, TransferError> {
+        // Every entry is checked before anything is sent: a bad file
+        // changes nothing, instead of the entries before the bad one.
         let mut wanted: HashMap<&str, &MonitorInput> = HashMap::new();
         for m in &file.monitors {
+            if let Err(errors) = m.validate() {
+                return Err(TransferError::Invalid {
+                    name: m.name.clone(),
+                    errors: errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.field, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                });
+            }
             if wanted.insert(m.name.trim(), m).is_some() {
                 return Err(TransferError::DuplicateName(m.name.clone()));
             }
@@ -166,5 +239,99 @@ fn same(stored: &MonitorInput, wanted: &MonitorInput) -> bool {
     match (stored.validate(), wanted.validate()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> MonitorsFile {
+        let json = r#"{"monitors":[
+            {"name":"api","url":"https://api.example.com/health","interval_seconds":30,
+             "regions":["eu","us"],"headers":[{"name":"Accept","value":"application/json"}],
+             "assertions":[{"type":"body_contains","value":"ok"}],"degraded_above_ms":500},
+            {"name":"site: home","url":"https://example.com/","keyword":"Welcome # not a comment"}
+        ]}"#;
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn yaml_and_json_round_trip_the_same_monitors() {
+        let file = sample();
+        for format in [Format::Yaml, Format::Json] {
+            let text = file.render(format).unwrap();
+            let back = MonitorsFile::parse(&text, format).unwrap();
+            assert_eq!(back.monitors, file.monitors, "{format:?}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_hand_written_yaml_file_takes_the_defaults() {
+        let text =
+            "monitors:\n  - name: api\n    url: https://api.example.com/\n    regions: [eu]\n";
+        let file = MonitorsFile::parse(text, Format::Yaml).unwrap();
+        assert_eq!(file.monitors.len(), 1);
+        let m = &file.monitors[0];
+        assert_eq!(
+            (m.method.as_str(), m.interval_seconds, m.enabled),
+            ("GET", 60, true)
+        );
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        for (text, says) in [
+            ("monitors:\n  - name: api\n    url: [unclosed\n", "line"),
+            (
+                "monitors:\n  - name: api\n    url: https://x/\n    colour: red\n",
+                "colour",
+            ),
+            ("monitors:\n  - url: https://x/\n", "name"),
+            ("- just\n- a list\n", "mapping"),
+        ] {
+            let e = MonitorsFile::parse(text, Format::Yaml)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("not a monitors file") && e.contains(says),
+                "{text:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_not_expanded() {
+        // Each level refers to the one before nine times: 9^9 names if expanded.
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text += &format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            );
+        }
+        text += "monitors: *a9\n";
+        let e = MonitorsFile::parse(&text, Format::Yaml)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("not a monitors file") && e.contains("budget"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_format_follows_the_extension_then_the_content() {
+        assert_eq!(Format::of_path(Path::new("m.YML")), Some(Format::Yaml));
+        assert_eq!(Format::of_path(Path::new("m.json")), Some(Format::Json));
+        assert_eq!(Format::of_path(Path::new("monitors")), None);
+        assert_eq!(
+            Format::of_file(Path::new("m"), " {\"monitors\": []}"),
+            Format::Json
+        );
+        assert_eq!(
+            Format::of_file(Path::new("m"), "monitors: []"),
+            Format::Yaml
+        );
     }
 }

@@ -148,3 +148,180 @@ fn systemd_units_run_real_binaries_as_a_service_user() {
         );
     }
 }
+
+/// ops/compose: 3 nodes, PostgreSQL, HAProxy and 2 workers. Compose cannot
+/// run here either, so this checks what would break it: the files it builds
+/// and mounts exist, each node has its own id, data and fixed address on the
+/// network it dials peers over, the others join the first, the secret comes
+/// from the environment, workers go through HAProxy, and HAProxy's config is
+/// the project's template with exactly these nodes filled in.
+#[test]
+fn the_compose_file_wires_three_nodes_postgres_haproxy_and_two_workers() {
+    use serde_json::Value;
+    let file = "ops/compose/compose.yaml";
+    let text = read(file);
+    let compose: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let services = compose["services"].as_object().expect("services");
+    let mut names: Vec<&str> = services.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "haproxy",
+            "node1",
+            "node2",
+            "node3",
+            "postgres",
+            "worker-eu",
+            "worker-us"
+        ]
+    );
+    let compose_dir = root().join("ops/compose");
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("a list: {v}"))
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    let flag = |command: &[String], name: &str| -> Option<String> {
+        command
+            .windows(2)
+            .find(|w| w[0] == name)
+            .map(|w| w[1].clone())
+    };
+    let subnet = compose["networks"]["cluster"]["ipam"]["config"][0]["subnet"]
+        .as_str()
+        .expect("the cluster network has a fixed subnet");
+    let prefix = subnet.trim_end_matches("0/24");
+    assert_ne!(prefix, subnet, "a /24 subnet: {subnet}");
+
+    let mut servers = Vec::new();
+    for (i, name) in ["node1", "node2", "node3"].iter().enumerate() {
+        let s = &services[*name];
+        assert_eq!(s["build"]["context"], "../..", "{name}");
+        let dockerfile = s["build"]["dockerfile"].as_str().unwrap();
+        assert_eq!(dockerfile, "ops/container/node.Dockerfile");
+        assert!(root().join(dockerfile).exists());
+        let command = strings(&s["command"]);
+        assert_eq!(command[0], "serve", "{name}");
+        assert_eq!(flag(&command, "--node-id"), Some((i + 1).to_string()));
+        let ip = s["networks"]["cluster"]["ipv4_address"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: a fixed address"));
+        assert!(ip.starts_with(prefix), "{name}: {ip} outside {subnet}");
+        assert_eq!(flag(&command, "--cluster"), Some(format!("{ip}:9090")));
+        assert_eq!(
+            flag(&command, "--advertise-http"),
+            Some(format!("{ip}:8080"))
+        );
+        let env = &s["environment"];
+        assert_eq!(env["OPENSEER_HTTP"], "0.0.0.0:8080");
+        assert!(env["OPENSEER_DATABASE_URL"]
+            .as_str()
+            .unwrap()
+            .contains("@postgres:5432/"));
+        assert!(
+            env["OPENSEER_CLUSTER_SECRET"]
+                .as_str()
+                .unwrap()
+                .starts_with("${OPENSEER_CLUSTER_SECRET:?"),
+            "{name}: the secret must come from the environment, and be required"
+        );
+        assert_eq!(
+            strings(&s["volumes"]),
+            [format!("{name}:/var/lib/openseer")],
+            "{name}: its own data (the raft log) in a volume"
+        );
+        assert_eq!(
+            s["depends_on"]["postgres"]["condition"], "service_healthy",
+            "{name}"
+        );
+        match i {
+            0 => assert_eq!(flag(&command, "--join"), None, "node1 starts the cluster"),
+            _ => assert_eq!(
+                flag(&command, "--join"),
+                Some(format!(
+                    "{}:8080",
+                    services["node1"]["networks"]["cluster"]["ipv4_address"]
+                        .as_str()
+                        .unwrap()
+                ))
+            ),
+        }
+        servers.push(format!("    server {name} {ip}:8080 check"));
+    }
+
+    for region in ["eu", "us"] {
+        let s = &services[&format!("worker-{region}")];
+        assert_eq!(s["build"]["dockerfile"], "ops/container/worker.Dockerfile");
+        assert_eq!(s["environment"]["OPENSEER_SERVER"], "http://haproxy:8080");
+        assert_eq!(s["environment"]["OPENSEER_REGION"], region);
+        assert_eq!(strings(&s["profiles"]), ["workers"]);
+        assert_eq!(
+            strings(&s["volumes"]),
+            [format!("worker-{region}:/var/lib/openseer-worker")]
+        );
+    }
+
+    let haproxy = &services["haproxy"];
+    assert_eq!(strings(&haproxy["ports"]), ["8080:8080"]);
+    let mount = strings(&haproxy["volumes"])[0].clone();
+    let host = mount.split(':').next().unwrap();
+    let cfg = std::fs::read_to_string(compose_dir.join(host))
+        .unwrap_or_else(|e| panic!("{file} mounts {host}: {e}"));
+    let rendered = read("ops/haproxy/openseer.cfg.in")
+        .replace("@BIND@", ":8080")
+        .replace("@SERVERS@", &servers.join("\n"));
+    let body: String = cfg
+        .lines()
+        .skip_while(|l| l.starts_with("# Rendered") || l.starts_with("# (BIND"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        body, rendered,
+        "ops/compose/haproxy.cfg must be ops/haproxy/openseer.cfg.in with the compose nodes filled in"
+    );
+
+    // HAProxy itself reads it (ops/test.sh installs and requires it).
+    let bin = ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    match bin {
+        Some(bin) => {
+            let out = std::process::Command::new(bin)
+                .arg("-c")
+                .arg("-f")
+                .arg(compose_dir.join(host))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "haproxy -c: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        None if std::env::var_os("OPENSEER_REQUIRE_HAPROXY").is_some() => {
+            panic!("haproxy is required (OPENSEER_REQUIRE_HAPROXY) but not installed")
+        }
+        None => eprintln!("haproxy not installed: its config check is skipped"),
+    }
+
+    let volumes: Vec<&str> = compose["volumes"]
+        .as_object()
+        .expect("named volumes")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for v in [
+        "postgres",
+        "node1",
+        "node2",
+        "node3",
+        "worker-eu",
+        "worker-us",
+    ] {
+        assert!(volumes.contains(&v), "volume {v} declared");
+    }
+}

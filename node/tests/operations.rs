@@ -83,11 +83,115 @@ async fn export_edit_import_and_import_again() {
     assert_eq!(names, ["alpha", "beta", "delta"]);
     assert_eq!(now.monitors[1].interval_seconds, 30);
 
-    // Bad entries are refused with the API's validation, and nothing half-applied is hidden.
+    // A bad entry is refused before anything changes, even the good
+    // entries listed before it.
     let mut bad = now;
-    bad.monitors[0].url = "gopher://x".into();
+    bad.monitors[1].interval_seconds = 10;
+    bad.monitors[2].url = "gopher://x".into();
     let e = client.import(&bad, false).await.unwrap_err().to_string();
-    assert!(e.contains("422") && e.contains("url"), "{e}");
+    assert!(
+        e.contains("\"delta\"") && e.contains("url") && e.contains("nothing was changed"),
+        "{e}"
+    );
+    let after = client.export().await.unwrap();
+    assert_eq!(after.monitors[1].interval_seconds, 30, "beta unchanged");
+}
+
+/// Runs the `openseer` binary as an operator would; returns its stdout.
+async fn openseer(args: &[&str]) -> Result<String, String> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_openseer"))
+            .args(&args)
+            .env_remove("OPENSEER_TOKEN")
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    match out.status.success() {
+        true => Ok(text),
+        false => Err(String::from_utf8_lossy(&out.stderr).to_string()),
+    }
+}
+
+/// The command line with a YAML file, edited by hand in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_to_yaml_edit_and_import_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    for name in ["alpha", "beta", "gamma"] {
+        admin
+            .create_monitor(&[
+                ("name", name),
+                ("url", "http://127.0.0.1:9/"),
+                ("interval_seconds", "60"),
+            ])
+            .await;
+    }
+    let (_, page) = admin.get("/settings/tokens").await;
+    let (_, page) = admin
+        .post_form(
+            "/settings/tokens",
+            &[("_csrf", &csrf_of(&page)), ("name", "gitops")],
+        )
+        .await;
+    let token = extract_token(&page, "ostu_");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitors.yaml");
+    let file = path.to_str().unwrap();
+    let api = ["--server", app.base.as_str(), "--token", token.as_str()];
+
+    let export = [&["export"][..], &api, &["--output", file]].concat();
+    openseer(&export).await.unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with("monitors:") && text.contains("name: beta"),
+        "YAML by the extension:\n{text}"
+    );
+
+    // By hand: rename beta, slow gamma down.
+    let edited = text.replace("name: beta", "name: beta-renamed");
+    let gamma_at = edited.find("name: gamma").unwrap();
+    let (head, tail) = edited.split_at(gamma_at);
+    let edited = format!(
+        "{head}{}",
+        tail.replacen("interval_seconds: 60", "interval_seconds: 300", 1)
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&path, &edited).unwrap();
+    let import = [&["import"][..], &api, &[file, "--prune"]].concat();
+    assert_eq!(
+        openseer(&import).await.unwrap().trim(),
+        "created 1, updated 1, unchanged 1, deleted 1"
+    );
+    assert_eq!(
+        openseer(&import).await.unwrap().trim(),
+        "created 0, updated 0, unchanged 3, deleted 0",
+        "importing twice changes nothing the second time"
+    );
+    // The organization's monitors now match the file.
+    let now = Client::new(&app.base, &token)
+        .unwrap()
+        .export()
+        .await
+        .unwrap();
+    let from_file = MonitorsFile::parse(&edited, openseer_node::transfer::Format::Yaml).unwrap();
+    assert_eq!(now.monitors, from_file.monitors);
+    assert_eq!(now.monitors[2].interval_seconds, 300);
+
+    // JSON on request; a broken file is refused with where it broke.
+    let json = openseer(&[&["export"][..], &api, &["--format", "json"]].concat())
+        .await
+        .unwrap();
+    assert!(json.trim_start().starts_with('{'), "{json}");
+    std::fs::write(&path, "monitors:\n  - name: x\n    url: [oops\n").unwrap();
+    let e = openseer(&import).await.unwrap_err();
+    assert!(
+        e.contains("not a monitors file") && e.contains("line"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,4 +490,136 @@ async fn a_clean_stop_is_not_a_failure() {
     let mut app = TestApp::spawn().await;
     app.stop().await;
     assert_eq!(app.actors.health.failure(), None);
+}
+
+/// PostgreSQL stops under a running node and worker, then comes back. The
+/// node says it is unready while the database is gone and ready again after,
+/// without a restart; and every tick scheduled meanwhile ends up stored
+/// exactly once. A node acknowledges results only after they are committed,
+/// so the worker keeps what was not acknowledged and sends it again; a node
+/// that acknowledged and then failed to commit would leave holes here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database_and_nothing_acknowledged_is_lost() {
+    use std::time::Duration;
+    let Some(pg) = common::own_postgres::OwnPostgres::start() else {
+        return;
+    };
+    let db = pg.url();
+    let app = TestApp::spawn_with(|s| s.database_url = Some(db.clone())).await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let worker = app
+        .start_worker(&app.enrollment_token(&admin).await, "eu")
+        .await;
+    let target = common::Target::start().await;
+    let id = admin
+        .create_monitor(&[("name", "m"), ("url", &target.url), ("regions", "eu")])
+        .await;
+    common::wait_for(Duration::from_secs(10), "first results", || async {
+        (admin.results(id).await.len() >= 2).then_some(())
+    })
+    .await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let ready = |http: reqwest::Client| {
+        let url = app.url("/readyz");
+        async move {
+            match http.get(&url).send().await {
+                Ok(r) => Some((r.status().as_u16(), r.text().await.unwrap_or_default())),
+                Err(_) => None,
+            }
+        }
+    };
+    assert_eq!(ready(http.clone()).await.map(|r| r.0), Some(200));
+
+    let before = openseer_node::clock::system_now_ms();
+    pg.stop();
+    let down_at = openseer_node::clock::system_now_ms();
+    let why = common::wait_for(
+        Duration::from_secs(5),
+        "unready without the database",
+        || {
+            let http = http.clone();
+            let ready = &ready;
+            async move {
+                let (status, body) = ready(http).await?;
+                (status == 503).then_some(body)
+            }
+        },
+    )
+    .await;
+    let unready_after = openseer_node::clock::system_now_ms() - down_at;
+    assert!(why.contains("database"), "{why}");
+    // Ticks come and go while the database is away: checks run, their
+    // results cannot be committed.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    pg.start_again();
+    let up_at = openseer_node::clock::system_now_ms();
+    common::wait_for(Duration::from_secs(15), "ready again, no restart", || {
+        let http = http.clone();
+        let ready = &ready;
+        async move { (ready(http).await?.0 == 200).then_some(()) }
+    })
+    .await;
+    let ready_after = openseer_node::clock::system_now_ms() - up_at;
+    eprintln!(
+        "database down for {} ms; unready {unready_after} ms after the stop, ready {ready_after} ms after the start",
+        up_at - down_at
+    );
+
+    // Every tick from before the stop until after the return is stored
+    // once: the outage's results arrive as the worker retries.
+    let from = (before / 1000 - 2) * 1000;
+    let to = (up_at / 1000 + 3) * 1000;
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let rows = common::wait_for(Duration::from_secs(30), "the outage's results", || {
+        let pool = pool.clone();
+        async move {
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT scheduled_at, outcome FROM results_raw
+                 WHERE monitor_id = $1 AND region = 'eu' AND scheduled_at >= $2 AND scheduled_at < $3
+                 ORDER BY scheduled_at",
+            )
+            .bind(id)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&pool)
+            .await
+            .ok()?;
+            (rows.len() as i64 >= (to - from) / 1000).then_some(rows)
+        }
+    })
+    .await;
+    // A monitor's ticks are on its own phase within the second: one result
+    // per tick means consecutive results exactly 1 s apart, from the
+    // window's first second to its last.
+    let ticks: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let expected: Vec<i64> = (0..(to - from) / 1000)
+        .map(|i| ticks[0] + i * 1000)
+        .collect();
+    assert!(
+        ticks[0] - from < 1000,
+        "the first tick is in the first second"
+    );
+    assert_eq!(ticks, expected, "one stored result per tick, none twice");
+    let checked = rows.iter().filter(|r| r.1 == "up").count();
+    eprintln!(
+        "{} ticks, {checked} checked up, outcomes {rows:?}",
+        rows.len()
+    );
+    // Outside the outage every tick is a real check. Inside it the worker
+    // cannot even authenticate (its token is looked up in the database), so
+    // a tick may end as `missed`: said honestly, never as down and never as
+    // a hole.
+    let ready_at = up_at + ready_after;
+    for (tick, outcome) in &rows {
+        let outage = (down_at - 1_000..ready_at + 1_000).contains(tick);
+        assert!(
+            outcome == "up" || (outage && outcome == "missed"),
+            "tick {tick} ({} ms from the stop): {outcome}; {rows:?}",
+            tick - down_at
+        );
+    }
+    worker.shutdown().await.unwrap();
 }

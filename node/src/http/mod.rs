@@ -162,6 +162,11 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
+/// How long /readyz waits for the database. A pool whose server is gone
+/// keeps trying to connect for its whole acquire timeout (10 s); a load
+/// balancer's health check gives up sooner and learns nothing.
+const READY_DB_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Ready for traffic: the database answers, its schema is current, and in
 /// a cluster the raft group has a leader this node hears from.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
@@ -170,10 +175,6 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .content_type("text/plain")
             .body(format!("not ready: {why}\n"))
     };
-    if let Err(e) = state.store.ping().await {
-        tracing::warn!(error = %e, "readiness: database unreachable");
-        return unready("database unreachable");
-    }
     if let Some(why) = state.actors.health.failure() {
         return unready(&why);
     }
@@ -186,14 +187,19 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             return unready("not hearing from the cluster leader");
         }
     }
-    match state.store.migrations_current().await {
-        Ok(true) => HttpResponse::Ok()
+    let schema = async {
+        state.store.ping().await?;
+        state.store.migrations_current().await
+    };
+    match tokio::time::timeout(READY_DB_WAIT, schema).await {
+        Ok(Ok(true)) => HttpResponse::Ok()
             .content_type("text/plain")
             .body("ready\n"),
-        Ok(false) => unready("database migrations not applied"),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: reading the schema version");
+        Ok(Ok(false)) => unready("database migrations not applied"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
             unready("database unreachable")
         }
+        Err(_) => unready("database not answering"),
     }
 }
