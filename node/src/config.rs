@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::tls::ClusterTls;
 use crate::cluster::ClusterSettings;
 use crate::rollup::plan::{Retention, DAY};
 use crate::settings::Settings;
@@ -36,6 +37,9 @@ pub struct FileConfig {
     pub failover_ms: Option<u64>,
     pub fence_ms: Option<u64>,
     pub heartbeat_ms: Option<u64>,
+    pub cluster_tls_cert: Option<PathBuf>,
+    pub cluster_tls_key: Option<PathBuf>,
+    pub cluster_tls_ca: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -63,6 +67,9 @@ impl FileConfig {
             failover_ms: Some(2_500),
             fence_ms: Some(1_500),
             heartbeat_ms: Some(150),
+            cluster_tls_cert: Some(PathBuf::new()),
+            cluster_tls_key: Some(PathBuf::new()),
+            cluster_tls_ca: Some(PathBuf::new()),
         }
     }
 
@@ -96,6 +103,9 @@ impl FileConfig {
             failover_ms: over.failover_ms.or(self.failover_ms),
             fence_ms: over.fence_ms.or(self.fence_ms),
             heartbeat_ms: over.heartbeat_ms.or(self.heartbeat_ms),
+            cluster_tls_cert: over.cluster_tls_cert.or(self.cluster_tls_cert),
+            cluster_tls_key: over.cluster_tls_key.or(self.cluster_tls_key),
+            cluster_tls_ca: over.cluster_tls_ca.or(self.cluster_tls_ca),
         }
     }
 
@@ -153,6 +163,9 @@ impl FileConfig {
             failover_ms: num_u("OPENSEER_FAILOVER_MS")?,
             fence_ms: num_u("OPENSEER_FENCE_MS")?,
             heartbeat_ms: num_u("OPENSEER_HEARTBEAT_MS")?,
+            cluster_tls_cert: get("OPENSEER_CLUSTER_TLS_CERT").map(PathBuf::from),
+            cluster_tls_key: get("OPENSEER_CLUSTER_TLS_KEY").map(PathBuf::from),
+            cluster_tls_ca: get("OPENSEER_CLUSTER_TLS_CA").map(PathBuf::from),
         })
     }
 
@@ -288,6 +301,7 @@ fn cluster_settings(c: &FileConfig, s: &Settings) -> Result<Option<ClusterSettin
         failover_ms: c.failover_ms.expect("defaulted"),
         fence_ms: c.fence_ms.expect("defaulted"),
         heartbeat_ms: c.heartbeat_ms.expect("defaulted"),
+        tls: cluster_tls(c)?,
     };
     settings.check().map_err(|why| {
         let key = why
@@ -298,6 +312,23 @@ fn cluster_settings(c: &FileConfig, s: &Settings) -> Result<Option<ClusterSettin
         ConfigError::Invalid(key, why)
     })?;
     Ok(Some(settings))
+}
+
+/// Node-to-node TLS: all three files, or none (plain TCP).
+fn cluster_tls(c: &FileConfig) -> Result<Option<ClusterTls>, ConfigError> {
+    let set = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+    match (
+        set(&c.cluster_tls_cert),
+        set(&c.cluster_tls_key),
+        set(&c.cluster_tls_ca),
+    ) {
+        (None, None, None) => Ok(None),
+        (Some(cert), Some(key), Some(ca)) => Ok(Some(ClusterTls { cert, key, ca })),
+        _ => Err(ConfigError::Invalid(
+            "cluster_tls_cert".into(),
+            "cluster_tls_cert, cluster_tls_key and cluster_tls_ca together, or none of them".into(),
+        )),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -365,8 +396,20 @@ pub fn effective(settings: &Settings, log_format: &str) -> String {
         failover_ms: Some(settings.cluster.as_ref().map_or(2_500, |c| c.failover_ms)),
         fence_ms: Some(settings.cluster.as_ref().map_or(1_500, |c| c.fence_ms)),
         heartbeat_ms: Some(settings.cluster.as_ref().map_or(150, |c| c.heartbeat_ms)),
+        cluster_tls_cert: Some(tls(settings, |t| t.cert.clone())),
+        cluster_tls_key: Some(tls(settings, |t| t.key.clone())),
+        cluster_tls_ca: Some(tls(settings, |t| t.ca.clone())),
     };
     toml::to_string(&shown).expect("settings serialise")
+}
+
+fn tls(settings: &Settings, file: impl Fn(&ClusterTls) -> PathBuf) -> PathBuf {
+    settings
+        .cluster
+        .as_ref()
+        .and_then(|c| c.tls.as_ref())
+        .map(file)
+        .unwrap_or_default()
 }
 
 /// `postgres://user:secret@host/db` as `postgres://user:(hidden)@host/db`.
@@ -395,7 +438,7 @@ mod tests {
             .lines()
             .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
             .collect();
-        assert_eq!(keys.len(), 21, "every key has a default: {defaults}");
+        assert_eq!(keys.len(), 24, "every key has a default: {defaults}");
         for key in keys {
             assert!(
                 doc.contains(&format!("| `{key}` |")),

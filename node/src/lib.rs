@@ -144,10 +144,18 @@ impl Application {
         )
         .await?;
         if let Some(c) = &cluster {
+            let tls = match &c.settings.tls {
+                Some(files) => Some(
+                    cluster::tls::PeerTls::load(files)
+                        .map_err(|e| BuildError::Peers(format!("cluster TLS: {e}")))?,
+                ),
+                None => None,
+            };
             cluster::peer::start(
                 c.me,
                 &c.settings.cluster_addr,
                 &c.secret,
+                tls,
                 actors.clone(),
                 c.state.clone(),
             )

@@ -567,3 +567,121 @@ async fn through_haproxy_a_signed_in_browser_and_a_worker_outlive_a_node_body() 
     assert_no_tick_twice(&c.db_url).await;
     w.shutdown().await.unwrap();
 }
+
+/// A CA and, per node, a certificate for 127.0.0.1 and its key, as PEM
+/// files; the node ids are 1..=nodes.
+fn cluster_certificates(dir: &std::path::Path, nodes: u64) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    std::fs::write(dir.join("ca.crt"), ca.self_signed(&ca_key).unwrap().pem()).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    for id in 1..=nodes {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        std::fs::write(dir.join(format!("node{id}.crt")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("node{id}.key")), key.serialize_pem()).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_cluster_tls_nodes_still_carry_each_others_jobs() {
+    bounded(with_cluster_tls_nodes_still_carry_each_others_jobs_body()).await;
+}
+
+/// Node-to-node TLS on: the worker reaches node 1 only, so the jobs of
+/// node 2's shards can only come over the (now mutual-TLS) ractor_cluster
+/// connection. Node 2's cluster port accepts nothing but TLS, so every
+/// check stored proves the handshake and the traffic.
+async fn with_cluster_tls_nodes_still_carry_each_others_jobs_body() {
+    let _one = SERIAL.lock().await;
+    let certs = tempfile::tempdir().unwrap();
+    cluster_certificates(certs.path(), 2);
+    let at = |f: &str| certs.path().join(f).to_str().unwrap().to_string();
+    let Some(c) = TestCluster::start_with(2, |id| {
+        vec![
+            (
+                "OPENSEER_CLUSTER_TLS_CERT".into(),
+                at(&format!("node{id}.crt")),
+            ),
+            (
+                "OPENSEER_CLUSTER_TLS_KEY".into(),
+                at(&format!("node{id}.key")),
+            ),
+            ("OPENSEER_CLUSTER_TLS_CA".into(), at("ca.crt")),
+        ]
+    })
+    .await
+    else {
+        return;
+    };
+    let bases = c.bases();
+    let a1 = admin(&c, &bases[0]).await;
+    let target = Target::start().await;
+    let ids = monitors(&[&a1], &target.url, 40, &["eu"]).await;
+    let token = enrollment_token(&a1).await;
+    let w = worker(vec![bases[0].clone()], "eu", &token);
+    let counts = c.shard_counts().await;
+    assert_eq!(counts.len(), 2, "both nodes own shards: {counts:?}");
+    wait_all_checked(
+        &c,
+        &keys(&ids, &["eu"]),
+        system_now_ms(),
+        Duration::from_secs(20),
+    )
+    .await;
+    let log = c.nodes[&1].log();
+    assert!(log.contains("connected to peer"), "{log}");
+    assert!(!log.contains("refused the TLS handshake"), "{log}");
+    assert_no_tick_twice(&c.db_url).await;
+
+    // The port itself: a TLS handshake with a certificate of the cluster's
+    // CA goes through; one from another CA does not.
+    let handshake = |files: openseer_node::cluster::tls::ClusterTls| {
+        let addr = c.nodes[&2].cluster.clone();
+        async move {
+            let tls = openseer_node::cluster::tls::PeerTls::load(&files).unwrap();
+            let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let name = openseer_node::cluster::tls::server_name(&addr).unwrap();
+            let mut s = tls
+                .connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| e.to_string())?;
+            // TLS 1.3 settles the client's certificate after the handshake:
+            // the server's verdict arrives with the first read.
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            s.write_all(&[0u8; 4]).await.map_err(|e| e.to_string())?;
+            let mut b = [0u8; 1];
+            match tokio::time::timeout(Duration::from_millis(500), s.read(&mut b)).await {
+                Ok(Err(e)) => Err(e.to_string()),
+                _ => Ok(()),
+            }
+        }
+    };
+    let ours = openseer_node::cluster::tls::ClusterTls {
+        cert: certs.path().join("node1.crt"),
+        key: certs.path().join("node1.key"),
+        ca: certs.path().join("ca.crt"),
+    };
+    handshake(ours.clone())
+        .await
+        .expect("a peer of the cluster's CA");
+    let strangers = tempfile::tempdir().unwrap();
+    cluster_certificates(strangers.path(), 1);
+    let stranger = openseer_node::cluster::tls::ClusterTls {
+        cert: strangers.path().join("node1.crt"),
+        key: strangers.path().join("node1.key"),
+        ..ours
+    };
+    let refused = handshake(stranger).await;
+    assert!(
+        refused.is_err(),
+        "a certificate of another CA must be refused"
+    );
+    w.shutdown().await.unwrap();
+}

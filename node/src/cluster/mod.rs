@@ -19,6 +19,7 @@ pub mod assign;
 pub mod http;
 pub mod peer;
 pub mod raft;
+pub mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -48,6 +49,8 @@ pub struct ClusterSettings {
     /// A node that has not heard from a leader for this long stops scheduling.
     pub fence_ms: u64,
     pub heartbeat_ms: u64,
+    /// Node-to-node TLS files; `None`: plain TCP (keep it on a private network).
+    pub tls: Option<tls::ClusterTls>,
 }
 
 impl ClusterSettings {

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::assign::NodeId;
 use super::raft::ClusterState;
+use super::tls::PeerTls;
 use crate::actors::lease_manager::LeaseCheck;
 use crate::actors::sessions::LiveEvent;
 use crate::actors::{Actors, Reach};
@@ -240,11 +241,13 @@ async fn answer(actors: &Actors, call: PeerCall) -> Vec<u8> {
 
 /// Starts the node server and the peer actor, and keeps connections to
 /// every member with a higher id than ours (the lower id dials, so two
-/// nodes never race to open two sessions).
+/// nodes never race to open two sessions). With `tls`, connections both
+/// ways are mutual TLS (see [`super::tls`]).
 pub async fn start(
     me: NodeId,
     listen: &str,
     secret: &str,
+    tls: Option<PeerTls>,
     actors: Actors,
     mut state: tokio::sync::watch::Receiver<Arc<ClusterState>>,
 ) -> Result<(), String> {
@@ -256,7 +259,8 @@ pub async fn start(
         secret.to_string(),
         format!("openseer-{me}"),
         addr.ip().to_string(),
-        None,
+        tls.as_ref()
+            .map(|t| ractor_cluster::IncomingEncryptionMode::Tls(t.acceptor.clone())),
         Some(ractor_cluster::node::NodeConnectionMode::Isolated),
     )
     .with_listen_addr(addr.ip());
@@ -276,7 +280,7 @@ pub async fn start(
                 .collect();
             for (id, cluster) in members {
                 if id > me && !Peers::connected(id) {
-                    dial(&server, id, &cluster).await;
+                    dial(&server, id, &cluster, tls.as_ref()).await;
                 }
             }
             let _ = tokio::time::timeout(Duration::from_millis(500), state.changed()).await;
@@ -285,14 +289,26 @@ pub async fn start(
     Ok(())
 }
 
-async fn dial(server: &ActorRef<NodeServerMessage>, id: NodeId, addr: &str) {
-    match tokio::time::timeout(
-        Duration::from_secs(2),
-        ractor_cluster::client_connect(server, addr.to_string()),
-    )
-    .await
-    {
+async fn dial(server: &ActorRef<NodeServerMessage>, id: NodeId, addr: &str, tls: Option<&PeerTls>) {
+    use ractor_cluster::ClientConnectErr;
+    let connect = async {
+        let Some(tls) = tls else {
+            return ractor_cluster::client_connect(server, addr.to_string()).await;
+        };
+        let name = match super::tls::server_name(addr) {
+            Ok(n) => n,
+            Err(e) => return Err(ClientConnectErr::Encryption(std::io::Error::other(e))),
+        };
+        ractor_cluster::client_connect_enc(server, addr.to_string(), tls.connector.clone(), name)
+            .await
+    };
+    match tokio::time::timeout(Duration::from_secs(2), connect).await {
         Ok(Ok(())) => tracing::info!(node_id = id, %addr, "connected to peer"),
+        // A peer that is down is normal while it restarts; a refused
+        // handshake is a configuration to fix.
+        Ok(Err(ClientConnectErr::Encryption(e))) => {
+            tracing::warn!(node_id = id, %addr, error = %e, "peer refused the TLS handshake")
+        }
         Ok(Err(e)) => tracing::debug!(node_id = id, %addr, error = %e, "peer not reachable"),
         Err(_) => tracing::debug!(node_id = id, %addr, "peer connect timed out"),
     }

@@ -26,6 +26,8 @@ pub struct Node {
     pub http: String,
     pub cluster: String,
     pub dir: PathBuf,
+    /// Extra environment for this node's process (configuration).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -55,6 +57,14 @@ impl TestCluster {
     /// Starts `n` nodes (node 1 first, the others joining through it) and
     /// waits until each owns shards. `None` when PostgreSQL is not there.
     pub async fn start(n: u64) -> Option<TestCluster> {
+        Self::start_with(n, |_| Vec::new()).await
+    }
+
+    /// As [`Self::start`], with extra environment for each node by id.
+    pub async fn start_with(
+        n: u64,
+        env: impl Fn(u64) -> Vec<(String, String)>,
+    ) -> Option<TestCluster> {
         super::memory_guard();
         watchdog();
         let db_url = postgres_database().await?;
@@ -81,6 +91,7 @@ impl TestCluster {
                 http: format!("127.0.0.1:{}", free_port()),
                 cluster: format!("127.0.0.1:{}", free_port()),
                 dir: c._dir.path().join(format!("node{id}")),
+                env: env(id),
                 child: None,
             };
             c.nodes.insert(id, node);
@@ -120,6 +131,7 @@ impl TestCluster {
                 "RUST_LOG",
                 "info,openraft=warn,ractor_cluster=warn,sqlx=warn",
             )
+            .envs(node.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
