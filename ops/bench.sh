@@ -16,6 +16,11 @@
 #                           p95 of a monitor page's queries over 90 days of
 #                           10-second data; bytes per million raw results and
 #                           per monitor-day of rollups. INGEST_SECONDS=15.
+#   ops/bench.sh cluster    3 nodes (one cluster) on PostgreSQL ($DATABASE_URL,
+#                           else 127.0.0.1:5432) + 2 workers + nginx: failover
+#                           gap over KILLS=5 kills (leader and follower, median
+#                           and max), then checks per second sustained with
+#                           p99 lateness under 250 ms. FAILOVER_MONITORS=300.
 # Options through the environment: STEPS="250 500 1000" WINDOW=10 (seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +45,13 @@ case "${1:-}" in
     cargo build --release --locked --example bench_storage -p openseer-node >&2
     exec "$CARGO_TARGET_DIR/release/examples/bench_storage" \
       "${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}" "${INGEST_SECONDS:-15}"
+    ;;
+  cluster)
+    need nginx nginx
+    need psql postgresql-client
+    cargo build --release --bins --locked >&2
+    exec python3 ops/bench/cluster.py "$CARGO_TARGET_DIR/release" \
+      "${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
     ;;
   dispatch)
     need nginx nginx
@@ -78,7 +90,7 @@ CONF
     python3 -c "print(f'worker_fraction_of_wrk: {$worker / $rate:.2f} ratio')"
     ;;
   *)
-    echo "usage: ops/bench.sh dispatch|worker|storage|dashboard" >&2
+    echo "usage: ops/bench.sh dispatch|worker|storage|dashboard|cluster" >&2
     exit 2
     ;;
 esac
