@@ -206,6 +206,65 @@ async fn wait_all_checked(c: &TestCluster, keys: &[(i64, String)], since: i64, l
     .await;
 }
 
+/// A dashboard's live stream (`/events`): the node that serves it, and the
+/// chunks that arrive on it (`None` once it ended).
+struct Live {
+    node: u64,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Option<String>>,
+}
+
+/// `None` when the stream could not be opened (a node dying under the load
+/// balancer may answer an error once).
+async fn open_live(http: &reqwest::Client, base: &str) -> Option<Live> {
+    let r = http.get(format!("{base}/events")).send().await.ok()?;
+    if r.status() != 200 {
+        return None;
+    }
+    let node = r
+        .headers()
+        .get("x-openseer-node")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut r = r;
+        while let Ok(Some(chunk)) = r.chunk().await {
+            let _ = tx.send(Some(String::from_utf8_lossy(&chunk).to_string()));
+        }
+        let _ = tx.send(None);
+    });
+    Some(Live { node, rx })
+}
+
+impl Live {
+    /// The next monitor status event, within `limit`.
+    async fn status_event(&mut self, limit: Duration) -> Result<(), &'static str> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Err(_) => return Err("no status event in time"),
+                Ok(None | Some(None)) => return Err("the stream ended"),
+                Ok(Some(Some(chunk))) if chunk.contains("event: m") => return Ok(()),
+                Ok(Some(Some(_))) => {}
+            }
+        }
+    }
+
+    /// Resolves when the stream ends; `false` if it is still open after `limit`.
+    async fn ends_within(&mut self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Err(_) => return false,
+                Ok(None | Some(None)) => return true,
+                Ok(Some(Some(_))) => {}
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one_node() {
     bounded(three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one_node_body())
@@ -245,6 +304,16 @@ async fn three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one
     eprintln!("{n} monitors created; waiting for checks");
     wait_all_checked(&c, &keys, system_now_ms(), Duration::from_secs(30)).await;
     eprintln!("every monitor checked in every region");
+    // No worker submits to node 3, yet a dashboard open on node 3 sees the
+    // results live: the other nodes' live events reach its Sessions.
+    let mut live = open_live(&a3.http, &bases[2])
+        .await
+        .expect("a stream on node 3");
+    assert_eq!(live.node, 3);
+    live.status_event(Duration::from_secs(5))
+        .await
+        .expect("a live event on node 3 from results ingested on nodes 1 and 2");
+    drop(live);
 
     // Over 5 whole seconds, every monitor is checked in every region every second.
     let from = (system_now_ms() / 1000 + 1) * 1000;
@@ -533,10 +602,62 @@ async fn through_haproxy_a_signed_in_browser_and_a_worker_outlive_a_node_body() 
     let keys = keys(&ids, &regions);
     wait_all_checked(&c, &keys, system_now_ms(), Duration::from_secs(20)).await;
 
+    // Live streams through the load balancer, one of them on the node
+    // about to die (the leader). A stream has no time limit, so this client
+    // has none.
+    let victim = wait_for(Duration::from_secs(5), "a leader", || c.leader()).await;
+    let streamer = common::Browser {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: lb.base.clone(),
+    };
+    assert_eq!(streamer.login("admin@example.com", PASSWORD).await, 303);
+    let mut streams = Vec::new();
+    while !streams.iter().any(|l: &Live| l.node == victim) {
+        assert!(streams.len() < 12, "no stream landed on node {victim}");
+        streams.push(
+            open_live(&streamer.http, &lb.base)
+                .await
+                .expect("a stream through the load balancer"),
+        );
+    }
+    for l in &mut streams {
+        l.status_event(Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("stream on node {}: {e}", l.node));
+    }
+
     // A node dies; whichever served this browser before, the next requests
     // are served, signed in, by the others.
-    let victim = wait_for(Duration::from_secs(5), "a leader", || c.leader()).await;
     c.kill(victim);
+    // Its streams end at once (the browser's EventSource then reconnects),
+    // and a stream opened again through the load balancer is served by a
+    // live node and carries events; streams on the other nodes go on.
+    for l in &mut streams {
+        if l.node == victim {
+            assert!(
+                l.ends_within(Duration::from_secs(5)).await,
+                "a stream on the dead node {victim} is still open"
+            );
+        }
+    }
+    let mut again = wait_for(Duration::from_secs(10), "a stream reopened", || async {
+        let l = open_live(&streamer.http, &lb.base).await?;
+        (l.node != victim).then_some(l)
+    })
+    .await;
+    again
+        .status_event(Duration::from_secs(10))
+        .await
+        .expect("events on the reopened stream");
+    for l in streams.iter_mut().filter(|l| l.node != victim) {
+        l.status_event(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("stream on node {}: {e}", l.node));
+    }
     let served = std::sync::atomic::AtomicUsize::new(0);
     wait_for(
         Duration::from_secs(15),

@@ -78,6 +78,7 @@ pub fn server(
     key: Key,
 ) -> std::io::Result<Server> {
     let secure = state.settings.cookie_secure();
+    let node_id = state.cluster.as_ref().map(|c| c.me);
     let server = HttpServer::new(move || {
         let sessions =
             SessionMiddleware::builder(DbSessionStore::new(state.store.clone()), key.clone())
@@ -99,7 +100,7 @@ pub fn server(
             .app_data(errors::query_config())
             .app_data(web::PayloadConfig::new(API_BODY_LIMIT))
             .wrap(sessions)
-            .wrap(security_headers())
+            .wrap(security_headers(node_id))
             .wrap(actix_web::middleware::from_fn(request_id::middleware))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
@@ -119,9 +120,17 @@ pub fn server(
 }
 
 /// Headers on every response: no framing, no MIME sniffing, no referrer
-/// leaking URLs, and a policy that runs only our own scripts and styles.
-fn security_headers() -> actix_web::middleware::DefaultHeaders {
-    actix_web::middleware::DefaultHeaders::new()
+/// leaking URLs, and a policy that runs only our own scripts and styles. In
+/// a cluster, `X-OpenSeer-Node` says which node answered (behind a load
+/// balancer, that is what an operator asks first).
+fn security_headers(node_id: Option<u64>) -> actix_web::middleware::DefaultHeaders {
+    let headers = match node_id {
+        Some(id) => {
+            actix_web::middleware::DefaultHeaders::new().add(("X-OpenSeer-Node", id.to_string()))
+        }
+        None => actix_web::middleware::DefaultHeaders::new(),
+    };
+    headers
         .add((
             "Content-Security-Policy",
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
