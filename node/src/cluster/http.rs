@@ -86,10 +86,14 @@ async fn snapshot(
     HttpResponse::Ok().json(cluster.raft.install_snapshot(body.into_inner()).await)
 }
 
-/// 204 once a membership change is done, 503 with the reason otherwise.
+/// 204 once a membership change is done; 409 when no other node can take
+/// the shards; 503 with the reason otherwise.
 fn outcome(result: Result<(), super::ClusterError>) -> HttpResponse {
     match result {
         Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e @ super::ClusterError::NobodyToTakeOver) => HttpResponse::Conflict()
+            .content_type("text/plain")
+            .body(format!("{e}\n")),
         Err(e) => {
             tracing::warn!(error = %e, "cluster request failed");
             HttpResponse::ServiceUnavailable()

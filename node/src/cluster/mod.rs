@@ -166,6 +166,10 @@ pub enum ClusterError {
     NoLeader,
     #[error("node {0}: {1}")]
     Peer(String, String),
+    /// Every other member is leaving or silent: there is nobody to hand
+    /// shards to (the whole cluster is stopping, or this is the last node).
+    #[error("no other live node can take the shards")]
+    NobodyToTakeOver,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -320,6 +324,9 @@ impl Cluster {
         if answer.status().is_success() {
             return Ok(());
         }
+        if answer.status() == reqwest::StatusCode::CONFLICT {
+            return Err(ClusterError::NobodyToTakeOver);
+        }
         let status = answer.status();
         let text = answer.text().await.unwrap_or_default();
         Err(ClusterError::Peer(
@@ -385,6 +392,10 @@ impl Cluster {
     pub async fn drain(&self) {
         self.staying_out.store(true, Ordering::Relaxed);
         let req = LeaveRequest { node_id: self.me };
+        let started = Instant::now();
+        // Longer than an election: a leader that is still missing after it
+        // is not coming (the others stopped too, or this node is cut off).
+        let no_leader_for = Duration::from_millis(2 * self.settings.fence_ms);
         let done = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 let asked = match self.leader_http() {
@@ -394,6 +405,14 @@ impl Cluster {
                 };
                 match asked {
                     Ok(()) => return,
+                    Err(ClusterError::NobodyToTakeOver) => {
+                        tracing::info!("no other node is left to take the shards; stopping");
+                        return;
+                    }
+                    Err(ClusterError::NoLeader) if started.elapsed() > no_leader_for => {
+                        tracing::info!("no leader to hand the shards to; stopping");
+                        return;
+                    }
                     Err(e) => tracing::warn!(error = %e, "handing shards over before stopping"),
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -411,25 +430,29 @@ impl Cluster {
         if !self.is_leader() {
             return Err(ClusterError::NoLeader);
         }
+        if self.takers_other_than(node).is_empty() {
+            return Err(ClusterError::NobodyToTakeOver);
+        }
         self.write(Command::Leaving(node)).await?;
         let mut state = self.state.clone();
         let handed_over = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
                 if state.borrow().shards.shards_of(node).is_empty() {
-                    return;
+                    return Ok(());
                 }
-                if state.changed().await.is_err() {
-                    return;
+                // The others may be stopping too (the whole cluster is).
+                if self.takers_other_than(node).is_empty() {
+                    return Err(ClusterError::NobodyToTakeOver);
                 }
+                let _ = tokio::time::timeout(Duration::from_millis(200), state.changed()).await;
             }
         })
         .await;
-        if handed_over.is_err() {
-            return Err(ClusterError::Raft(format!(
+        handed_over.unwrap_or_else(|_| {
+            Err(ClusterError::Raft(format!(
                 "node {node}'s shards were not handed over within 30 s"
-            )));
-        }
-        Ok(())
+            )))
+        })
     }
 
     /// `drain` on behalf of another node (through the leader).
@@ -473,6 +496,19 @@ impl Cluster {
     }
 
     /// The leader's loop: rebalance whenever the live set changes.
+    /// Members that could take `node`'s shards: voters, not leaving, and
+    /// this leader or heard from within the failover timeout (leader only).
+    fn takers_other_than(&self, node: NodeId) -> BTreeSet<NodeId> {
+        let failover = Duration::from_millis(self.settings.failover_ms);
+        let state = self.state.borrow();
+        state
+            .membership
+            .voter_ids()
+            .filter(|n| *n != node && !state.leaving.contains(n))
+            .filter(|n| *n == self.me || self.contacts.since(*n).is_some_and(|d| d < failover))
+            .collect()
+    }
+
     async fn balance(self: Arc<Self>) {
         let tick = Duration::from_millis(self.settings.heartbeat_ms.max(50));
         let failover = Duration::from_millis(self.settings.failover_ms);

@@ -113,6 +113,10 @@ pub fn server(
             .default_service(web::to(errors::not_found))
     })
     .workers(2)
+    // The process stops on its own terms (main: drain the cluster share,
+    // then stop serving). Were actix to stop at SIGTERM by itself, a
+    // draining node would refuse its peers' raft and drain requests.
+    .disable_signals()
     .shutdown_timeout(10)
     .listen(listener)?
     .run();

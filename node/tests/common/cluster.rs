@@ -181,6 +181,28 @@ impl TestCluster {
         assert!(status.success(), "node {id} stopped with {status}");
     }
 
+    /// SIGTERM to every node at once, then wait for each to exit cleanly.
+    pub async fn stop_all(&mut self) {
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for id in &ids {
+            self.signal(*id, "-TERM");
+        }
+        for id in ids {
+            let mut child = self
+                .nodes
+                .get_mut(&id)
+                .unwrap()
+                .child
+                .take()
+                .expect("running");
+            let status = tokio::task::spawn_blocking(move || child.wait())
+                .await
+                .expect("join")
+                .expect("wait");
+            assert!(status.success(), "node {id} stopped with {status}");
+        }
+    }
+
     pub async fn ready(&self, id: u64) -> bool {
         let url = format!("{}/readyz", self.nodes[&id].base());
         matches!(self.client.get(url).send().await, Ok(r) if r.status() == 200)
