@@ -204,8 +204,19 @@ fn init_logs(format: &str) {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    // One line per error with its causes; anyhow's Debug form would add a
+    // stack trace whenever RUST_BACKTRACE is set, which is noise to an operator.
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let log_flag = cli.log_format.as_deref();
     let node = match &cli.command {
         Command::Dev(a)
