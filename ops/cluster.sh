@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A whole OpenSeer cluster on this machine's loopback, for trying it out:
-#   - PostgreSQL: $DATABASE_URL's server, else one on 127.0.0.1:5432
-#     (database openseer_cluster, created fresh);
+#   - PostgreSQL: $DATABASE_URL's server, else one answering on
+#     127.0.0.1:5432, else (or with CLUSTER_PG=own) a throwaway server
+#     started here with initdb on a free port and removed at the end;
+#     the database openseer_cluster is created fresh;
 #   - 3 nodes (HTTP 127.0.0.1:8081-8083, node-to-node 127.0.0.1:9091-9093);
 #   - HAProxy (Debian's package) on 127.0.0.1:8080, health-checking /readyz;
 #   - 2 workers, regions eu and us, pointed at HAProxy.
@@ -20,20 +22,43 @@ echo "== building (release)"
 cargo build --release --locked --bin openseer --bin openseer-worker
 BIN="$CARGO_TARGET_DIR/release"
 
-ADMIN_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-DB_URL="${ADMIN_URL%/*}/openseer_cluster"
-psql "$ADMIN_URL" -q -c "DROP DATABASE IF EXISTS openseer_cluster WITH (FORCE)" -c "CREATE DATABASE openseer_cluster" \
-  || { echo "PostgreSQL at $ADMIN_URL does not answer; set DATABASE_URL" >&2; exit 1; }
-
 RUN=$(mktemp -d /tmp/openseer-cluster.XXXXXX)
 PIDS=()
+PG_DIR=""
 stop() {
   echo; echo "== stopping"
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$PG_DIR" ]; then
+    as_pg "$PG_BIN/pg_ctl -D '$PG_DIR/data' -m fast -w stop" >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
   echo "stopped; logs were in $RUN"
 }
 trap stop EXIT INT TERM
+
+# initdb refuses to run as root: as root, the server runs as postgres.
+as_pg() { if [ "$(id -u)" -eq 0 ]; then su postgres -c "$1"; else sh -c "$1"; fi; }
+pg_answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+if [ -n "${DATABASE_URL:-}" ] && [ "${CLUSTER_PG:-}" != own ]; then
+  ADMIN_URL="$DATABASE_URL"
+elif pg_answers 127.0.0.1 5432 && [ "${CLUSTER_PG:-}" != own ]; then
+  ADMIN_URL="postgres://postgres@127.0.0.1:5432/postgres"
+else
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+  [ -n "$PG_BIN" ] || { echo "PostgreSQL is not installed: apt-get install -y postgresql" >&2; exit 1; }
+  PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  PG_DIR=$(mktemp -d /tmp/openseer-cluster-pg.XXXXXX)
+  [ "$(id -u)" -eq 0 ] && chown postgres "$PG_DIR"
+  echo "== starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  as_pg "$PG_BIN/initdb -D '$PG_DIR/data' -U postgres --auth=trust" >/dev/null
+  as_pg "$PG_BIN/pg_ctl -D '$PG_DIR/data' -l '$PG_DIR/log' -o '-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1' -w start" >/dev/null
+  ADMIN_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+fi
+DB_URL="${ADMIN_URL%/*}/openseer_cluster"
+psql "$ADMIN_URL" -q -c "DROP DATABASE IF EXISTS openseer_cluster WITH (FORCE)" -c "CREATE DATABASE openseer_cluster" \
+  || { echo "PostgreSQL at $ADMIN_URL does not answer; set DATABASE_URL" >&2; exit 1; }
+
 
 export OPENSEER_CLUSTER_SECRET
 OPENSEER_CLUSTER_SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
