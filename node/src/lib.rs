@@ -209,12 +209,17 @@ impl Application {
         result
     }
 
-    /// Stops accepting requests, ends live streams, lets running requests
-    /// finish; [`Application::run_until_stopped`] then drains the actors.
+    /// Stops accepting requests, ends live streams and answers waiting
+    /// long-polls, lets running requests finish; [`Application::run_until_stopped`] then drains the actors.
     pub async fn shutdown(handle: ServerHandle, actors: &Actors) {
         let _ = actors
             .sessions
             .cast(actors::sessions::SessionsMsg::CloseStreams);
+        // Workers' long-polls (up to 30 s) would otherwise hold the
+        // graceful stop up to its 10 s limit.
+        let _ = actors
+            .dispatcher
+            .cast(actors::dispatcher::DispatchMsg::Stopping);
         handle.stop(true).await;
     }
 }

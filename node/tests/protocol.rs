@@ -300,3 +300,42 @@ async fn a_worker_cannot_report_for_another_organizations_monitor() {
     assert!(intruder.jobs(0).await.is_empty());
     assert_eq!(app.store.count_results(id).await.unwrap(), 0);
 }
+
+/// A worker's long-poll waits up to 30 s for jobs. A node asked to stop
+/// answers it at once (no jobs) instead of letting it hold the graceful
+/// stop up until its 10 s limit; the worker then polls elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_node_answers_waiting_long_polls_at_once() {
+    let mut app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let token = app.enrollment_token(&admin).await;
+    let w = RawWorker::enroll(&app, &token, "nowhere").await;
+    let mut poll = tokio::spawn(async move {
+        let r = w
+            .post(
+                "/api/worker/v1/jobs",
+                json!({"max_jobs": 5, "wait_ms": 30_000}),
+            )
+            .await;
+        (
+            r.status().as_u16(),
+            r.json::<GetJobsResponse>().await.map(|b| b.jobs.len()),
+        )
+    });
+    // Still waiting half a second on: region "nowhere" has no monitors.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut poll)
+            .await
+            .is_err(),
+        "the poll waits"
+    );
+    let started = std::time::Instant::now();
+    app.stop().await;
+    let (status, jobs) = poll.await.unwrap();
+    assert_eq!((status, jobs.ok()), (200, Some(0)), "answered, empty");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "the stop waited {took:?} for the poll"
+    );
+}

@@ -50,6 +50,9 @@ pub enum DispatchMsg {
         region: String,
     },
     ExpireWaiters,
+    /// The node is stopping: answer every waiting poll now (empty), and
+    /// every later one at once, so no long-poll holds the stop up.
+    Stopping,
 }
 
 struct Waiter {
@@ -154,6 +157,7 @@ pub struct State {
     /// Peers that failed to answer, until when they are not asked.
     suspect: HashMap<NodeId, i64>,
     ticker: tokio::task::JoinHandle<()>,
+    stopping: bool,
 }
 
 impl State {
@@ -295,6 +299,7 @@ impl Actor for Dispatcher {
             remote_hints: HashSet::new(),
             suspect: HashMap::new(),
             ticker,
+            stopping: false,
         })
     }
 
@@ -312,7 +317,7 @@ impl Actor for Dispatcher {
                 reply,
             } => {
                 let jobs = state.take(&worker, max).await;
-                if !jobs.is_empty() || wait_ms == 0 {
+                if !jobs.is_empty() || wait_ms == 0 || state.stopping {
                     if let Err(ractor::MessagingErr::SendErr(jobs)) = reply.send(jobs) {
                         state.release(jobs);
                     }
@@ -348,6 +353,12 @@ impl Actor for Dispatcher {
             } => {
                 state.remote_hints.insert((node, org_id, region.clone()));
                 state.wake(org_id, &region).await;
+            }
+            DispatchMsg::Stopping => {
+                state.stopping = true;
+                for w in state.waiters.drain(..) {
+                    let _ = w.reply.send(Vec::new());
+                }
             }
             DispatchMsg::ExpireWaiters => {
                 let now = state.clock.now_ms();
