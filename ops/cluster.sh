@@ -26,14 +26,17 @@ RUN=$(mktemp -d /tmp/openseer-cluster.XXXXXX)
 PIDS=()
 PG_DIR=""
 stop() {
-  echo; echo "== stopping"
+  # Piped into tee, Ctrl-C ends tee first: writing would then kill this
+  # script with SIGPIPE before it stopped what it started.
+  trap '' PIPE INT TERM
+  { echo; echo "== stopping"; } 2>/dev/null || true
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ -n "$PG_DIR" ]; then
     as_pg "$PG_BIN/pg_ctl -D '$PG_DIR/data' -m fast -w stop" >/dev/null 2>&1 || true
     rm -rf "$PG_DIR"
   fi
-  echo "stopped; logs were in $RUN"
+  { echo "stopped; logs were in $RUN"; } 2>/dev/null || true
 }
 trap stop EXIT INT TERM
 
