@@ -535,6 +535,19 @@ mod tests {
         );
         assert!(!shown.contains("0123456789abcdef0123"));
 
+        let tls = FileConfig {
+            cluster_tls_cert: Some("/etc/openseer/node.crt".into()),
+            cluster_tls_key: Some("/etc/openseer/node.key".into()),
+            cluster_tls_ca: Some("/etc/openseer/ca.crt".into()),
+            ..base()
+        };
+        let (s, _) = tls.resolve().unwrap();
+        let files = s
+            .cluster
+            .and_then(|c| c.tls)
+            .expect("TLS on with all three");
+        assert_eq!(files.ca, PathBuf::from("/etc/openseer/ca.crt"));
+
         for (broken, key) in [
             (
                 FileConfig {
@@ -556,6 +569,14 @@ mod tests {
                     ..base()
                 },
                 "cluster_secret",
+            ),
+            (
+                FileConfig {
+                    cluster_tls_cert: Some("/etc/openseer/node.crt".into()),
+                    cluster_tls_key: Some("/etc/openseer/node.key".into()),
+                    ..base()
+                },
+                "cluster_tls_cert",
             ),
             (
                 FileConfig {

@@ -495,7 +495,6 @@ impl Cluster {
             .map_err(|e| ClusterError::Raft(e.to_string()))
     }
 
-    /// The leader's loop: rebalance whenever the live set changes.
     /// Members that could take `node`'s shards: voters, not leaving, and
     /// this leader or heard from within the failover timeout (leader only).
     fn takers_other_than(&self, node: NodeId) -> BTreeSet<NodeId> {
@@ -509,6 +508,7 @@ impl Cluster {
             .collect()
     }
 
+    /// The leader's loop: rebalance whenever the live set changes.
     async fn balance(self: Arc<Self>) {
         let tick = Duration::from_millis(self.settings.heartbeat_ms.max(50));
         let failover = Duration::from_millis(self.settings.failover_ms);
