@@ -229,11 +229,18 @@ impl Application {
 async fn follow_assignment(cluster: Arc<Cluster>, actors: Actors) {
     let mut state = cluster.state.clone();
     loop {
-        let map = state.borrow_and_update().shards.clone();
-        if map.owners.len() == schedule::SHARDS as usize {
-            if let Err(e) = actors.own(&map).await {
-                tracing::error!(error = %e, "starting a shard's actors");
-            }
+        let (map, applied) = {
+            let s = state.borrow_and_update();
+            (s.shards.clone(), s.last_applied.map(|l| l.index))
+        };
+        let owned = match map.owners.len() == schedule::SHARDS as usize {
+            true => actors.own(&map).await,
+            false => Ok(()),
+        };
+        match owned {
+            // /readyz waits for this: the node runs what the cluster assigned.
+            Ok(()) => cluster.followed(applied),
+            Err(e) => tracing::error!(error = %e, "starting a shard's actors"),
         }
         if state.changed().await.is_err() {
             return;

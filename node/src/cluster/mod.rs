@@ -154,6 +154,9 @@ pub struct Cluster {
     staying_out: std::sync::atomic::AtomicBool,
     /// `checks_per_second`, as f64 bits.
     rate: AtomicU64,
+    /// The raft index whose shard map this node's actors run (+1; 0: none
+    /// yet), set by `follow_assignment`.
+    followed: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -232,6 +235,7 @@ impl Cluster {
             settings: settings.clone(),
             client,
             staying_out: Default::default(),
+            followed: AtomicU64::new(0),
             rate: AtomicU64::new(0),
         });
         let initialized = raft
@@ -493,6 +497,22 @@ impl Cluster {
             .await
             .map(|_| ())
             .map_err(|e| ClusterError::Raft(e.to_string()))
+    }
+
+    /// The actors now run the shard map of the state applied at `applied`.
+    pub fn followed(&self, applied: Option<u64>) {
+        self.followed
+            .store(applied.map_or(0, |i| i + 1), Ordering::Relaxed);
+    }
+
+    /// Caught up: the state machine has applied the log it restored, and
+    /// this node's actors run the shard map of the latest applied state.
+    pub fn caught_up(&self) -> bool {
+        let state = self.state.borrow();
+        let Some(applied) = state.last_applied else {
+            return false;
+        };
+        self.followed.load(Ordering::Relaxed) == applied.index + 1
     }
 
     /// Members that could take `node`'s shards: voters, not leaving, and

@@ -181,7 +181,8 @@ async fn healthz() -> HttpResponse {
 const READY_DB_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Ready for traffic: the database answers, its schema is current, and in
-/// a cluster the raft group has a leader this node hears from.
+/// a cluster the raft group has a leader this node hears from and this
+/// node's actors run the latest shard map it applied.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let unready = |why: &str| {
         HttpResponse::ServiceUnavailable()
@@ -198,6 +199,9 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         }
         if view.fenced {
             return unready("not hearing from the cluster leader");
+        }
+        if !c.caught_up() {
+            return unready("catching up with the cluster's shard map");
         }
     }
     let schema = async {
