@@ -210,7 +210,8 @@ impl Application {
     }
 
     /// Stops accepting requests, ends live streams and answers waiting
-    /// long-polls, lets running requests finish; [`Application::run_until_stopped`] then drains the actors.
+    /// long-polls, lets running requests finish;
+    /// [`Application::run_until_stopped`] then drains the actors.
     pub async fn shutdown(handle: ServerHandle, actors: &Actors) {
         let _ = actors
             .sessions

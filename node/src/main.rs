@@ -85,7 +85,7 @@ enum Command {
         output: Option<PathBuf>,
         /// yaml or json; default: by --output's extension, else yaml.
         #[arg(long)]
-        format: Option<FileFormat>,
+        format: Option<openseer_node::transfer::Format>,
     },
     /// Apply a monitors file (YAML, or JSON by its `.json` extension or
     /// content): create and update to match it; --prune also deletes
@@ -113,12 +113,6 @@ enum Command {
     Config(ConfigCommand),
     /// Apply database migrations and exit.
     Migrate(NodeArgs),
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum FileFormat {
-    Yaml,
-    Json,
 }
 
 #[derive(Subcommand)]
@@ -266,14 +260,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             format,
         } => {
             use openseer_node::transfer::Format;
-            let format = match format {
-                Some(FileFormat::Yaml) => Format::Yaml,
-                Some(FileFormat::Json) => Format::Json,
-                None => output
-                    .as_deref()
-                    .and_then(Format::of_path)
-                    .unwrap_or(Format::Yaml),
-            };
+            let format = format
+                .or_else(|| output.as_deref().and_then(Format::of_path))
+                .unwrap_or(Format::Yaml);
             let file = openseer_node::transfer::Client::new(&api.server, &api.token)?
                 .export()
                 .await?;

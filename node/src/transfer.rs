@@ -19,8 +19,8 @@ pub struct MonitorsFile {
     pub monitors: Vec<MonitorInput>,
 }
 
-/// The two spellings of a monitors file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The two spellings of a monitors file (also `openseer export --format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Yaml,
     Json,

@@ -39,16 +39,11 @@ fn free_port() -> u16 {
 }
 
 async fn start_driver() -> Option<Driver> {
-    let path = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(path) = path else {
-        if std::env::var_os("OPENSEER_REQUIRE_BROWSER").is_some() {
-            panic!("chromedriver is required (OPENSEER_REQUIRE_BROWSER) but not installed");
-        }
-        eprintln!("skipping browser test: chromedriver is not installed");
-        return None;
-    };
+    let path = common::tool(
+        "chromedriver",
+        &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
+        "OPENSEER_REQUIRE_BROWSER",
+    )?;
     let port = free_port();
     let child = Command::new(path)
         .arg(format!("--port={port}"))

@@ -238,30 +238,39 @@ async fn open_live(http: &reqwest::Client, base: &str) -> Option<Live> {
     Some(Live { node, rx })
 }
 
+/// What a live stream did within a time limit.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Wanted,
+    Ended,
+    Nothing,
+}
+
 impl Live {
-    /// The next monitor status event, within `limit`.
-    async fn status_event(&mut self, limit: Duration) -> Result<(), &'static str> {
+    /// Reads until a chunk `wanted` accepts, the end of the stream, or `limit`.
+    async fn watch(&mut self, limit: Duration, wanted: impl Fn(&str) -> bool) -> Seen {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Err(_) => return Err("no status event in time"),
-                Ok(None | Some(None)) => return Err("the stream ended"),
-                Ok(Some(Some(chunk))) if chunk.contains("event: m") => return Ok(()),
+                Err(_) => return Seen::Nothing,
+                Ok(None | Some(None)) => return Seen::Ended,
+                Ok(Some(Some(chunk))) if wanted(&chunk) => return Seen::Wanted,
                 Ok(Some(Some(_))) => {}
             }
         }
     }
 
-    /// Resolves when the stream ends; `false` if it is still open after `limit`.
-    async fn ends_within(&mut self, limit: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Err(_) => return false,
-                Ok(None | Some(None)) => return true,
-                Ok(Some(Some(_))) => {}
-            }
+    /// The next monitor status event, within `limit`.
+    async fn status_event(&mut self, limit: Duration) -> Result<(), Seen> {
+        match self.watch(limit, |c| c.contains("event: m")).await {
+            Seen::Wanted => Ok(()),
+            other => Err(other),
         }
+    }
+
+    /// Whether the stream ends within `limit`.
+    async fn ends_within(&mut self, limit: Duration) -> bool {
+        self.watch(limit, |_| false).await == Seen::Ended
     }
 }
 
@@ -642,7 +651,7 @@ async fn through_haproxy_a_signed_in_browser_and_a_worker_outlive_a_node_body() 
     for l in &mut streams {
         l.status_event(Duration::from_secs(5))
             .await
-            .unwrap_or_else(|e| panic!("stream on node {}: {e}", l.node));
+            .unwrap_or_else(|e| panic!("stream on node {}: {e:?}", l.node));
     }
 
     // A node dies; whichever served this browser before, the next requests
@@ -671,7 +680,7 @@ async fn through_haproxy_a_signed_in_browser_and_a_worker_outlive_a_node_body() 
     for l in streams.iter_mut().filter(|l| l.node != victim) {
         l.status_event(Duration::from_secs(10))
             .await
-            .unwrap_or_else(|e| panic!("stream on node {}: {e}", l.node));
+            .unwrap_or_else(|e| panic!("stream on node {}: {e:?}", l.node));
     }
     let served = std::sync::atomic::AtomicUsize::new(0);
     wait_for(

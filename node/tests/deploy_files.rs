@@ -2,6 +2,8 @@
 //! no systemd), so this lints them: multi-stage builds with a non-root
 //! runtime, and every binary, package and path they name exists.
 
+mod common;
+
 use std::path::Path;
 
 fn root() -> &'static Path {
@@ -284,28 +286,19 @@ fn the_compose_file_wires_three_nodes_postgres_haproxy_and_two_workers() {
     );
 
     // HAProxy itself reads it (ops/test.sh installs and requires it).
-    let bin = ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy"]
-        .into_iter()
-        .find(|p| Path::new(p).exists());
-    match bin {
-        Some(bin) => {
-            let out = std::process::Command::new(bin)
-                .arg("-c")
-                .arg("-f")
-                .arg(compose_dir.join(host))
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "haproxy -c: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        None if std::env::var_os("OPENSEER_REQUIRE_HAPROXY").is_some() => {
-            panic!("haproxy is required (OPENSEER_REQUIRE_HAPROXY) but not installed")
-        }
-        None => eprintln!("haproxy not installed: its config check is skipped"),
+    if let Some(bin) = common::tool("haproxy", common::HAPROXY, "OPENSEER_REQUIRE_HAPROXY") {
+        let out = std::process::Command::new(bin)
+            .arg("-c")
+            .arg("-f")
+            .arg(compose_dir.join(host))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "haproxy -c: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     let volumes: Vec<&str> = compose["volumes"]

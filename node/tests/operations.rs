@@ -5,8 +5,9 @@ mod common;
 use common::{csrf_of, extract_token, TestApp};
 use openseer_node::transfer::{Client, ImportReport, MonitorsFile};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn export_edit_import_and_import_again() {
+/// A node with monitors alpha, beta and gamma (60 s), and a user API token
+/// for tools such as `openseer export`.
+async fn three_monitors_and_a_token() -> (TestApp, String) {
     let app = TestApp::spawn().await;
     let admin = app.setup_admin("admin@example.com").await;
     for name in ["alpha", "beta", "gamma"] {
@@ -25,7 +26,14 @@ async fn export_edit_import_and_import_again() {
             &[("_csrf", &csrf_of(&page)), ("name", "gitops")],
         )
         .await;
-    let client = Client::new(&app.base, &extract_token(&page, "ostu_")).unwrap();
+    let token = extract_token(&page, "ostu_");
+    (app, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_edit_import_and_import_again() {
+    let (app, token) = three_monitors_and_a_token().await;
+    let client = Client::new(&app.base, &token).unwrap();
 
     let exported = client.export().await.unwrap();
     assert_eq!(
@@ -119,25 +127,7 @@ async fn openseer(args: &[&str]) -> Result<String, String> {
 /// The command line with a YAML file, edited by hand in between.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_to_yaml_edit_and_import_from_the_command_line() {
-    let app = TestApp::spawn().await;
-    let admin = app.setup_admin("admin@example.com").await;
-    for name in ["alpha", "beta", "gamma"] {
-        admin
-            .create_monitor(&[
-                ("name", name),
-                ("url", "http://127.0.0.1:9/"),
-                ("interval_seconds", "60"),
-            ])
-            .await;
-    }
-    let (_, page) = admin.get("/settings/tokens").await;
-    let (_, page) = admin
-        .post_form(
-            "/settings/tokens",
-            &[("_csrf", &csrf_of(&page)), ("name", "gitops")],
-        )
-        .await;
-    let token = extract_token(&page, "ostu_");
+    let (app, token) = three_monitors_and_a_token().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("monitors.yaml");
     let file = path.to_str().unwrap();

@@ -318,16 +318,7 @@ pub struct Haproxy {
 
 impl Haproxy {
     pub fn start(c: &TestCluster) -> Option<Haproxy> {
-        let bin = ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists());
-        let Some(bin) = bin else {
-            if std::env::var_os("OPENSEER_REQUIRE_HAPROXY").is_some() {
-                panic!("haproxy is required (OPENSEER_REQUIRE_HAPROXY) but not installed");
-            }
-            eprintln!("skipping: haproxy is not installed");
-            return None;
-        };
+        let bin = super::tool("haproxy", super::HAPROXY, "OPENSEER_REQUIRE_HAPROXY")?;
         let port = free_port();
         let servers: String = c
             .nodes

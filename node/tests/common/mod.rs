@@ -446,6 +446,23 @@ impl Target {
     }
 }
 
+/// The first of `paths` that exists. When none does, the test skips (and
+/// says so) unless `require` is set in the environment, as ops/test.sh sets
+/// it: then a missing tool fails the test instead of hiding it.
+pub fn tool(name: &str, paths: &[&'static str], require: &str) -> Option<&'static str> {
+    if let Some(p) = paths.iter().find(|p| std::path::Path::new(p).exists()) {
+        return Some(p);
+    }
+    if std::env::var_os(require).is_some() {
+        panic!("{name} is required ({require}) but not installed");
+    }
+    eprintln!("skipping: {name} is not installed");
+    None
+}
+
+/// Where Debian installs HAProxy.
+pub const HAPROXY: &[&str] = &["/usr/sbin/haproxy", "/usr/local/sbin/haproxy"];
+
 /// Aborts the test process if it ever holds more than 4 GiB: a runaway
 /// test must not push the machine's other services (PostgreSQL) into the
 /// out-of-memory killer. Started once per test binary.

@@ -73,11 +73,7 @@ impl OwnPostgres {
     }
 
     fn as_server_user(&self, line: &str) {
-        if is_root() {
-            run(Command::new("su").args(["postgres", "-c", line]));
-        } else {
-            run(Command::new("sh").args(["-c", line]));
-        }
+        run(&mut server_user(line));
     }
 }
 
@@ -88,17 +84,20 @@ impl Drop for OwnPostgres {
             self.bin.display(),
             self.dir.path().display()
         );
-        let mut cmd = if is_root() {
-            let mut c = Command::new("su");
-            c.args(["postgres", "-c", &line]);
-            c
-        } else {
-            let mut c = Command::new("sh");
-            c.args(["-c", &line]);
-            c
-        };
-        let _ = cmd.output();
+        let _ = server_user(&line).output();
     }
+}
+
+/// `line` in a shell, as the `postgres` user when we are root.
+fn server_user(line: &str) -> Command {
+    if !is_root() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", line]);
+        return cmd;
+    }
+    let mut cmd = Command::new("su");
+    cmd.args(["postgres", "-c", line]);
+    cmd
 }
 
 fn pg_bin() -> Option<PathBuf> {
