@@ -138,7 +138,7 @@ async fn main() -> anyhow::Result<()> {
     openseer_node::actors::maintenance::run_once(
         &store,
         now,
-        &openseer_node::rollup::plan::Retention::default(),
+        &openseer_node::actors::maintenance::Keep::default(),
     )
     .await?;
     eprintln!("90 days ({raw} results) rolled up in {:.0?}", t.elapsed());
@@ -151,7 +151,16 @@ async fn main() -> anyhow::Result<()> {
     // time while a dashboard stream listens.
     let enroll = token::generate(TokenKind::Enrollment);
     store
-        .create_enrollment_token(org, "bench", &token::hash(&enroll), now)
+        .create_enrollment_token(
+            openseer_node::store::NewEnrollmentToken {
+                org_id: org,
+                name: "bench",
+                token_hash: &token::hash(&enroll),
+                expires_at: None,
+                max_uses: None,
+            },
+            now,
+        )
         .await?;
     let worker = reqwest::Client::new();
     let enrolled: openseer_protocol::wire::EnrollResponse = worker

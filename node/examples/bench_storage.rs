@@ -18,7 +18,7 @@ use openseer_node::actors::ingest::IngestMsg;
 use openseer_node::actors::lease_manager::LeaseConfig;
 use openseer_node::actors::Actors;
 use openseer_node::clock::{system_now_ms, SystemClock};
-use openseer_node::rollup::plan::{Coverage, Retention, Tier, DAY};
+use openseer_node::rollup::plan::{Coverage, Tier, DAY};
 use openseer_node::rollup::{self};
 use openseer_node::store::{Store, StoredResult};
 
@@ -32,7 +32,7 @@ async fn ingest(admin: &str, seconds: u64) -> anyhow::Result<()> {
         store.clone(),
         Arc::new(SystemClock),
         LeaseConfig::default(),
-        Retention::default(),
+        openseer_node::actors::maintenance::Keep::default(),
         60_000,
         openseer_node::actors::Membership::Alone,
     )
@@ -100,8 +100,8 @@ async fn monitor_page(admin: &str) -> anyhow::Result<()> {
         "loaded {raw_rows} results and their rollups in {:.0?}",
         loaded.elapsed()
     );
-    let retention = Retention::default();
-    let expired = openseer_node::actors::maintenance::run_once(&store, now, &retention).await?;
+    let keep = openseer_node::actors::maintenance::Keep::default();
+    let expired = openseer_node::actors::maintenance::run_once(&store, now, &keep).await?;
     eprintln!("retention: {expired:?}");
 
     // (c) sizes, from the partitions and rollups that remain.
@@ -148,7 +148,7 @@ async fn monitor_page(admin: &str) -> anyhow::Result<()> {
     );
 
     // (b) the monitor page's queries.
-    let coverage = Coverage::at(now, &retention);
+    let coverage = Coverage::at(now, &keep.data);
     let mut page = Vec::new();
     let mut uptime_q = Vec::new();
     let mut series_q = Vec::new();

@@ -40,6 +40,10 @@ pub struct FileConfig {
     pub cluster_tls_cert: Option<PathBuf>,
     pub cluster_tls_key: Option<PathBuf>,
     pub cluster_tls_ca: Option<PathBuf>,
+    pub secrets_key: Option<String>,
+    pub session_idle_minutes: Option<i64>,
+    pub session_lifetime_hours: Option<i64>,
+    pub audit_retention_days: Option<i64>,
 }
 
 impl FileConfig {
@@ -70,6 +74,10 @@ impl FileConfig {
             cluster_tls_cert: Some(PathBuf::new()),
             cluster_tls_key: Some(PathBuf::new()),
             cluster_tls_ca: Some(PathBuf::new()),
+            secrets_key: Some(String::new()),
+            session_idle_minutes: Some(720),
+            session_lifetime_hours: Some(168),
+            audit_retention_days: Some(400),
         }
     }
 
@@ -106,6 +114,10 @@ impl FileConfig {
             cluster_tls_cert: over.cluster_tls_cert.or(self.cluster_tls_cert),
             cluster_tls_key: over.cluster_tls_key.or(self.cluster_tls_key),
             cluster_tls_ca: over.cluster_tls_ca.or(self.cluster_tls_ca),
+            secrets_key: over.secrets_key.or(self.secrets_key),
+            session_idle_minutes: over.session_idle_minutes.or(self.session_idle_minutes),
+            session_lifetime_hours: over.session_lifetime_hours.or(self.session_lifetime_hours),
+            audit_retention_days: over.audit_retention_days.or(self.audit_retention_days),
         }
     }
 
@@ -166,6 +178,10 @@ impl FileConfig {
             cluster_tls_cert: get("OPENSEER_CLUSTER_TLS_CERT").map(PathBuf::from),
             cluster_tls_key: get("OPENSEER_CLUSTER_TLS_KEY").map(PathBuf::from),
             cluster_tls_ca: get("OPENSEER_CLUSTER_TLS_CA").map(PathBuf::from),
+            secrets_key: get("OPENSEER_SECRETS_KEY"),
+            session_idle_minutes: num("OPENSEER_SESSION_IDLE_MINUTES")?,
+            session_lifetime_hours: num("OPENSEER_SESSION_LIFETIME_HOURS")?,
+            audit_retention_days: num("OPENSEER_AUDIT_RETENTION_DAYS")?,
         })
     }
 
@@ -245,6 +261,38 @@ impl FileConfig {
                 "metrics_token".into(),
                 "at least 16 characters".into(),
             ));
+        }
+        let idle = c.session_idle_minutes.expect("defaulted");
+        if !(1..=60 * 24 * 30).contains(&idle) {
+            return Err(ConfigError::Invalid(
+                "session_idle_minutes".into(),
+                "1 to 43200 minutes".into(),
+            ));
+        }
+        let lifetime = c.session_lifetime_hours.expect("defaulted");
+        if !(1..=24 * 365).contains(&lifetime) {
+            return Err(ConfigError::Invalid(
+                "session_lifetime_hours".into(),
+                "1 to 8760 hours".into(),
+            ));
+        }
+        s.sessions = crate::settings::SessionLimits {
+            idle_ms: idle * 60_000,
+            lifetime_ms: lifetime * 3_600_000,
+        };
+        s.audit_retention_ms = days("audit_retention_days", c.audit_retention_days)?;
+        if s.audit_retention_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "audit_retention_days".into(),
+                "at least 1 day".into(),
+            ));
+        }
+        let key = c.secrets_key.clone().unwrap_or_default();
+        if !key.is_empty() {
+            s.secrets_key = Some(
+                crate::auth::seal::SecretsKey::from_hex(&key)
+                    .map_err(|why| ConfigError::Invalid("secrets_key".into(), why.to_string()))?,
+            );
         }
         s.cluster = cluster_settings(&c, &s)?;
         Ok((s, log_format))
@@ -399,6 +447,13 @@ pub fn effective(settings: &Settings, log_format: &str) -> String {
         cluster_tls_cert: Some(tls(settings, |t| t.cert.clone())),
         cluster_tls_key: Some(tls(settings, |t| t.key.clone())),
         cluster_tls_ca: Some(tls(settings, |t| t.ca.clone())),
+        secrets_key: Some(match settings.secrets_key {
+            Some(_) => "(set, hidden)".into(),
+            None => String::new(),
+        }),
+        session_idle_minutes: Some(settings.sessions.idle_ms / 60_000),
+        session_lifetime_hours: Some(settings.sessions.lifetime_ms / 3_600_000),
+        audit_retention_days: Some(settings.audit_retention_ms / DAY),
     };
     toml::to_string(&shown).expect("settings serialise")
 }
@@ -438,7 +493,7 @@ mod tests {
             .lines()
             .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
             .collect();
-        assert_eq!(keys.len(), 24, "every key has a default: {defaults}");
+        assert_eq!(keys.len(), 28, "every key has a default: {defaults}");
         for key in keys {
             assert!(
                 doc.contains(&format!("| `{key}` |")),
@@ -473,6 +528,61 @@ mod tests {
             (s.data_dir, log.as_str()),
             (PathBuf::from("./openseer-data"), "text")
         );
+    }
+
+    #[test]
+    fn the_secrets_key_and_session_limits_resolve_and_the_key_is_never_shown() {
+        let key = "ab".repeat(32);
+        let (s, log) = FileConfig {
+            secrets_key: Some(key.clone()),
+            session_idle_minutes: Some(30),
+            session_lifetime_hours: Some(24),
+            audit_retention_days: Some(90),
+            ..FileConfig::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            s.secrets_key.as_ref().map(|k| k.to_hex()),
+            Some(key.clone())
+        );
+        assert_eq!(
+            (
+                s.sessions.idle_ms,
+                s.sessions.lifetime_ms,
+                s.audit_retention_ms
+            ),
+            (30 * 60_000, 24 * 3_600_000, 90 * DAY)
+        );
+        let shown = effective(&s, &log);
+        assert!(shown.contains("secrets_key = \"(set, hidden)\"") && !shown.contains(&key));
+        for (bad, field) in [
+            (
+                FileConfig {
+                    secrets_key: Some("too short".into()),
+                    ..FileConfig::default()
+                },
+                "secrets_key",
+            ),
+            (
+                FileConfig {
+                    session_idle_minutes: Some(0),
+                    ..FileConfig::default()
+                },
+                "session_idle_minutes",
+            ),
+            (
+                FileConfig {
+                    audit_retention_days: Some(0),
+                    ..FileConfig::default()
+                },
+                "audit_retention_days",
+            ),
+        ] {
+            let e = bad.resolve().unwrap_err().to_string();
+            assert!(e.contains(field), "{e}");
+            assert!(!e.contains("too short"), "the bad key is not echoed: {e}");
+        }
     }
 
     #[test]

@@ -38,9 +38,14 @@ pub async fn run_worker(
         let t = token::generate(TokenKind::Enrollment);
         if let Err(e) = store
             .create_enrollment_token(
-                org_id,
-                "dev worker",
-                &token::hash(&t),
+                crate::store::NewEnrollmentToken {
+                    org_id,
+                    name: "dev worker",
+                    token_hash: &token::hash(&t),
+                    expires_at: None,
+                    // It enrolls this one worker.
+                    max_uses: Some(1),
+                },
                 crate::clock::system_now_ms(),
             )
             .await

@@ -87,6 +87,13 @@ impl Application {
         } else if !store.migrations_current().await.unwrap_or(false) {
             return Err(BuildError::NotMigrated);
         }
+        let sealed = store.seal_legacy_monitors().await?;
+        if sealed > 0 {
+            tracing::info!(
+                monitors = sealed,
+                "sealed monitor secrets stored in the clear"
+            );
+        }
         let session_key =
             settings::session_key(&settings).map_err(|source| BuildError::DataDir {
                 path: settings.data_dir.display().to_string(),
@@ -138,7 +145,10 @@ impl Application {
             store.clone(),
             clock.clone(),
             settings.lease.clone(),
-            settings.retention,
+            actors::maintenance::Keep {
+                data: settings.retention,
+                audit_ms: settings.audit_retention_ms,
+            },
             settings.worker_stale_ms,
             membership,
         )

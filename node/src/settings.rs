@@ -1,5 +1,5 @@
-//! Node settings. Command-line flags fill these today; the configuration file
-//! and environment layers come with the operations work (see ARCHITECTURE.md).
+//! Node settings, as `config` resolves them from the file, the environment
+//! and the flags; tests build them directly.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use actix_web::cookie::Key;
 
 use crate::actors::lease_manager::LeaseConfig;
+use crate::auth::seal::SecretsKey;
 use crate::rollup::plan::Retention;
 
 #[derive(Debug, Clone)]
@@ -30,6 +31,31 @@ pub struct Settings {
     pub retention: Retention,
     /// Set when this node is one of a cluster.
     pub cluster: Option<crate::cluster::ClusterSettings>,
+    /// Encrypts secrets at rest (monitor headers and bodies, TOTP secrets).
+    /// Without one: derived from the cluster secret in a cluster, else
+    /// `secrets.key` in the data directory (see [`secrets_key`]).
+    pub secrets_key: Option<SecretsKey>,
+    pub sessions: SessionLimits,
+    /// Audit events older than this are dropped.
+    pub audit_retention_ms: i64,
+}
+
+/// How long a dashboard session lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Ends after this long without a request.
+    pub idle_ms: i64,
+    /// Ends this long after sign-in, however active.
+    pub lifetime_ms: i64,
+}
+
+impl Default for SessionLimits {
+    fn default() -> SessionLimits {
+        SessionLimits {
+            idle_ms: 12 * 3_600_000,
+            lifetime_ms: 7 * 24 * 3_600_000,
+        }
+    }
 }
 
 impl Settings {
@@ -45,6 +71,9 @@ impl Settings {
             database_url: None,
             retention: Retention::default(),
             cluster: None,
+            secrets_key: None,
+            sessions: SessionLimits::default(),
+            audit_retention_ms: 400 * crate::rollup::plan::DAY,
         }
     }
 
@@ -95,6 +124,44 @@ pub fn load_or_create_session_key(dir: &Path) -> std::io::Result<Key> {
     }
     let mut f = options.open(&path)?;
     f.write_all(key.master())?;
+    f.sync_all()?;
+    Ok(key)
+}
+
+/// The key that seals secrets at rest: the configured one; in a cluster,
+/// one derived from the cluster secret (every node must open what another
+/// sealed); alone, `secrets.key` in the data directory, made on first start.
+pub fn secrets_key(settings: &Settings) -> std::io::Result<SecretsKey> {
+    if let Some(k) = &settings.secrets_key {
+        return Ok(k.clone());
+    }
+    if let Some(c) = &settings.cluster {
+        return Ok(SecretsKey::derive(c.secret.as_bytes()));
+    }
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let path = settings.data_dir.join("secrets.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            return SecretsKey::from_hex(text.trim()).map_err(|why| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {why}", path.display()),
+                )
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let key = SecretsKey::generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(&path)?;
+    f.write_all(key.to_hex().as_bytes())?;
     f.sync_all()?;
     Ok(key)
 }

@@ -2,19 +2,12 @@
 
 mod common;
 
-use common::{csrf_of, extract_token, TestApp};
+use common::TestApp;
 use serde_json::json;
 
 async fn api_token(app: &TestApp) -> String {
     let admin = app.setup_admin("admin@example.com").await;
-    let (_, page) = admin.get("/settings/tokens").await;
-    let (_, page) = admin
-        .post_form(
-            "/settings/tokens",
-            &[("_csrf", &csrf_of(&page)), ("name", "t")],
-        )
-        .await;
-    extract_token(&page, "ostu_")
+    admin.api_token("write").await
 }
 
 async fn post_raw(

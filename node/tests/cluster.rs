@@ -47,7 +47,6 @@ async fn admin(c: &TestCluster, base: &str) -> Browser {
                 email: "admin@example.com",
                 name: "Admin",
                 password_hash: &hash,
-                role: "admin",
             },
             system_now_ms(),
         )

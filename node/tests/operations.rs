@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{csrf_of, extract_token, TestApp};
+use common::TestApp;
 use openseer_node::transfer::{Client, ImportReport, MonitorsFile};
 
 /// A node with monitors alpha, beta and gamma (60 s), and a user API token
@@ -19,14 +19,7 @@ async fn three_monitors_and_a_token() -> (TestApp, String) {
             ])
             .await;
     }
-    let (_, page) = admin.get("/settings/tokens").await;
-    let (_, page) = admin
-        .post_form(
-            "/settings/tokens",
-            &[("_csrf", &csrf_of(&page)), ("name", "gitops")],
-        )
-        .await;
-    let token = extract_token(&page, "ostu_");
+    let token = admin.api_token("write").await;
     (app, token)
 }
 

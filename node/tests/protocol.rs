@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{extract_token, Browser, TestApp};
+use common::{Browser, TestApp};
 use openseer_protocol::wire::{EnrollResponse, GetJobsResponse, Job, SubmitResultsResponse};
 use serde_json::json;
 
@@ -178,14 +178,7 @@ async fn worker_and_user_credentials_do_not_cross() {
         assert_eq!(r.status(), 401, "{path}");
     }
     // A user API token on worker routes: nothing either.
-    let (_, page) = admin.get("/settings/tokens").await;
-    let (_, page) = admin
-        .post_form(
-            "/settings/tokens",
-            &[("_csrf", &common::csrf_of(&page)), ("name", "ci")],
-        )
-        .await;
-    let user_token = extract_token(&page, "ostu_");
+    let user_token = admin.api_token("write").await;
     let r = reqwest::Client::new()
         .post(app.url("/api/worker/v1/jobs"))
         .bearer_auth(&user_token)

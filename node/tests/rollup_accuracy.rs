@@ -221,14 +221,13 @@ async fn check_every_range(store: &Store, monitor_id: i64, samples: &[Sample]) {
 }
 
 async fn accuracy(store: &Store, late_share: f64) {
-    let user = store
+    let (_, org_id) = store
         .create_organization(
             "acc",
             openseer_node::store::NewUser {
                 email: "a@example.com",
                 name: "A",
                 password_hash: "x",
-                role: "admin",
             },
             NOW,
         )
@@ -238,7 +237,7 @@ async fn accuracy(store: &Store, late_share: f64) {
         serde_json::from_value(serde_json::json!({"name": "m", "url": "https://example.com/"}))
             .unwrap();
     let m = store
-        .create_monitor(user.org_id, &input.validate().unwrap(), NOW)
+        .create_monitor(org_id, &input.validate().unwrap(), NOW)
         .await
         .unwrap()
         .id;

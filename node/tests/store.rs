@@ -8,9 +8,10 @@ use common::results::stored as result;
 use openseer_node::rollup::plan::{Tier, DAY, HOUR, MINUTE};
 use openseer_node::rollup::{Aggregate, RawSample};
 use openseer_node::store::{
-    BackendKind, NewUser, Results, RollupRow, Store, StoreError, StoredResult,
+    AuditScope, BackendKind, Invitee, Membership, NewApiToken, NewAudit, NewEnrollmentToken,
+    NewUser, Results, RollupRow, SessionRow, Store, StoreError, StoredResult,
 };
-use openseer_protocol::{MonitorInput, Outcome};
+use openseer_protocol::{MonitorInput, Outcome, Role, Scope};
 
 /// Each test, once per backend.
 macro_rules! conformance {
@@ -33,7 +34,12 @@ macro_rules! conformance {
 conformance!(
     meta_and_schema,
     setup_and_accounts,
+    members_and_owners,
+    invitations,
+    two_factor,
+    audit_log,
     sessions,
+    monitor_secrets_are_sealed,
     monitors_are_scoped_by_organization,
     tokens_and_workers,
     results_keep_the_first_answer_but_replace_missed,
@@ -49,16 +55,15 @@ fn admin<'a>(email: &'a str) -> NewUser<'a> {
         email,
         name: "Ada",
         password_hash: "$argon2id$fake",
-        role: "admin",
     }
 }
 
 async fn org(store: &Store, name: &str) -> (i64, i64) {
-    let u = store
+    let (u, org_id) = store
         .create_organization(name, admin(&format!("{name}@example.com")), NOW)
         .await
         .unwrap();
-    (u.org_id, u.id)
+    (org_id, u.id)
 }
 
 fn monitor_input(name: &str) -> MonitorInput {
@@ -100,13 +105,21 @@ async fn meta_and_schema(store: &Store) {
 async fn setup_and_accounts(store: &Store) {
     assert_eq!(store.user_count().await.unwrap(), 0);
     assert_eq!(store.first_org_id().await.unwrap(), None);
-    let a = store
+    let (a, acme) = store
         .create_first_admin("Acme", admin("Ada@Example.com"), NOW)
         .await
         .unwrap();
+    assert_eq!(a.email, "Ada@Example.com");
+    assert_eq!(a.last_org_id, Some(acme));
     assert_eq!(
-        (a.org_name.as_str(), a.email.as_str(), a.is_admin()),
-        ("Acme", "Ada@Example.com", true)
+        store.memberships_of(a.id).await.unwrap(),
+        [Membership {
+            org_id: acme,
+            org_name: "Acme".into(),
+            role: Role::Owner,
+            require_2fa: false,
+        }],
+        "the first user owns the first organization"
     );
     let again = store
         .create_first_admin("Evil", admin("eve@example.com"), NOW)
@@ -117,14 +130,7 @@ async fn setup_and_accounts(store: &Store) {
     );
     // Emails are unique and found regardless of case.
     let dup = store
-        .create_user(
-            a.org_id,
-            NewUser {
-                role: "member",
-                ..admin("ada@example.COM")
-            },
-            NOW,
-        )
+        .create_member(acme, admin("ada@example.COM"), Role::Editor, NOW)
         .await;
     assert!(matches!(dup, Err(StoreError::Conflict(m)) if m.contains("already exists")));
     assert_eq!(
@@ -143,43 +149,366 @@ async fn setup_and_accounts(store: &Store) {
             .map(|u| u.id),
         None
     );
-    let m = store
-        .create_user(
-            a.org_id,
-            NewUser {
-                role: "member",
-                ..admin("bob@example.com")
-            },
-            NOW,
-        )
+    let bob = store
+        .create_member(acme, admin("bob@example.com"), Role::Editor, NOW)
         .await
         .unwrap();
-    assert!(!m.is_admin());
     let (other, _) = org(store, "other").await;
+    let emails = |ms: Vec<openseer_node::store::Member>| {
+        ms.iter()
+            .map(|m| (m.email.clone(), m.role))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
-        store
-            .users_of_org(a.org_id)
-            .await
-            .unwrap()
-            .iter()
-            .map(|u| u.email.as_str())
-            .collect::<Vec<_>>(),
-        ["Ada@Example.com", "bob@example.com"]
+        emails(store.members(acme).await.unwrap()),
+        [
+            ("Ada@Example.com".to_string(), Role::Owner),
+            ("bob@example.com".to_string(), Role::Editor)
+        ]
     );
-    assert_eq!(store.users_of_org(other).await.unwrap().len(), 1);
-    assert_eq!(store.user_by_id(m.id).await.unwrap().org_name, "Acme");
+    assert_eq!(store.members(other).await.unwrap().len(), 1);
+    assert_eq!(
+        store.membership(other, bob.id).await.unwrap(),
+        None,
+        "not a member of another organization"
+    );
     assert!(matches!(
         store.user_by_id(9_999).await,
         Err(StoreError::NotFound)
     ));
-    assert_eq!(store.first_org_id().await.unwrap(), Some(a.org_id));
+    assert_eq!(store.first_org_id().await.unwrap(), Some(acme));
     assert_eq!(store.user_count().await.unwrap(), 3);
+    // A user can belong to several organizations, each with its own role.
+    store
+        .add_member(other, bob.id, Role::Viewer, NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.add_member(other, bob.id, Role::Admin, NOW).await,
+        Err(StoreError::Conflict(m)) if m.contains("already a member")
+    ));
+    let roles: Vec<(String, Role)> = store
+        .memberships_of(bob.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.org_name, m.role))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("Acme".into(), Role::Editor),
+            ("other".into(), Role::Viewer)
+        ]
+    );
+    let own = store
+        .create_organization_for(bob.id, "Bob's", NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.membership(own, bob.id).await.unwrap().map(|m| m.role),
+        Some(Role::Owner)
+    );
+    store.set_require_2fa(own, true).await.unwrap();
+    store.rename_organization(own, "Bob & Co").await.unwrap();
+    let m = store.membership(own, bob.id).await.unwrap().unwrap();
+    assert_eq!((m.org_name.as_str(), m.require_2fa), ("Bob & Co", true));
+}
+
+/// Roles change and members go, but an organization keeps an owner; a
+/// member who goes loses their sessions and tokens of that organization
+/// (and keeps those of others).
+async fn members_and_owners(store: &Store) {
+    let (acme, owner) = org(store, "acme").await;
+    let (other, _) = org(store, "other").await;
+    let ed = store
+        .create_member(acme, admin("ed@example.com"), Role::Editor, NOW)
+        .await
+        .unwrap();
+    store
+        .add_member(other, ed.id, Role::Viewer, NOW)
+        .await
+        .unwrap();
+    let last = store.set_member_role(acme, owner, Role::Admin).await;
+    assert!(
+        matches!(last, Err(StoreError::Conflict(m)) if m.contains("at least one owner")),
+        "the last owner cannot step down"
+    );
+    assert!(matches!(
+        store.remove_member(acme, owner).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .set_member_role(acme, ed.id, Role::Owner)
+        .await
+        .unwrap();
+    store
+        .set_member_role(acme, owner, Role::Viewer)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.set_member_role(acme, 9_999, Role::Viewer).await,
+        Err(StoreError::NotFound)
+    ));
+    // The sessions and a token of the viewer-to-be-removed, in both orgs.
+    let row = |org: i64| SessionRow {
+        state: "{}",
+        user_id: Some(owner),
+        org_id: Some(org),
+        expires_at: NOW + 10_000,
+    };
+    store.session_save("in-acme", row(acme)).await.unwrap();
+    store.session_save("in-other", row(other)).await.unwrap();
+    store
+        .create_api_token(token(acme, owner, "acme-token", Scope::Read), NOW)
+        .await
+        .unwrap();
+    store.remove_member(acme, owner).await.unwrap();
+    assert_eq!(store.membership(acme, owner).await.unwrap(), None);
+    assert_eq!(store.session_load("in-acme", NOW).await.unwrap(), None);
+    assert!(
+        store.session_load("in-other", NOW).await.unwrap().is_some(),
+        "sessions in other organizations stay"
+    );
+    assert_eq!(
+        store.api_token_auth("acme-token", NOW).await.unwrap(),
+        None,
+        "the removed member's tokens for the organization go"
+    );
+    assert_eq!(store.session_count(owner).await.unwrap(), 1);
+}
+
+/// Invitations: good once, until they expire or are revoked; one made for
+/// an address takes only that address; joining twice is refused.
+async fn invitations(store: &Store) {
+    let (acme, owner) = org(store, "acme").await;
+    let invite = |hash: &'static str, email: Option<&'static str>, expires: i64| {
+        store.create_invitation(acme, Role::Editor, email, hash, owner, NOW, expires)
+    };
+    invite("inv-1", None, NOW + DAY).await.unwrap();
+    let inv = store.invitation_by_token("inv-1").await.unwrap().unwrap();
+    assert!(inv.open_at(NOW) && !inv.open_at(NOW + DAY));
+    assert_eq!(store.open_invitations(acme, NOW).await.unwrap().len(), 1);
+    let new = |email: &'static str| {
+        Invitee::New(NewUser {
+            email,
+            name: "New",
+            password_hash: "$argon2id$fake",
+        })
+    };
+    let (joined, org_id, role) = store
+        .accept_invitation("inv-1", new("new@example.com"), NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!((org_id, role), (acme, Role::Editor));
+    assert_eq!(
+        store
+            .membership(acme, joined)
+            .await
+            .unwrap()
+            .map(|m| m.role),
+        Some(Role::Editor)
+    );
+    assert!(
+        matches!(
+            store
+                .accept_invitation("inv-1", new("other@example.com"), NOW + 2)
+                .await,
+            Err(StoreError::NotFound)
+        ),
+        "an invitation is good once"
+    );
+    assert!(store
+        .user_by_email("other@example.com")
+        .await
+        .unwrap()
+        .is_none());
+
+    invite("inv-expired", None, NOW + 10).await.unwrap();
+    assert!(matches!(
+        store
+            .accept_invitation("inv-expired", new("late@example.com"), NOW + 10)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let revoked = invite("inv-revoked", None, NOW + DAY).await.unwrap();
+    store.revoke_invitation(acme, revoked, NOW).await.unwrap();
+    assert!(matches!(
+        store
+            .accept_invitation("inv-revoked", new("r@example.com"), NOW + 1)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let (other, _) = org(store, "other").await;
+    assert!(matches!(
+        store.revoke_invitation(other, revoked, NOW).await,
+        Err(StoreError::NotFound)
+    ));
+
+    invite("inv-for", Some("Pat@example.com"), NOW + DAY)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .accept_invitation("inv-for", new("mallory@example.com"), NOW + 1)
+            .await,
+        Err(StoreError::Conflict(m)) if m.contains("another email")
+    ));
+    assert!(
+        store
+            .user_by_email("mallory@example.com")
+            .await
+            .unwrap()
+            .is_none(),
+        "a refused acceptance makes no account"
+    );
+    invite("inv-again", None, NOW + DAY).await.unwrap();
+    assert!(matches!(
+        store
+            .accept_invitation(
+                "inv-again",
+                Invitee::Existing {
+                    user_id: joined,
+                    email: "new@example.com"
+                },
+                NOW + 1
+            )
+            .await,
+        Err(StoreError::Conflict(m)) if m.contains("already a member")
+    ));
+    assert!(
+        store
+            .invitation_by_token("inv-again")
+            .await
+            .unwrap()
+            .unwrap()
+            .open_at(NOW + 2),
+        "a refused acceptance leaves the invitation open"
+    );
+    let pat = store
+        .accept_invitation(
+            "inv-for",
+            Invitee::New(NewUser {
+                email: "pat@EXAMPLE.com",
+                name: "Pat",
+                password_hash: "$argon2id$fake",
+            }),
+            NOW + 1,
+        )
+        .await;
+    assert!(pat.is_ok(), "the address matches in any case: {pat:?}");
+}
+
+/// Two-factor state: enrolment, then in force with recovery codes; a time
+/// step is accepted once; each recovery code works once.
+async fn two_factor(store: &Store) {
+    let (_, u) = org(store, "tf").await;
+    assert!(store.totp_state(u).await.unwrap().is_none());
+    assert!(matches!(
+        store.enable_totp(u, &[], NOW).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.begin_totp(u, "sealed-1").await.unwrap();
+    let st = store.totp_state(u).await.unwrap().unwrap();
+    assert_eq!((st.sealed_secret.as_str(), st.enabled), ("sealed-1", false));
+    assert!(!store.user_by_id(u).await.unwrap().totp_enabled);
+    let codes = vec!["c1".to_string(), "c2".to_string()];
+    store.enable_totp(u, &codes, NOW).await.unwrap();
+    assert!(store.user_by_id(u).await.unwrap().totp_enabled);
+    assert!(
+        matches!(
+            store.begin_totp(u, "sealed-2").await,
+            Err(StoreError::Conflict(_))
+        ),
+        "no new secret while one is in force"
+    );
+    assert!(store.accept_totp_step(u, 100).await.unwrap());
+    assert!(!store.accept_totp_step(u, 100).await.unwrap(), "replayed");
+    assert!(!store.accept_totp_step(u, 99).await.unwrap(), "older");
+    assert!(store.accept_totp_step(u, 101).await.unwrap());
+    assert_eq!(store.recovery_codes_left(u).await.unwrap(), 2);
+    assert!(store.use_recovery_code(u, "c1", NOW).await.unwrap());
+    assert!(
+        !store.use_recovery_code(u, "c1", NOW).await.unwrap(),
+        "once"
+    );
+    assert!(!store.use_recovery_code(u, "nope", NOW).await.unwrap());
+    assert_eq!(store.recovery_codes_left(u).await.unwrap(), 1);
+    store
+        .replace_recovery_codes(u, &["c3".to_string()])
+        .await
+        .unwrap();
+    assert!(
+        !store.use_recovery_code(u, "c2", NOW).await.unwrap(),
+        "replaced"
+    );
+    store.disable_totp(u).await.unwrap();
+    assert!(store.totp_state(u).await.unwrap().is_none());
+    assert_eq!(store.recovery_codes_left(u).await.unwrap(), 0);
+}
+
+/// The audit log pages newest first, keeps organizations apart, and drops
+/// what retention says.
+async fn audit_log(store: &Store) {
+    let (a, ua) = org(store, "a").await;
+    let (b, _) = org(store, "b").await;
+    for (i, org_id) in [Some(a), Some(a), Some(b), None, Some(a)]
+        .into_iter()
+        .enumerate()
+    {
+        let e = NewAudit {
+            org_id,
+            actor_id: Some(ua),
+            actor: "ada@example.com".into(),
+            action: "monitor.created",
+            object_type: Some("monitor"),
+            object_id: Some(i.to_string()),
+            detail: None,
+            ip: Some("127.0.0.1".into()),
+        };
+        store.record_audit(&e, NOW + i as i64).await.unwrap();
+    }
+    let mine = store
+        .audit_log(a, AuditScope::Organization, None, 10)
+        .await
+        .unwrap();
+    let objects: Vec<&str> = mine.iter().filter_map(|e| e.object_id.as_deref()).collect();
+    assert_eq!(
+        objects,
+        ["4", "1", "0"],
+        "newest first, this organization only"
+    );
+    let page = store
+        .audit_log(a, AuditScope::Organization, Some(mine[0].id), 1)
+        .await
+        .unwrap();
+    assert_eq!(page[0].object_id.as_deref(), Some("1"));
+    let with_instance = store
+        .audit_log(a, AuditScope::OrganizationAndInstance, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(with_instance.len(), 4);
+    assert_eq!(store.purge_audit(NOW + 2).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .audit_log(a, AuditScope::Organization, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn sessions(store: &Store) {
-    let (_, user) = org(store, "s").await;
+    let (acme, user) = org(store, "s").await;
+    let row = |state: &'static str, user_id: Option<i64>, expires_at: i64| SessionRow {
+        state,
+        user_id,
+        org_id: user_id.map(|_| acme),
+        expires_at,
+    };
     store
-        .session_save("h1", "{}", None, NOW + 1_000)
+        .session_save("h1", row("{}", None, NOW + 1_000))
         .await
         .unwrap();
     assert_eq!(
@@ -192,13 +521,14 @@ async fn sessions(store: &Store) {
         "expired"
     );
     assert!(store
-        .session_update("h1", "{\"a\":1}", Some(user), NOW + 5_000, NOW)
+        .session_update("h1", row("{\"a\":1}", Some(user), NOW + 5_000), NOW)
         .await
         .unwrap());
     assert!(!store
-        .session_update("nope", "{}", None, NOW + 5_000, NOW)
+        .session_update("nope", row("{}", None, NOW + 5_000), NOW)
         .await
         .unwrap());
+    assert_eq!(store.session_count(user).await.unwrap(), 1);
     store.session_touch("h1", NOW + 9_000).await.unwrap();
     assert_eq!(
         store
@@ -208,7 +538,10 @@ async fn sessions(store: &Store) {
             .as_deref(),
         Some("{\"a\":1}")
     );
-    store.session_save("h2", "{}", None, NOW).await.unwrap();
+    store
+        .session_save("h2", row("{}", None, NOW))
+        .await
+        .unwrap();
     assert_eq!(store.sessions_purge_expired(NOW + 1).await.unwrap(), 1);
     store.session_delete("h1").await.unwrap();
     assert_eq!(store.session_load("h1", NOW).await.unwrap(), None);
@@ -355,40 +688,105 @@ async fn monitors_are_scoped_by_organization(store: &Store) {
     assert_eq!(store.monitor_any_org(m1.id).await.unwrap(), None);
 }
 
+fn token(org_id: i64, user_id: i64, hash: &'static str, scope: Scope) -> NewApiToken<'static> {
+    NewApiToken {
+        org_id,
+        user_id,
+        name: "ci",
+        token_hash: hash,
+        scope,
+        expires_at: None,
+    }
+}
+
+fn enrollment(org_id: i64, hash: &'static str) -> NewEnrollmentToken<'static> {
+    NewEnrollmentToken {
+        org_id,
+        name: "fleet",
+        token_hash: hash,
+        expires_at: None,
+        max_uses: None,
+    }
+}
+
 async fn tokens_and_workers(store: &Store) {
     let (a, ua) = org(store, "a").await;
     let (b, _) = org(store, "b").await;
     let t = store
-        .create_api_token(a, ua, "ci", "hash-1", NOW)
+        .create_api_token(token(a, ua, "hash-1", Scope::Write), NOW)
         .await
         .unwrap();
-    assert_eq!(store.api_token_user("hash-1", NOW).await.unwrap(), Some(ua));
+    let auth = store.api_token_auth("hash-1", NOW).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            auth.user_id,
+            auth.org_id,
+            auth.scope,
+            auth.token_name.as_str()
+        ),
+        (ua, a, Scope::Write, "ci")
+    );
     assert!(
         store
-            .create_api_token(a, ua, "dup", "hash-1", NOW)
+            .create_api_token(token(a, ua, "hash-1", Scope::Read), NOW)
             .await
             .is_err(),
         "token hashes are unique"
     );
-    assert_eq!(store.api_tokens_of_user(ua).await.unwrap()[0].name, "ci");
-    store.revoke_api_token(ua, t, NOW).await.unwrap();
+    let listed = store.api_tokens_of_user(ua, a).await.unwrap();
     assert_eq!(
-        store.api_token_user("hash-1", NOW).await.unwrap(),
+        (
+            listed[0].name.as_str(),
+            listed[0].scope,
+            listed[0].last_used_at
+        ),
+        ("ci", Scope::Write, Some(NOW))
+    );
+    assert!(store.api_tokens_of_user(ua, b).await.unwrap().is_empty());
+    assert!(matches!(
+        store.revoke_api_token(ua, b, t, NOW).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.revoke_api_token(ua, a, t, NOW).await.unwrap(), "ci");
+    assert_eq!(
+        store.api_token_auth("hash-1", NOW).await.unwrap(),
         None,
         "revoked"
     );
+    store
+        .create_api_token(
+            NewApiToken {
+                expires_at: Some(NOW + 100),
+                ..token(a, ua, "hash-exp", Scope::Admin)
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .api_token_auth("hash-exp", NOW + 99)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        store.api_token_auth("hash-exp", NOW + 100).await.unwrap(),
+        None,
+        "expired"
+    );
+
     let e = store
-        .create_enrollment_token(a, "fleet", "enroll-1", NOW)
+        .create_enrollment_token(enrollment(a, "enroll-1"), NOW)
         .await
         .unwrap();
     assert_eq!(store.enrollment_tokens(a).await.unwrap().len(), 1);
     assert!(store.enrollment_tokens(b).await.unwrap().is_empty());
-    let (w, worg) = store
+    let (w, worg, name) = store
         .enroll_worker("enroll-1", "w1", "eu", "0.1", "http", "wtok-1", NOW)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(worg, a);
+    assert_eq!((worg, name.as_str()), (a, "fleet"));
+    assert_eq!(store.enrollment_tokens(a).await.unwrap()[0].uses, 1);
     let auth = store.worker_by_token("wtok-1").await.unwrap().unwrap();
     assert_eq!(
         (auth.worker_id, auth.org_id, auth.region.as_str()),
@@ -421,6 +819,106 @@ async fn tokens_and_workers(store: &Store) {
             .await
             .unwrap(),
         None
+    );
+
+    // A token for two workers enrolls two, then no more; an expired one none.
+    store
+        .create_enrollment_token(
+            NewEnrollmentToken {
+                max_uses: Some(2),
+                ..enrollment(a, "enroll-2")
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    for (i, wt) in ["wt-a", "wt-b", "wt-c"].into_iter().enumerate() {
+        let got = store
+            .enroll_worker("enroll-2", "w", "eu", "0.1", "http", wt, NOW)
+            .await
+            .unwrap();
+        assert_eq!(got.is_some(), i < 2, "use {}", i + 1);
+    }
+    let two = store.enrollment_tokens(a).await.unwrap();
+    assert!(!two[0].usable_at(NOW) && two[0].uses == 2);
+    store
+        .create_enrollment_token(
+            NewEnrollmentToken {
+                expires_at: Some(NOW + 5),
+                ..enrollment(a, "enroll-3")
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .enroll_worker("enroll-3", "w", "eu", "0.1", "http", "wt-d", NOW + 5)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// Header values and bodies are stored sealed: the raw column never holds
+/// the secret, reading gives it back, a store with another key refuses to
+/// open it, and rows from before sealing are sealed by one call.
+async fn monitor_secrets_are_sealed(store: &Store) {
+    let (a, _) = org(store, "sealed").await;
+    let mut input = monitor_input("secret");
+    input.method = "POST".into();
+    input.headers = vec![openseer_protocol::Header {
+        name: "Authorization".into(),
+        value: "Bearer hunter2-secret".into(),
+    }];
+    input.body = Some("{\"password\":\"body-secret\"}".into());
+    let m = store
+        .create_monitor(a, &input.validate().unwrap(), NOW)
+        .await
+        .unwrap();
+    assert_eq!(m.check.headers[0].value, "Bearer hunter2-secret");
+    let raw = |store: &Store, id: i64| {
+        let store = store.clone();
+        async move { store.raw_monitor_secrets(id).await.unwrap() }
+    };
+    let (headers, body) = raw(store, m.id).await;
+    assert!(headers.starts_with("sealed:v1:") && !headers.contains("hunter2"));
+    let body = body.unwrap();
+    assert!(body.starts_with("sealed:v1:") && !body.contains("body-secret"));
+    assert_eq!(
+        store.monitor(a, m.id).await.unwrap().check.body.as_deref(),
+        Some("{\"password\":\"body-secret\"}")
+    );
+    // Another key cannot read them, and says why.
+    let other = store
+        .clone()
+        .with_secrets_key(&openseer_node::auth::seal::SecretsKey::generate());
+    assert!(matches!(
+        other.monitor(a, m.id).await,
+        Err(StoreError::Config(e)) if e.contains("another secrets key")
+    ));
+    // A row from before sealing: read as it is, then sealed in place.
+    store
+        .put_raw_monitor_secrets(
+            m.id,
+            r#"[{"name":"X-Key","value":"legacy-secret"}]"#,
+            Some("legacy-body"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.monitor(a, m.id).await.unwrap().check.headers[0].value,
+        "legacy-secret"
+    );
+    assert_eq!(store.seal_legacy_monitors().await.unwrap(), 1);
+    assert_eq!(store.seal_legacy_monitors().await.unwrap(), 0, "done once");
+    let (headers, body) = raw(store, m.id).await;
+    assert!(!headers.contains("legacy-secret") && !body.unwrap().contains("legacy-body"));
+    let back = store.monitor(a, m.id).await.unwrap();
+    assert_eq!(
+        (
+            back.check.headers[0].value.as_str(),
+            back.check.body.as_deref()
+        ),
+        ("legacy-secret", Some("legacy-body"))
     );
 }
 
@@ -700,4 +1198,133 @@ async fn retention_drops_old_raw_and_rollups(store: &Store) {
     // Expiring is idempotent.
     let again = store.expire_raw(horizon).await.unwrap();
     assert_eq!(again.1 + again.0, 1);
+}
+
+/// A database from before teams (schema 4: one organization per user, roles
+/// admin/member) upgrades in place: each organization's first admin owns
+/// it, other admins stay admins, members become editors, and sessions and
+/// API tokens survive the rebuild of `users` (SQLite rebuilds the table).
+mod upgrade_from_before_teams {
+    use super::*;
+
+    const LEGACY: &[(&str, &str)] = &[
+        (
+            "sqlite",
+            concat!(
+                include_str!("../../migrations/sqlite/0001_foundation.sql"),
+                include_str!("../../migrations/sqlite/0002_check_details.sql"),
+                include_str!("../../migrations/sqlite/0003_rollups.sql"),
+                include_str!("../../migrations/sqlite/0004_monitor_status.sql"),
+            ),
+        ),
+        (
+            "postgres",
+            concat!(
+                include_str!("../../migrations/postgres/0001_foundation.sql"),
+                include_str!("../../migrations/postgres/0003_rollups.sql"),
+                include_str!("../../migrations/postgres/0004_monitor_status.sql"),
+            ),
+        ),
+    ];
+
+    const DATA: &str = "
+        INSERT INTO organizations (id, name, created_at) VALUES (1, 'Acme', 1), (2, 'Other', 1);
+        INSERT INTO users (id, org_id, email, name, password_hash, role, created_at) VALUES
+            (1, 1, 'ada@example.com', 'Ada', 'h', 'admin', 1),
+            (2, 1, 'bob@example.com', 'Bob', 'h', 'admin', 2),
+            (3, 1, 'cy@example.com', 'Cy', 'h', 'member', 3),
+            (4, 2, 'di@example.com', 'Di', 'h', 'admin', 4);
+        INSERT INTO sessions (key_hash, state, user_id, expires_at) VALUES ('s3', '{}', 3, 99999999999999);
+        INSERT INTO api_tokens (id, org_id, user_id, name, token_hash, created_at) VALUES (1, 1, 3, 'ci', 't3', 1);
+    ";
+
+    async fn check(store: &Store) {
+        store.migrate().await.expect("upgrades");
+        assert!(store.migrations_current().await.unwrap());
+        let roles: Vec<(String, Role)> = store
+            .members(1)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.email, m.role))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                ("ada@example.com".into(), Role::Owner),
+                ("bob@example.com".into(), Role::Admin),
+                ("cy@example.com".into(), Role::Editor),
+            ]
+        );
+        assert_eq!(store.members(2).await.unwrap()[0].role, Role::Owner);
+        let cy = store.user_by_id(3).await.unwrap();
+        assert_eq!(cy.last_org_id, Some(1));
+        assert_eq!(store.session_count(3).await.unwrap(), 1, "sessions kept");
+        let t = store.api_token_auth("t3", NOW).await.unwrap().unwrap();
+        assert_eq!(
+            (t.user_id, t.scope),
+            (3, Scope::Write),
+            "tokens kept, as write"
+        );
+        // Foreign keys still hold after the rebuild: deleting a member's
+        // membership works and a token for a missing user is refused.
+        store.remove_member(1, 3).await.unwrap();
+        assert!(store
+            .create_api_token(token(1, 999, "orphan", Scope::Read), NOW)
+            .await
+            .is_err());
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut conn = sqlx::SqliteConnection::connect_with(
+            &sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "{}CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);
+             INSERT INTO schema_migrations VALUES (1,'foundation',0),(2,'check_details',0),(3,'rollups',0),(4,'monitor_status',0);{DATA}",
+            LEGACY[0].1
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        let store = Store::open_sqlite(&path)
+            .await
+            .unwrap()
+            .with_secrets_key(&common::db::secrets_key());
+        check(&store).await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        use sqlx::Connection;
+        let Some(url) = common::db::postgres_database().await else {
+            return;
+        };
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "{}CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);
+             INSERT INTO schema_migrations VALUES (1,'foundation',0),(3,'rollups',0),(4,'monitor_status',0);{DATA}",
+            LEGACY[1].1
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        let store = Store::open_url(&url)
+            .await
+            .unwrap()
+            .with_secrets_key(&common::db::secrets_key());
+        check(&store).await;
+        store.close().await;
+        common::db::drop_database(&common::db::admin_url(), url.rsplit('/').next().unwrap());
+    }
 }

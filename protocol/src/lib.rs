@@ -5,13 +5,16 @@
 //! specs through [`monitor::MonitorInput::validate`], so a form, the JSON API
 //! and the scheduler can never disagree about what a valid monitor is.
 
+pub mod access;
 pub mod assertion;
 pub mod error;
 pub mod monitor;
 pub mod result;
+pub mod secret;
 pub mod token;
 pub mod wire;
 
+pub use access::{Role, Scope};
 pub use assertion::{Assertion, AssertionResult};
 pub use error::{ErrorBody, ErrorCode, FieldError};
 pub use monitor::{CheckOptions, CheckSpec, Header, MonitorInput, StatusRanges};

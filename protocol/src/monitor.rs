@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
+use crate::secret::HIDDEN;
 
 pub const MIN_INTERVAL_S: u32 = 1;
 pub const MAX_INTERVAL_S: u32 = 24 * 60 * 60;
@@ -320,10 +321,26 @@ impl MonitorInput {
                 break;
             }
         }
+        // A placeholder that reaches validation stands for nothing stored
+        // (see `restore_hidden`): it would otherwise be sent as the value.
+        if let Some(h) = self.headers.iter().find(|h| h.value == HIDDEN) {
+            errors.push(FieldError::new(
+                "headers",
+                format!(
+                    "the value of {} is {HIDDEN}, which stands for a stored value; enter the value",
+                    h.name.trim()
+                ),
+            ));
+        }
 
         let body = self.body.as_deref().filter(|b| !b.is_empty());
         if let Some(b) = body {
-            if b.len() > MAX_BODY_LEN {
+            if b == HIDDEN {
+                errors.push(FieldError::new(
+                    "body",
+                    format!("the body is {HIDDEN}, which stands for a stored body; enter the body"),
+                ));
+            } else if b.len() > MAX_BODY_LEN {
                 errors.push(FieldError::new(
                     "body",
                     format!("at most {} KiB", MAX_BODY_LEN / 1024),

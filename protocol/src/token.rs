@@ -14,6 +14,8 @@ pub enum TokenKind {
     User,
     /// One-time link that claims a fresh instance.
     Setup,
+    /// One-time link that joins an organization with a role.
+    Invitation,
 }
 
 impl TokenKind {
@@ -23,6 +25,7 @@ impl TokenKind {
             TokenKind::Worker => "ostk_",
             TokenKind::User => "ostu_",
             TokenKind::Setup => "osts_",
+            TokenKind::Invitation => "osti_",
         }
     }
 }

@@ -5,21 +5,29 @@
 //! server-sent events whose names match `sse-swap` attributes here (see
 //! [`live`]), with HTML fragments rendered by this crate as their data.
 
+mod account;
 pub mod assets;
 pub mod charts;
 pub mod live;
 mod pages;
 pub mod time;
 
+pub use account::*;
 pub use pages::*;
 
 use maud::{html, Markup, DOCTYPE};
+use openseer_protocol::Role;
 
 /// Who is signed in, for the navigation bar.
 pub struct NavUser<'a> {
     pub email: &'a str,
+    pub org_id: i64,
     pub org_name: &'a str,
-    pub is_admin: bool,
+    pub role: Role,
+    /// Every organization of the user's (id, name), for the switcher.
+    pub orgs: Vec<(i64, &'a str)>,
+    /// May manage the cluster.
+    pub operator: bool,
 }
 
 /// What every page needs besides its content.
@@ -54,14 +62,30 @@ pub fn layout(frame: &Frame, content: Markup) -> Markup {
                         nav aria-label="Main" {
                             a href="/" { "Monitors" }
                             a href="/workers" { "Workers" }
-                            a href="/cluster" { "Cluster" }
+                            a href="/settings/members" { "Members" }
+                            @if u.role >= Role::Admin {
+                                a href="/settings/organization" { "Organization" }
+                                a href="/settings/audit" { "Audit log" }
+                            }
+                            @if u.operator { a href="/cluster" { "Cluster" } }
                             a href="/settings/tokens" { "API tokens" }
                             a href="/settings/profile" { "Profile" }
-                            @if u.is_admin { a href="/settings/users" { "Users" } }
                         }
                         div.who {
                             @if frame.live { span #live.off role="status" aria-live="polite" { "connecting…" } }
-                            span { (u.email) " · " (u.org_name) }
+                            span { (u.email) " · " (u.role.as_str()) }
+                            @if u.orgs.len() > 1 {
+                                form.inline method="post" action="/orgs/switch" {
+                                    input type="hidden" name="_csrf" value=(frame.csrf);
+                                    label.sr-only for="org-switch" { "Organization" }
+                                    select #org-switch name="org_id" {
+                                        @for (id, name) in &u.orgs { option value=(id) selected[*id == u.org_id] { (name) } }
+                                    }
+                                    button.secondary type="submit" { "Switch" }
+                                }
+                            } @else {
+                                span #org-name { (u.org_name) }
+                            }
                             form.inline method="post" action="/logout" {
                                 input type="hidden" name="_csrf" value=(frame.csrf);
                                 button.secondary type="submit" { "Sign out" }

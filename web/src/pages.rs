@@ -1,14 +1,14 @@
 //! Full pages.
 
 use maud::{html, Markup};
-use openseer_protocol::FieldError;
+use openseer_protocol::{FieldError, Scope};
 
 use crate::charts::{LatencyPoint, UptimeSegment};
 use crate::live::{result_row, results_event, status_cell, status_event, ResultVm, StatusVm};
 use crate::time::{ago, time_el};
 use crate::{csrf_field, layout, Frame};
 
-fn error_for<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
+pub(crate) fn error_for<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
     errors
         .iter()
         .find(|e| e.field == field)
@@ -16,7 +16,7 @@ fn error_for<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
 }
 
 /// A labelled input with its error, if any, right under it.
-fn field(
+pub(crate) fn field(
     errors: &[FieldError],
     name: &str,
     label: &str,
@@ -34,7 +34,7 @@ fn field(
     }
 }
 
-fn invalid(errors: &[FieldError], name: &str) -> &'static str {
+pub(crate) fn invalid(errors: &[FieldError], name: &str) -> &'static str {
     if error_for(errors, name).is_some() {
         "true"
     } else {
@@ -68,14 +68,15 @@ pub fn setup_page(frame: &Frame, f: &SetupForm, errors: &[FieldError]) -> Markup
                 (field(errors, "org_name", "Organization", None, html! { input #org_name name="org_name" required value=(f.org_name) aria-invalid=(invalid(errors, "org_name")); }))
                 (field(errors, "name", "Your name", None, html! { input #name name="name" required autocomplete="name" value=(f.name) aria-invalid=(invalid(errors, "name")); }))
                 (field(errors, "email", "Email", None, html! { input #email name="email" type="email" required autocomplete="username" value=(f.email) aria-invalid=(invalid(errors, "email")); }))
-                (field(errors, "password", "Password", Some("at least 12 characters"), html! { input #password name="password" type="password" required minlength="12" autocomplete="new-password" aria-invalid=(invalid(errors, "password")); }))
+                (field(errors, "password", "Password", Some("at least 12 characters, not a common or easily guessed one"), html! { input #password name="password" type="password" required minlength="12" autocomplete="new-password" aria-invalid=(invalid(errors, "password")); }))
                 button type="submit" { "Create administrator" }
             }
         },
     )
 }
 
-pub fn login_page(frame: &Frame, email: &str, error: Option<&str>) -> Markup {
+/// The sign-in form; `next` is where to go once signed in.
+pub fn login_page(frame: &Frame, email: &str, next: &str, error: Option<&str>) -> Markup {
     layout(
         frame,
         html! {
@@ -83,6 +84,7 @@ pub fn login_page(frame: &Frame, email: &str, error: Option<&str>) -> Markup {
             @if let Some(e) = error { div.notice.error role="alert" { (e) } }
             form.stack method="post" action="/login" {
                 (csrf_field(frame.csrf))
+                input type="hidden" name="next" value=(next);
                 label for="email" { "Email" input #email name="email" type="email" required autocomplete="username" value=(email); }
                 label for="password" { "Password" input #password name="password" type="password" required autocomplete="current-password"; }
                 button type="submit" { "Sign in" }
@@ -129,6 +131,8 @@ pub struct OverviewVm<'a> {
     pub query: &'a OverviewQuery,
     pub regions: Vec<String>,
     pub rows: Vec<MonitorRowVm<'a>>,
+    /// The member may create and change monitors (editor or above).
+    pub can_edit: bool,
 }
 
 pub const STATUS_FILTERS: [(&str, &str); 6] = [
@@ -223,7 +227,7 @@ pub fn overview_page(frame: &Frame, v: &OverviewVm) -> Markup {
     layout(
         frame,
         html! {
-            div.row { h1 { "Monitors" } a.button href="/monitors/new" { "New monitor" } }
+            div.row { h1 { "Monitors" } @if v.can_edit { a.button href="/monitors/new" { "New monitor" } } }
             div.counts role="status" aria-label="Monitor counts" {
                 div.count.up { strong #count-up { (v.up) } " up" }
                 div.count.degraded { strong #count-degraded { (v.degraded) } " degraded" }
@@ -250,6 +254,8 @@ pub fn overview_page(frame: &Frame, v: &OverviewVm) -> Markup {
 }
 
 pub struct MonitorDetailVm<'a> {
+    /// The member may edit, pause, check and delete (editor or above).
+    pub can_edit: bool,
     pub id: i64,
     pub name: &'a str,
     pub url: &'a str,
@@ -315,7 +321,7 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
             }
             p.muted.url { (m.method) " " (m.url) " · every " (m.interval_seconds) " s · timeout " (m.timeout_ms) " ms · regions " (m.regions) " · expects " (m.expected_status)
                 @if let Some(k) = m.keyword { " · body contains “" (k) "”" } }
-            div.row {
+            @if m.can_edit { div.row {
                 a.button href={ "/monitors/" (m.id) "/edit" } { "Edit" }
                 form.inline method="post" action={ "/monitors/" (m.id) (if m.enabled { "/pause" } else { "/resume" }) } {
                     (csrf_field(frame.csrf))
@@ -331,7 +337,7 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                     (csrf_field(frame.csrf))
                     button.danger type="submit" { "Delete" }
                 }
-            }
+            } }
             h2 { "Current status" }
             div.card #current {
                 @if !m.enabled { p { "Paused: no checks run until you resume it." } }
@@ -436,6 +442,8 @@ pub struct MonitorFormVm<'a> {
     pub assertions: &'a str,
     pub degraded_above_ms: &'a str,
     pub cert_expiry_days: &'a str,
+    /// The monitor being edited (empty for a new one).
+    pub monitor_id: &'a str,
 }
 
 pub fn monitor_form_page(
@@ -452,6 +460,7 @@ pub fn monitor_form_page(
             @if !errors.is_empty() { div.notice.error role="alert" { "Please correct the fields marked below." } }
             form.stack method="post" action=(action) novalidate {
                 (csrf_field(frame.csrf))
+                @if !f.monitor_id.is_empty() { input type="hidden" name="monitor_id" value=(f.monitor_id); }
                 (field(errors, "name", "Name", None, html! { input #name name="name" value=(f.name) aria-invalid=(invalid(errors, "name")); }))
                 (field(errors, "url", "URL", Some("http:// or https://"), html! { input #url name="url" type="url" value=(f.url) aria-invalid=(invalid(errors, "url")); }))
                 (field(errors, "method", "Method", None, html! {
@@ -459,8 +468,8 @@ pub fn monitor_form_page(
                         @for m in openseer_protocol::monitor::METHODS { option value=(m) selected[*m == f.method] { (m) } }
                     }
                 }))
-                (field(errors, "headers", "Headers", Some("one per line, Name: value"), html! { textarea #headers name="headers" rows="3" aria-invalid=(invalid(errors, "headers")) { (f.headers) } }))
-                (field(errors, "body", "Request body", Some("optional; needs POST, PUT or PATCH"), html! { textarea #body name="body" rows="3" aria-invalid=(invalid(errors, "body")) { (f.body) } }))
+                (field(errors, "headers", "Headers", Some("one per line, Name: value; stored values other than Accept, Content-Type and User-Agent show as <hidden>: leave <hidden> to keep one"), html! { textarea #headers name="headers" rows="3" aria-invalid=(invalid(errors, "headers")) { (f.headers) } }))
+                (field(errors, "body", "Request body", Some("optional; needs POST, PUT or PATCH; a stored body shows as <hidden>: leave it to keep the body"), html! { textarea #body name="body" rows="3" aria-invalid=(invalid(errors, "body")) { (f.body) } }))
                 (field(errors, "interval_seconds", "Interval (seconds)", Some("1 to 86400"), html! { input #interval_seconds name="interval_seconds" inputmode="numeric" value=(f.interval_seconds) aria-invalid=(invalid(errors, "interval_seconds")); }))
                 (field(errors, "timeout_ms", "Timeout (milliseconds)", Some("at most the interval and at most 60000"), html! { input #timeout_ms name="timeout_ms" inputmode="numeric" value=(f.timeout_ms) aria-invalid=(invalid(errors, "timeout_ms")); }))
                 (field(errors, "regions", "Regions", Some("comma separated; empty or \"any\" for any region"), html! { input #regions name="regions" value=(f.regions) aria-invalid=(invalid(errors, "regions")); }))
@@ -525,23 +534,30 @@ pub struct EnrollmentTokenVm<'a> {
     pub id: i64,
     pub name: &'a str,
     pub created_at: i64,
-    pub revoked: bool,
+    pub expires_at: Option<i64>,
+    pub uses: i64,
+    pub max_uses: Option<i64>,
+    /// "active", "revoked" or "expired or used up".
+    pub status: &'a str,
 }
 
-pub fn workers_page(
-    frame: &Frame,
-    now: i64,
-    workers: &[WorkerVm],
-    regions: &[RegionVm],
-    tokens: &[EnrollmentTokenVm],
-    new_token: Option<&str>,
-    is_admin: bool,
-) -> Markup {
+pub struct WorkersVm<'a> {
+    pub now: i64,
+    pub workers: &'a [WorkerVm<'a>],
+    pub regions: &'a [RegionVm],
+    pub tokens: &'a [EnrollmentTokenVm<'a>],
+    pub new_token: Option<&'a str>,
+    /// Admins and owners manage tokens and revoke workers.
+    pub can_manage: bool,
+}
+
+pub fn workers_page(frame: &Frame, v: &WorkersVm, errors: &[FieldError]) -> Markup {
+    let (now, can_manage) = (v.now, v.can_manage);
     layout(
         frame,
         html! {
             h1 { "Workers" }
-            @if let Some(t) = new_token {
+            @if let Some(t) = v.new_token {
                 div.notice role="status" {
                     p { "New enrollment token. Copy it now: it is not shown again." }
                     code.secret #new-token { (t) }
@@ -551,24 +567,24 @@ pub fn workers_page(
             // Refetched whenever a worker enrolls, is revoked, goes quiet or comes back.
             div #worker-list hx-get="/workers" hx-trigger=(format!("sse:{}", crate::live::WORKERS_EVENT)) hx-select="#worker-list" hx-swap="outerHTML" {
             h2 { "Regions" }
-            @let warnings: Vec<&RegionVm> = regions.iter().filter(|r| r.monitors > 0 && r.healthy == 0).collect();
+            @let warnings: Vec<&RegionVm> = v.regions.iter().filter(|r| r.monitors > 0 && r.healthy == 0).collect();
             @for r in &warnings {
                 div.notice.error role="alert" { "Region " strong { (r.name) } " has no healthy worker: " (r.monitors) " monitor(s) there are not being checked." }
             }
-            @if regions.is_empty() { p.muted { "No regions yet: enroll a worker." } }
+            @if v.regions.is_empty() { p.muted { "No regions yet: enroll a worker." } }
             @else {
                 table #regions {
                     thead { tr { th { "Region" } th { "Healthy workers" } th { "Workers" } th { "Monitors" } } }
-                    tbody { @for r in regions { tr { td { (r.name) } td { (r.healthy) } td { (r.workers) } td { (r.monitors) } } } }
+                    tbody { @for r in v.regions { tr { td { (r.name) } td { (r.healthy) } td { (r.workers) } td { (r.monitors) } } } }
                 }
             }
             h2 { "Workers" }
-            @if workers.is_empty() { p { "No workers have enrolled yet." } }
+            @if v.workers.is_empty() { p { "No workers have enrolled yet." } }
             @else {
                 table #workers {
                     thead { tr { th { "Name" } th { "Region" } th.hide-sm { "Version" } th.hide-sm { "Capabilities" } th { "Last seen" } th { "In flight" } th { "Status" } th {} } }
                     tbody {
-                        @for w in workers {
+                        @for w in v.workers {
                             tr {
                                 td { (w.name) " " span.muted { "#" (w.id) } }
                                 td { (w.region) }
@@ -577,7 +593,7 @@ pub fn workers_page(
                                 td { (ago(w.last_seen_at, now)) }
                                 td { (w.in_flight) }
                                 td { @if w.revoked { (crate::badge("revoked")) } @else if w.healthy { (crate::badge("up")) } @else { (crate::badge("down")) } }
-                                td { @if is_admin && !w.revoked {
+                                td { @if can_manage && !w.revoked {
                                     form.inline method="post" action={ "/workers/" (w.id) "/revoke" } data-confirm="Revoke this worker? It stops at once." {
                                         (csrf_field(frame.csrf)) button.danger type="submit" { "Revoke" }
                                     }
@@ -589,22 +605,27 @@ pub fn workers_page(
             }
             }
             h2 { "Enrollment tokens" }
-            @if is_admin {
+            @if can_manage {
+                @if !errors.is_empty() { div.notice.error role="alert" { "Please correct the fields marked below." } }
                 form.row method="post" action="/workers/enrollment-tokens" {
                     (csrf_field(frame.csrf))
                     label for="token-name" { "Name" input #token-name name="name" required placeholder="eu-west workers"; }
+                    (field(errors, "expires_days", "Expires after (days)", Some("empty: never"), html! { input #expires_days name="expires_days" inputmode="numeric" size="6" aria-invalid=(invalid(errors, "expires_days")); }))
+                    (field(errors, "max_uses", "Workers at most", Some("empty: any number"), html! { input #max_uses name="max_uses" inputmode="numeric" size="6" aria-invalid=(invalid(errors, "max_uses")); }))
                     button type="submit" { "Create enrollment token" }
                 }
             }
             table #enrollment-tokens {
-                thead { tr { th { "Name" } th { "Created" } th { "Status" } th {} } }
+                thead { tr { th { "Name" } th { "Created" } th { "Expires" } th { "Used" } th { "Status" } th {} } }
                 tbody {
-                    @for t in tokens {
+                    @for t in v.tokens {
                         tr {
                             td { (t.name) }
                             td { (time_el(t.created_at)) }
-                            td { @if t.revoked { "revoked" } @else { "active" } }
-                            td { @if is_admin && !t.revoked {
+                            td { @if let Some(e) = t.expires_at { (time_el(e)) } @else { "never" } }
+                            td { (t.uses) @if let Some(m) = t.max_uses { " of " (m) } }
+                            td { (t.status) }
+                            td { @if can_manage && t.status != "revoked" {
                                 form.inline method="post" action={ "/workers/enrollment-tokens/" (t.id) "/revoke" } {
                                     (csrf_field(frame.csrf)) button.secondary type="submit" { "Revoke" }
                                 }
@@ -620,12 +641,23 @@ pub fn workers_page(
 pub struct ApiTokenVm<'a> {
     pub id: i64,
     pub name: &'a str,
+    pub scope: Scope,
     pub created_at: i64,
+    pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
-    pub revoked: bool,
+    /// "active", "expired" or "revoked".
+    pub status: &'a str,
 }
 
-pub fn api_tokens_page(frame: &Frame, tokens: &[ApiTokenVm], new_token: Option<&str>) -> Markup {
+/// The user's API tokens in this organization, and the form for a new one
+/// offering the `scopes` the user's role allows.
+pub fn api_tokens_page(
+    frame: &Frame,
+    tokens: &[ApiTokenVm],
+    scopes: &[Scope],
+    new_token: Option<&str>,
+    errors: &[FieldError],
+) -> Markup {
     layout(
         frame,
         html! {
@@ -637,21 +669,31 @@ pub fn api_tokens_page(frame: &Frame, tokens: &[ApiTokenVm], new_token: Option<&
                     p.muted { "Use it as " code { "Authorization: Bearer TOKEN" } " on /api/v1/." }
                 }
             }
+            p.muted { "A token acts in this organization as you, within its scope: read (GET requests), write (also changes to monitors) or admin (also the audit log). It stops working when it expires, when you revoke it or when you leave the organization." }
+            @if !errors.is_empty() { div.notice.error role="alert" { "Please correct the fields marked below." } }
             form.row method="post" action="/settings/tokens" {
                 (csrf_field(frame.csrf))
                 label for="token-name" { "Name" input #token-name name="name" required placeholder="deploy script"; }
+                (field(errors, "scope", "Scope", None, html! {
+                    select #scope name="scope" aria-invalid=(invalid(errors, "scope")) {
+                        @for sc in scopes { option value=(sc.as_str()) selected[*sc == Scope::Read] { (sc.as_str()) } }
+                    }
+                }))
+                (field(errors, "expires_days", "Expires after (days)", Some("empty: never"), html! { input #expires_days name="expires_days" inputmode="numeric" size="6" value="90" aria-invalid=(invalid(errors, "expires_days")); }))
                 button type="submit" { "Create API token" }
             }
             table #api-tokens {
-                thead { tr { th { "Name" } th { "Created" } th { "Last used" } th { "Status" } th {} } }
+                thead { tr { th { "Name" } th { "Scope" } th { "Created" } th { "Expires" } th { "Last used" } th { "Status" } th {} } }
                 tbody {
                     @for t in tokens {
                         tr {
                             td { (t.name) }
+                            td { (t.scope.as_str()) }
                             td { (time_el(t.created_at)) }
+                            td { @if let Some(e) = t.expires_at { (time_el(e)) } @else { "never" } }
                             td { @if let Some(u) = t.last_used_at { (time_el(u)) } @else { "never" } }
-                            td { @if t.revoked { "revoked" } @else { "active" } }
-                            td { @if !t.revoked {
+                            td { (t.status) }
+                            td { @if t.status == "active" {
                                 form.inline method="post" action={ "/settings/tokens/" (t.id) "/revoke" } {
                                     (csrf_field(frame.csrf)) button.secondary type="submit" { "Revoke" }
                                 }
@@ -664,66 +706,37 @@ pub fn api_tokens_page(frame: &Frame, tokens: &[ApiTokenVm], new_token: Option<&
     )
 }
 
-pub struct UserVm<'a> {
-    pub email: &'a str,
+pub struct ProfileVm<'a> {
     pub name: &'a str,
-    pub role: &'a str,
+    pub email: &'a str,
+    pub two_factor: bool,
+    pub notice: Option<&'a str>,
 }
 
-pub fn users_page(
-    frame: &Frame,
-    users: &[UserVm],
-    email: &str,
-    name: &str,
-    errors: &[FieldError],
-    created: Option<&str>,
-) -> Markup {
-    layout(
-        frame,
-        html! {
-            h1 { "Users" }
-            @if let Some(c) = created { div.notice role="status" { "Created " (c) ". They can sign in now." } }
-            table #users {
-                thead { tr { th { "Email" } th { "Name" } th { "Role" } } }
-                tbody { @for u in users { tr { td { (u.email) } td { (u.name) } td { (u.role) } } } }
-            }
-            h2 { "Add a user" }
-            form.stack method="post" action="/settings/users" {
-                (csrf_field(frame.csrf))
-                (field(errors, "name", "Name", None, html! { input #name name="name" required value=(name) aria-invalid=(invalid(errors, "name")); }))
-                (field(errors, "email", "Email", None, html! { input #email name="email" type="email" required value=(email) aria-invalid=(invalid(errors, "email")); }))
-                (field(errors, "password", "Initial password", Some("at least 12 characters; share it privately"), html! { input #password name="password" type="password" required minlength="12" autocomplete="new-password" aria-invalid=(invalid(errors, "password")); }))
-                (field(errors, "role", "Role", None, html! { select #role name="role" { option value="member" { "member" } option value="admin" { "admin" } } }))
-                button type="submit" { "Add user" }
-            }
-        },
-    )
-}
-
-pub fn profile_page(
-    frame: &Frame,
-    name: &str,
-    email: &str,
-    notice: Option<&str>,
-    errors: &[FieldError],
-) -> Markup {
+pub fn profile_page(frame: &Frame, v: &ProfileVm, errors: &[FieldError]) -> Markup {
     layout(
         frame,
         html! {
             h1 { "Profile" }
-            @if let Some(n) = notice { div.notice role="status" { (n) } }
+            @if let Some(n) = v.notice { div.notice role="status" { (n) } }
             form.stack method="post" action="/settings/profile" {
                 (csrf_field(frame.csrf))
-                label for="email" { "Email" input #email value=(email) readonly; }
-                (field(errors, "name", "Name", None, html! { input #name name="name" required value=(name) aria-invalid=(invalid(errors, "name")); }))
+                label for="email" { "Email" input #email value=(v.email) readonly; }
+                (field(errors, "name", "Name", None, html! { input #name name="name" required value=(v.name) aria-invalid=(invalid(errors, "name")); }))
                 button type="submit" { "Save" }
+            }
+            h2 { "Two-factor sign-in" }
+            p {
+                @if v.two_factor { "On: signing in asks for a code from your authenticator app. " }
+                @else { "Off: signing in asks only for your password. " }
+                a href="/settings/2fa" { "Manage two-factor sign-in" }
             }
             h2 { "Change password" }
             p.muted { "Every other session of yours is signed out." }
             form.stack method="post" action="/settings/password" {
                 (csrf_field(frame.csrf))
                 (field(errors, "current_password", "Current password", None, html! { input #current_password name="current_password" type="password" required autocomplete="current-password" aria-invalid=(invalid(errors, "current_password")); }))
-                (field(errors, "new_password", "New password", Some("at least 12 characters"), html! { input #new_password name="new_password" type="password" required minlength="12" autocomplete="new-password" aria-invalid=(invalid(errors, "new_password")); }))
+                (field(errors, "new_password", "New password", Some("at least 12 characters, not a common or easily guessed one"), html! { input #new_password name="new_password" type="password" required minlength="12" autocomplete="new-password" aria-invalid=(invalid(errors, "new_password")); }))
                 (field(errors, "confirm_password", "New password again", None, html! { input #confirm_password name="confirm_password" type="password" required autocomplete="new-password" aria-invalid=(invalid(errors, "confirm_password")); }))
                 button type="submit" { "Change password" }
             }
@@ -808,7 +821,9 @@ pub struct ClusterVm {
 }
 
 /// The cluster page; `None`: this node runs alone.
-pub fn cluster_page(frame: &Frame, cluster: Option<&ClusterVm>, is_admin: bool) -> Markup {
+/// The cluster page; only the instance's operators see it, and they may
+/// remove nodes.
+pub fn cluster_page(frame: &Frame, cluster: Option<&ClusterVm>) -> Markup {
     layout(
         frame,
         html! {
@@ -821,7 +836,7 @@ pub fn cluster_page(frame: &Frame, cluster: Option<&ClusterVm>, is_admin: bool) 
                         " · term " (c.term) " · " (c.nodes.len()) " node(s)"
                     }
                     table #nodes {
-                        thead { tr { th { "Node" } th { "Address" } th { "Health" } th { "Role" } th { "Term" } th { "Shards" } th { "Checks/s" } @if is_admin { th { "Actions" } } } }
+                        thead { tr { th { "Node" } th { "Address" } th { "Health" } th { "Role" } th { "Term" } th { "Shards" } th { "Checks/s" } th { "Actions" } } }
                         tbody {
                             @for n in &c.nodes {
                                 tr data-node=(n.id) {
@@ -837,13 +852,11 @@ pub fn cluster_page(frame: &Frame, cluster: Option<&ClusterVm>, is_admin: bool) 
                                     td { (if n.reachable { n.term.to_string() } else { "?".into() }) }
                                     td { (n.shards) }
                                     td { (n.checks_per_second.map_or("?".to_string(), |r| format!("{r:.1}"))) }
-                                    @if is_admin {
-                                        td {
-                                            @if !n.leaving && c.nodes.len() > 1 {
-                                                form.inline method="post" action=(format!("/cluster/nodes/{}/leave", n.id)) data-confirm=(format!("Hand node {}'s shards to the others and remove it from the cluster?", n.id)) {
-                                                    input type="hidden" name="_csrf" value=(frame.csrf);
-                                                    button.secondary type="submit" { "Remove node " (n.id) }
-                                                }
+                                    td {
+                                        @if !n.leaving && c.nodes.len() > 1 {
+                                            form.inline method="post" action=(format!("/cluster/nodes/{}/leave", n.id)) data-confirm=(format!("Hand node {}'s shards to the others and remove it from the cluster?", n.id)) {
+                                                input type="hidden" name="_csrf" value=(frame.csrf);
+                                                button.secondary type="submit" { "Remove node " (n.id) }
                                             }
                                         }
                                     }

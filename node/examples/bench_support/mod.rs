@@ -69,7 +69,9 @@ pub async fn fresh(admin: &str, name: &str) -> anyhow::Result<(Store, String)> {
         "{}/{name}",
         admin.rsplit_once('/').map(|x| x.0).unwrap_or(admin)
     );
-    let store = Store::open_url(&url).await?;
+    let store = Store::open_url(&url)
+        .await?
+        .with_secrets_key(&openseer_node::auth::seal::SecretsKey::generate());
     store.migrate().await?;
     Ok((store, url))
 }
@@ -85,14 +87,13 @@ pub async fn drop_db(admin: &str, name: &str) -> anyhow::Result<()> {
 }
 
 pub async fn monitors(store: &Store, n: usize) -> anyhow::Result<(i64, Vec<i64>)> {
-    let u = store
+    let (_, org_id) = store
         .create_organization(
             "bench",
             NewUser {
                 email: "bench@example.com",
                 name: "b",
                 password_hash: "x",
-                role: "admin",
             },
             system_now_ms(),
         )
@@ -102,14 +103,9 @@ pub async fn monitors(store: &Store, n: usize) -> anyhow::Result<(i64, Vec<i64>)
     let v = input.validate().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut ids = Vec::with_capacity(n);
     for _ in 0..n {
-        ids.push(
-            store
-                .create_monitor(u.org_id, &v, system_now_ms())
-                .await?
-                .id,
-        );
+        ids.push(store.create_monitor(org_id, &v, system_now_ms()).await?.id);
     }
-    Ok((u.org_id, ids))
+    Ok((org_id, ids))
 }
 
 pub fn p95(mut v: Vec<f64>) -> f64 {

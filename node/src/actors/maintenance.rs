@@ -1,7 +1,8 @@
 //! Maintenance: one per node. At start and then every
 //! [`MAINTENANCE_INTERVAL`]: creates the day partitions of raw results for
 //! the coming week (PostgreSQL), and applies retention: raw results, then
-//! each rollup tier. Every step is idempotent, so several nodes may run it.
+//! each rollup tier, then the audit log; and drops expired sessions. Every
+//! step is idempotent, so several nodes may run it.
 
 use std::time::Duration;
 
@@ -28,12 +29,30 @@ pub struct Expired {
     pub partitions_dropped: u64,
     pub raw_deleted: u64,
     pub rollups_deleted: u64,
+    pub audit_deleted: u64,
+    pub sessions_deleted: u64,
+}
+
+/// How long things are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep {
+    pub data: Retention,
+    pub audit_ms: i64,
+}
+
+impl Default for Keep {
+    fn default() -> Keep {
+        Keep {
+            data: Retention::default(),
+            audit_ms: 400 * DAY,
+        }
+    }
 }
 
 pub struct Args {
     pub store: Store,
     pub clock: SharedClock,
-    pub retention: Retention,
+    pub keep: Keep,
 }
 
 pub struct Maintenance;
@@ -42,8 +61,9 @@ pub struct Maintenance;
 pub async fn run_once(
     store: &Store,
     now: i64,
-    r: &Retention,
+    keep: &Keep,
 ) -> Result<Expired, crate::store::StoreError> {
+    let r = &keep.data;
     store.create_partitions(now - DAY, now + AHEAD_MS).await?;
     let (partitions_dropped, raw_deleted) = store.expire_raw(now - r.raw_ms).await?;
     let mut rollups_deleted = store
@@ -53,10 +73,14 @@ pub async fn run_once(
     if let Some(day_ms) = r.day_ms {
         rollups_deleted += store.expire_rollups(Tier::Day, now - day_ms).await?;
     }
+    let audit_deleted = store.purge_audit(now - keep.audit_ms).await?;
+    let sessions_deleted = store.sessions_purge_expired(now).await?;
     Ok(Expired {
         partitions_dropped,
         raw_deleted,
         rollups_deleted,
+        audit_deleted,
+        sessions_deleted,
     })
 }
 
@@ -81,12 +105,14 @@ impl Actor for Maintenance {
         msg: MaintenanceMsg,
         s: &mut Args,
     ) -> Result<(), ActorProcessingErr> {
-        let outcome = run_once(&s.store, s.clock.now_ms(), &s.retention).await;
+        let outcome = run_once(&s.store, s.clock.now_ms(), &s.keep).await;
         match &outcome {
             Ok(e) if *e != Expired::default() => tracing::info!(
                 partitions_dropped = e.partitions_dropped,
                 raw_deleted = e.raw_deleted,
                 rollups_deleted = e.rollups_deleted,
+                audit_deleted = e.audit_deleted,
+                sessions_deleted = e.sessions_deleted,
                 "retention applied"
             ),
             Ok(_) => {}

@@ -56,7 +56,6 @@ use crate::clock::SharedClock;
 use crate::cluster::assign::{NodeId, ShardMap};
 use crate::cluster::peer::{PeerCall, PeerCast, Peers};
 use crate::cluster::Fence;
-use crate::rollup::plan::Retention;
 use crate::schedule::{shard_of, SHARDS};
 use crate::store::{Monitor, Results, Store};
 
@@ -151,7 +150,7 @@ impl Actors {
         store: Store,
         clock: SharedClock,
         lease: LeaseConfig,
-        retention: Retention,
+        keep: maintenance::Keep,
         worker_stale_ms: i64,
         membership: Membership,
     ) -> Result<Actors, StartError> {
@@ -189,7 +188,7 @@ impl Actors {
             maintenance::Args {
                 store: store.clone(),
                 clock: clock.clone(),
-                retention,
+                keep,
             },
         )
         .await?;

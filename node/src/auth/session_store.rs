@@ -1,6 +1,7 @@
 //! actix-session store on our own database. The cookie carries a random
 //! session key; the database keeps only its SHA-256, the state and the user
-//! it belongs to, so any node can read the session and logout deletes it.
+//! and organization it is signed in to (so removing a member can end their
+//! sessions), so any node can read the session and logout deletes it.
 
 use std::collections::HashMap;
 
@@ -8,9 +9,10 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use actix_web::cookie::time::Duration;
 
 use crate::clock::system_now_ms;
-use crate::store::Store;
+use crate::store::{SessionRow, Store};
 
 pub const USER_ID_KEY: &str = "user_id";
+pub const ORG_ID_KEY: &str = "org_id";
 
 #[derive(Clone)]
 pub struct DbSessionStore {
@@ -27,10 +29,19 @@ fn key_hash(key: &SessionKey) -> String {
     super::token::hash(key.as_ref())
 }
 
-fn user_of(state: &HashMap<String, String>) -> Option<i64> {
+fn id_of(state: &HashMap<String, String>, key: &str) -> Option<i64> {
     state
-        .get(USER_ID_KEY)
+        .get(key)
         .and_then(|v| serde_json::from_str::<i64>(v).ok())
+}
+
+fn row<'a>(body: &'a str, state: &HashMap<String, String>, ttl: &Duration) -> SessionRow<'a> {
+    SessionRow {
+        state: body,
+        user_id: id_of(state, USER_ID_KEY),
+        org_id: id_of(state, ORG_ID_KEY),
+        expires_at: expiry(ttl),
+    }
 }
 
 fn expiry(ttl: &Duration) -> i64 {
@@ -68,7 +79,7 @@ impl SessionStore for DbSessionStore {
         let body = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
         let key = new_key();
         self.store
-            .session_save(&key_hash(&key), &body, user_of(&state), expiry(ttl))
+            .session_save(&key_hash(&key), row(&body, &state, ttl))
             .await
             .map_err(|e| SaveError::Other(e.into()))?;
         Ok(key)
@@ -86,9 +97,7 @@ impl SessionStore for DbSessionStore {
             .store
             .session_update(
                 &key_hash(&session_key),
-                &body,
-                user_of(&state),
-                expiry(ttl),
+                row(&body, &state, ttl),
                 system_now_ms(),
             )
             .await
@@ -99,7 +108,7 @@ impl SessionStore for DbSessionStore {
         // Expired or deleted meanwhile: start a new session rather than revive it.
         let key = new_key();
         self.store
-            .session_save(&key_hash(&key), &body, user_of(&state), expiry(ttl))
+            .session_save(&key_hash(&key), row(&body, &state, ttl))
             .await
             .map_err(|e| UpdateError::Other(e.into()))?;
         Ok(key)

@@ -16,17 +16,42 @@ use crate::http::AppState;
 /// Raft messages carry snapshots and batches of entries.
 const CLUSTER_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-pub fn scope() -> actix_web::Scope {
-    web::scope("/cluster/v1")
+pub const PREFIX: &str = "/cluster/v1";
+
+crate::http::routes! {
+    fn routes, const ROUTES;
+    post "/raft/append" => append;
+    post "/raft/vote" => vote;
+    post "/raft/snapshot" => snapshot;
+    post "/join" => join;
+    post "/leave" => leave;
+    post "/drain" => drain;
+    get "/state" => state;
+}
+
+pub fn scope() -> impl actix_web::dev::HttpServiceFactory {
+    web::scope(PREFIX)
         .app_data(crate::http::errors::json_config(CLUSTER_BODY_LIMIT))
         .app_data(web::PayloadConfig::new(CLUSTER_BODY_LIMIT))
-        .route("/raft/append", web::post().to(append))
-        .route("/raft/vote", web::post().to(vote))
-        .route("/raft/snapshot", web::post().to(snapshot))
-        .route("/join", web::post().to(join))
-        .route("/leave", web::post().to(leave))
-        .route("/drain", web::post().to(drain))
-        .route("/state", web::get().to(state))
+        .wrap(actix_web::middleware::from_fn(holders_of_the_secret_only))
+        .configure(routes)
+}
+
+/// Refuses a caller without the cluster secret before anything reads the
+/// body (404 when this node is not in a cluster, 401 otherwise), so
+/// strangers learn nothing from how a body is parsed.
+async fn holders_of_the_secret_only(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let refusal = match req.app_data::<web::Data<AppState>>() {
+        Some(app) => authorized(req.request(), app).err(),
+        None => Some(Box::new(crate::http::errors::page_not_found())),
+    };
+    match refusal {
+        Some(r) => Ok(req.into_response(*r)),
+        None => next.call(req).await,
+    }
 }
 
 /// The cluster, if this node is in one and the caller holds its secret.

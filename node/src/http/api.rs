@@ -1,9 +1,13 @@
-//! The user API (`/api/v1`): monitors and their results, as JSON. Same
-//! validation as the dashboard form; everything scoped to the caller's
-//! organization (another organization's monitor is "not found").
+//! The user API (`/api/v1`): monitors and their results, members and the
+//! audit log, as JSON. Same validation as the dashboard form; everything
+//! scoped to the caller's organization (another organization's monitor is
+//! "not found"). Reads need the viewer role and a `read` token, monitor
+//! changes the editor role and a `write` token, the audit log the admin
+//! role and an `admin` token. Secret header values and bodies read
+//! `<hidden>`, and `<hidden>` sent back keeps the stored value.
 
 use actix_web::{web, HttpResponse, Scope};
-use openseer_protocol::MonitorInput;
+use openseer_protocol::{MonitorInput, Role, Scope as TokenScope};
 use serde::{Deserialize, Serialize};
 
 use super::errors::ApiError;
@@ -13,16 +17,24 @@ use crate::rollup::plan::{Coverage, DAY, HOUR};
 use crate::rollup::{self, Aggregate};
 use crate::store::{Monitor, ResultRow};
 
+pub const PREFIX: &str = "/api/v1";
+
+super::routes! {
+    fn routes, const ROUTES;
+    get "/monitors" => list;
+    post "/monitors" => create;
+    get "/monitors/{id}" => get;
+    put "/monitors/{id}" => update;
+    delete "/monitors/{id}" => delete;
+    get "/monitors/{id}/results" => results;
+    get "/monitors/{id}/stats" => stats;
+    get "/monitors/{id}/series" => series;
+    get "/members" => members;
+    get "/audit" => audit_log;
+}
+
 pub fn scope() -> Scope {
-    web::scope("/api/v1")
-        .route("/monitors", web::get().to(list))
-        .route("/monitors", web::post().to(create))
-        .route("/monitors/{id}", web::get().to(get))
-        .route("/monitors/{id}", web::put().to(update))
-        .route("/monitors/{id}", web::delete().to(delete))
-        .route("/monitors/{id}/results", web::get().to(results))
-        .route("/monitors/{id}/stats", web::get().to(stats))
-        .route("/monitors/{id}/series", web::get().to(series))
+    web::scope(PREFIX).configure(routes)
 }
 
 #[derive(Serialize)]
@@ -35,10 +47,11 @@ pub struct MonitorView {
 }
 
 impl From<&Monitor> for MonitorView {
+    /// The monitor as callers see it: secrets hidden.
     fn from(m: &Monitor) -> MonitorView {
         MonitorView {
             id: m.id,
-            spec: m.to_input(),
+            spec: m.to_input().redacted(),
             created_at_ms: m.created_at,
             updated_at_ms: m.updated_at,
         }
@@ -83,7 +96,8 @@ impl From<ResultRow> for ResultView {
 }
 
 async fn list(u: ApiUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let monitors = state.store.monitors(u.user.org_id).await?;
+    u.require(Role::Viewer, TokenScope::Read)?;
+    let monitors = state.store.monitors(u.org_id).await?;
     let views: Vec<MonitorView> = monitors.iter().map(MonitorView::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "monitors": views })))
 }
@@ -93,15 +107,26 @@ async fn create(
     state: web::Data<AppState>,
     body: web::Json<MonitorInput>,
 ) -> Result<HttpResponse, ApiError> {
+    u.require(Role::Editor, TokenScope::Write)?;
     let valid = body.validate().map_err(ApiError::validation)?;
     let m = state
         .store
-        .create_monitor(u.user.org_id, &valid, state.now())
+        .create_monitor(u.org_id, &valid, state.now())
         .await?;
     state.actors.monitor_changed(&m);
+    state.audit(monitor_event(&u, "monitor.created", &m)).await;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/monitors/{}", m.id)))
         .json(MonitorView::from(&m)))
+}
+
+fn monitor_event(u: &ApiUser, action: &'static str, m: &Monitor) -> crate::store::NewAudit {
+    crate::store::NewAudit {
+        object_type: Some("monitor"),
+        object_id: Some(m.id.to_string()),
+        detail: Some(m.name.clone()),
+        ..u.audit(action)
+    }
 }
 
 async fn get(
@@ -109,7 +134,8 @@ async fn get(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let m = state.store.monitor(u.user.org_id, *id).await?;
+    u.require(Role::Viewer, TokenScope::Read)?;
+    let m = state.store.monitor(u.org_id, *id).await?;
     Ok(HttpResponse::Ok().json(MonitorView::from(&m)))
 }
 
@@ -119,14 +145,20 @@ async fn update(
     id: web::Path<i64>,
     body: web::Json<MonitorInput>,
 ) -> Result<HttpResponse, ApiError> {
+    u.require(Role::Editor, TokenScope::Write)?;
     // Existence first: another organization's id is 404 whatever the body says.
-    state.store.monitor(u.user.org_id, *id).await?;
-    let valid = body.validate().map_err(ApiError::validation)?;
+    let existing = state.store.monitor(u.org_id, *id).await?;
+    let mut input = body.into_inner();
+    input
+        .restore_hidden(&existing.check.headers, existing.check.body.as_deref())
+        .map_err(ApiError::validation)?;
+    let valid = input.validate().map_err(ApiError::validation)?;
     let m = state
         .store
-        .update_monitor(u.user.org_id, *id, &valid, state.now())
+        .update_monitor(u.org_id, *id, &valid, state.now())
         .await?;
     state.actors.monitor_changed(&m);
+    state.audit(monitor_event(&u, "monitor.updated", &m)).await;
     Ok(HttpResponse::Ok().json(MonitorView::from(&m)))
 }
 
@@ -135,9 +167,91 @@ async fn delete(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    state.store.delete_monitor(u.user.org_id, *id).await?;
-    state.actors.monitor_removed(*id);
+    u.require(Role::Editor, TokenScope::Write)?;
+    let m = state.store.monitor(u.org_id, *id).await?;
+    state.store.delete_monitor(u.org_id, m.id).await?;
+    state.actors.monitor_removed(m.id);
+    state.audit(monitor_event(&u, "monitor.deleted", &m)).await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize)]
+struct MemberView {
+    user_id: i64,
+    email: String,
+    name: String,
+    role: Role,
+    two_factor: bool,
+    member_since_ms: i64,
+}
+
+async fn members(u: ApiUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    u.require(Role::Viewer, TokenScope::Read)?;
+    let members: Vec<MemberView> = state
+        .store
+        .members(u.org_id)
+        .await?
+        .into_iter()
+        .map(|m| MemberView {
+            user_id: m.user_id,
+            email: m.email,
+            name: m.name,
+            role: m.role,
+            two_factor: m.totp_enabled,
+            member_since_ms: m.since,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "members": members })))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct AuditView {
+    id: i64,
+    at_ms: i64,
+    actor: String,
+    action: String,
+    object_type: Option<String>,
+    object_id: Option<String>,
+    detail: Option<String>,
+    ip: Option<String>,
+}
+
+/// The organization's audit log, newest first; `?before=<id>` pages on.
+async fn audit_log(
+    u: ApiUser,
+    state: web::Data<AppState>,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    u.require(Role::Admin, TokenScope::Admin)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let entries: Vec<AuditView> = state
+        .store
+        .audit_log(
+            u.org_id,
+            crate::store::AuditScope::Organization,
+            q.before,
+            limit,
+        )
+        .await?
+        .into_iter()
+        .map(|e| AuditView {
+            id: e.id,
+            at_ms: e.at,
+            actor: e.actor,
+            action: e.action,
+            object_type: e.object_type,
+            object_id: e.object_id,
+            detail: e.detail,
+            ip: e.ip,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "entries": entries })))
 }
 
 #[derive(Deserialize)]
@@ -151,12 +265,10 @@ async fn results(
     id: web::Path<i64>,
     q: web::Query<ResultsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let m = state.store.monitor(u.user.org_id, *id).await?;
+    u.require(Role::Viewer, TokenScope::Read)?;
+    let m = state.store.monitor(u.org_id, *id).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = state
-        .store
-        .recent_results(u.user.org_id, m.id, limit)
-        .await?;
+    let rows = state.store.recent_results(u.org_id, m.id, limit).await?;
     let views: Vec<ResultView> = rows.into_iter().map(ResultView::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "results": views })))
 }
@@ -265,7 +377,8 @@ async fn stats(
     id: web::Path<i64>,
     q: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let m = state.store.monitor(u.user.org_id, *id).await?;
+    u.require(Role::Viewer, TokenScope::Read)?;
+    let m = state.store.monitor(u.org_id, *id).await?;
     let now = state.now();
     let (start, end, regions) = q.resolve(now)?;
     let coverage = Coverage::at(now, &state.settings.retention);
@@ -289,7 +402,8 @@ async fn series(
     id: web::Path<i64>,
     q: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let m = state.store.monitor(u.user.org_id, *id).await?;
+    u.require(Role::Viewer, TokenScope::Read)?;
+    let m = state.store.monitor(u.org_id, *id).await?;
     let now = state.now();
     let (start, end, regions) = q.resolve(now)?;
     let target = q.buckets.unwrap_or(60).clamp(1, 500);

@@ -159,10 +159,34 @@ pub fn plain_page(title: &str, message: &str) -> String {
 pub enum PageError {
     /// Not signed in: go to the sign-in page.
     SignIn,
+    /// A sensitive action wants the password (and second factor) again:
+    /// go to the re-authentication page, then back to this local path.
+    Reauth(String),
+    /// The organization requires two-factor sign-in and this user has not
+    /// set it up: go and set it up.
+    TwoFactorRequired,
     Csrf,
     NotFound,
-    Forbidden(&'static str),
+    Forbidden(String),
     Internal,
+}
+
+impl PageError {
+    pub fn forbidden(message: impl Into<String>) -> PageError {
+        PageError::Forbidden(message.into())
+    }
+}
+
+/// `s` percent-encoded for a query string value.
+pub fn query_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 impl std::fmt::Display for PageError {
@@ -174,7 +198,9 @@ impl std::fmt::Display for PageError {
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
-            PageError::SignIn => StatusCode::SEE_OTHER,
+            PageError::SignIn | PageError::Reauth(_) | PageError::TwoFactorRequired => {
+                StatusCode::SEE_OTHER
+            }
             PageError::Csrf | PageError::Forbidden(_) => StatusCode::FORBIDDEN,
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -188,6 +214,12 @@ impl ResponseError for PageError {
         };
         match self {
             PageError::SignIn => HttpResponse::SeeOther().insert_header(("Location", "/login")).finish(),
+            PageError::Reauth(next) => HttpResponse::SeeOther()
+                .insert_header(("Location", format!("/reauth?next={}", query_encode(next))))
+                .finish(),
+            PageError::TwoFactorRequired => HttpResponse::SeeOther()
+                .insert_header(("Location", "/settings/2fa"))
+                .finish(),
             PageError::Csrf => html(
                 StatusCode::FORBIDDEN,
                 "Form expired",

@@ -77,7 +77,7 @@ pub async fn stream(s: SignedIn, state: web::Data<AppState>) -> Result<HttpRespo
         .actors
         .sessions
         .cast(SessionsMsg::Subscribe {
-            org_id: s.user.org_id,
+            org_id: s.org_id(),
             tx,
         })
         .map_err(|_| PageError::Internal)?;

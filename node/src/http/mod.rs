@@ -7,6 +7,38 @@
 //! - user API: [`identity::ApiUser`] (session cookie plus CSRF header for
 //!   writes, or an `ostu_` bearer token);
 //! - worker API: [`identity::WorkerCaller`] (`ostk_` bearer token only).
+//!
+//! Authorization (role, token scope, re-authentication) is checked by each
+//! handler through its extractor's `require*` methods. Every route is
+//! declared once with [`routes!`], which both registers it and lists it in
+//! [`route_table`], so the authorization matrix test sees every route.
+
+/// Declares routes once: `fn $register` adds them to a `ServiceConfig`
+/// and `const $table` lists them as (method, path). A route may set its
+/// own body limit (`with LIMIT`) where it takes more than the default.
+macro_rules! routes {
+    (fn $register:ident, const $table:ident; $( $method:ident $path:literal => $handler:path $(, with $limit:expr)? ; )* ) => {
+        pub const $table: &[(&str, &str)] = &[ $( (stringify!($method), $path), )* ];
+
+        pub fn $register(cfg: &mut actix_web::web::ServiceConfig) {
+            $(
+                $crate::http::routes!(@one cfg, $method, $path, $handler $(, $limit)?);
+            )*
+        }
+    };
+    (@one $cfg:ident, $method:ident, $path:literal, $handler:path) => {
+        $cfg.route($path, actix_web::web::$method().to($handler));
+    };
+    (@one $cfg:ident, $method:ident, $path:literal, $handler:path, $limit:expr) => {
+        $cfg.service(
+            actix_web::web::resource($path)
+                .app_data($crate::http::errors::json_config($limit))
+                .app_data(actix_web::web::PayloadConfig::new($limit))
+                .route(actix_web::web::$method().to($handler)),
+        );
+    };
+}
+pub(crate) use routes;
 
 pub mod api;
 pub mod errors;
@@ -15,6 +47,36 @@ pub mod identity;
 pub mod pages;
 pub mod request_id;
 pub mod worker_api;
+
+routes! {
+    fn top_routes, const TOP_ROUTES;
+    get "/healthz" => healthz;
+    get "/readyz" => readyz;
+    get "/metrics" => metrics;
+    get "/events" => events::stream;
+}
+
+/// Every route the node serves, as (METHOD, full path pattern).
+pub fn route_table() -> Vec<(String, String)> {
+    let scoped = |prefix: &str, table: &[(&str, &str)]| {
+        table
+            .iter()
+            .map(|(m, p)| (m.to_uppercase(), format!("{prefix}{p}")))
+            .collect::<Vec<_>>()
+    };
+    let mut all = scoped("", TOP_ROUTES);
+    all.extend(scoped("", pages::ROUTES));
+    all.extend(scoped(api::PREFIX, api::ROUTES));
+    all.extend(scoped(
+        openseer_protocol::wire::WORKER_API,
+        worker_api::ROUTES,
+    ));
+    all.extend(scoped(
+        crate::cluster::http::PREFIX,
+        crate::cluster::http::ROUTES,
+    ));
+    all
+}
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -47,6 +109,9 @@ pub struct AppState {
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     pub throttle: Throttle,
+    /// The instance's first organization (the one setup made); its owners
+    /// and admins operate the instance (the cluster page).
+    instance_org: tokio::sync::OnceCell<i64>,
 }
 
 impl AppState {
@@ -64,11 +129,32 @@ impl AppState {
             clock,
             settings,
             throttle: Throttle::default(),
+            instance_org: tokio::sync::OnceCell::new(),
         })
     }
 
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// The first organization's id, once there is one (organizations are
+    /// never deleted, so it is read once).
+    pub async fn instance_org_id(&self) -> Result<Option<i64>, crate::store::StoreError> {
+        if let Some(id) = self.instance_org.get() {
+            return Ok(Some(*id));
+        }
+        match self.store.first_org_id().await? {
+            Some(id) => Ok(Some(*self.instance_org.get_or_init(|| async { id }).await)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records an audit event; a failure is logged, not the caller's error
+    /// (the change it describes is already made).
+    pub async fn audit(&self, event: crate::store::NewAudit) {
+        if let Err(e) = self.store.record_audit(&event, self.now()).await {
+            tracing::error!(error = %e, action = event.action, "writing the audit log");
+        }
     }
 }
 
@@ -78,6 +164,7 @@ pub fn server(
     key: Key,
 ) -> std::io::Result<Server> {
     let secure = state.settings.cookie_secure();
+    let lifetime_ms = state.settings.sessions.lifetime_ms;
     let node_id = state.cluster.as_ref().map(|c| c.me);
     let server = HttpServer::new(move || {
         let sessions =
@@ -86,9 +173,11 @@ pub fn server(
                 .cookie_http_only(true)
                 .cookie_same_site(SameSite::Lax)
                 .cookie_secure(secure)
+                // The store keeps a session no longer than its absolute
+                // lifetime; `identity` ends it sooner when idle.
                 .session_lifecycle(
                     PersistentSession::default()
-                        .session_ttl(CookieDuration::days(7))
+                        .session_ttl(CookieDuration::milliseconds(lifetime_ms))
                         .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
                 )
                 .build();
@@ -102,14 +191,11 @@ pub fn server(
             .wrap(sessions)
             .wrap(security_headers(node_id))
             .wrap(actix_web::middleware::from_fn(request_id::middleware))
-            .route("/healthz", web::get().to(healthz))
-            .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics))
+            .configure(top_routes)
             .service(crate::cluster::http::scope())
             .service(worker_api::scope())
             .service(api::scope())
             .configure(pages::routes)
-            .route("/events", web::get().to(events::stream))
             .default_service(web::to(errors::not_found))
     })
     .workers(2)

@@ -12,7 +12,7 @@ use openseer_protocol::wire::{
 };
 use openseer_protocol::{CheckResult, ErrorCode, Outcome};
 
-use super::errors::{json_config, ApiError};
+use super::errors::ApiError;
 use super::identity::WorkerCaller;
 use super::AppState;
 use crate::actors::dispatcher::DispatchMsg;
@@ -23,17 +23,16 @@ use crate::actors::Reach;
 use crate::auth::token;
 use crate::store::StoredResult;
 
+super::routes! {
+    fn routes, const ROUTES;
+    post "/enroll" => enroll;
+    post "/jobs" => get_jobs;
+    post "/results" => submit_results, with super::RESULTS_BODY_LIMIT;
+    post "/leases/renew" => renew_leases;
+}
+
 pub fn scope() -> Scope {
-    web::scope(wire::WORKER_API)
-        .route("/enroll", web::post().to(enroll))
-        .route("/jobs", web::post().to(get_jobs))
-        .service(
-            web::resource("/results")
-                .app_data(json_config(super::RESULTS_BODY_LIMIT))
-                .app_data(web::PayloadConfig::new(super::RESULTS_BODY_LIMIT))
-                .route(web::post().to(submit_results)),
-        )
-        .route("/leases/renew", web::post().to(renew_leases))
+    web::scope(wire::WORKER_API).configure(routes)
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
@@ -42,9 +41,11 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
 }
 
 async fn enroll(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<EnrollRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let ip = super::identity::peer_ip(&req);
     let req = body.into_inner();
     let mut fields = Vec::new();
     if !openseer_protocol::monitor::is_valid_region(&req.region)
@@ -70,7 +71,7 @@ async fn enroll(
     let refused = || {
         ApiError::new(
             ErrorCode::Unauthorized,
-            "enrollment token invalid or revoked",
+            "enrollment token invalid, revoked, expired or used up",
         )
     };
     let hash =
@@ -79,7 +80,7 @@ async fn enroll(
     let caps = serde_json::to_string(&req.capabilities)
         .map_err(|e| internal("encoding capabilities", e))?;
     let version: String = req.capabilities.version.chars().take(40).collect();
-    let (worker_id, org_id) = state
+    let (worker_id, org_id, token_name) = state
         .store
         .enroll_worker(
             &hash,
@@ -93,6 +94,18 @@ async fn enroll(
         .await?
         .ok_or_else(refused)?;
     tracing::info!(worker_id, org_id, region = %req.region, "worker enrolled");
+    state
+        .audit(crate::store::NewAudit {
+            org_id: Some(org_id),
+            actor: format!("enrollment token \"{token_name}\""),
+            action: "worker.enrolled",
+            object_type: Some("worker"),
+            object_id: Some(worker_id.to_string()),
+            detail: Some(format!("{} in region {}", name.trim(), req.region)),
+            ip,
+            ..Default::default()
+        })
+        .await;
     state.actors.workers_changed(org_id);
     Ok(HttpResponse::Ok().json(EnrollResponse {
         worker_id,

@@ -3,7 +3,7 @@
 
 use sqlx::{PgPool, SqlitePool};
 
-use super::{translate, StoreError, StoreResult, WritePool};
+use super::{translate, StoreError, StoreResult};
 
 type Migration = (i64, &'static str, &'static str);
 
@@ -28,6 +28,11 @@ const SQLITE: &[Migration] = &[
         "monitor_status",
         include_str!("../../../migrations/sqlite/0004_monitor_status.sql"),
     ),
+    (
+        5,
+        "teams",
+        include_str!("../../../migrations/sqlite/0005_teams.sql"),
+    ),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -46,21 +51,29 @@ const POSTGRES: &[Migration] = &[
         "monitor_status",
         include_str!("../../../migrations/postgres/0004_monitor_status.sql"),
     ),
+    (
+        5,
+        "teams",
+        include_str!("../../../migrations/postgres/0005_teams.sql"),
+    ),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
 
-/// Applies what is missing. On PostgreSQL several nodes may start at once:
-/// each migration runs under a transaction-scoped advisory lock, so exactly
-/// one of them applies it and the others see it done.
+/// Applies what is missing, each migration in its own transaction, begun
+/// on `$conn` by `$begin`. `$lock` (if any) runs first in each; `$check` (if
+/// any) runs after the migration's SQL and must find no rows.
 macro_rules! apply {
-    ($pool:expr, $list:expr, $lock:expr) => {{
+    ($conn:expr, $list:expr, |$c:ident| $begin:expr, $lock:expr, $check:expr) => {{
         sqlx::query(CREATE_TABLE)
-            .execute($pool)
+            .execute(&mut *$conn)
             .await
             .map_err(translate)?;
         for &(version, name, sql) in $list {
-            let mut tx = $pool.begin_write().await?;
+            let mut tx = {
+                let $c = &mut *$conn;
+                $begin.await.map_err(translate)?
+            };
             if let Some(lock) = $lock {
                 sqlx::query(lock)
                     .execute(&mut *tx)
@@ -80,6 +93,17 @@ macro_rules! apply {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StoreError::Migration(format!("{version} {name}: {e}")))?;
+            if let Some(check) = $check {
+                let broken: Option<String> = sqlx::query_scalar(check)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(translate)?;
+                if let Some(what) = broken {
+                    return Err(StoreError::Migration(format!(
+                        "{version} {name}: leaves a broken foreign key in {what}"
+                    )));
+                }
+            }
             sqlx::query(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
             )
@@ -96,16 +120,57 @@ macro_rules! apply {
     }};
 }
 
+/// SQLite migrations run on one connection with foreign keys off, the way
+/// SQLite documents rebuilding a table (a plain `DROP TABLE` would cascade
+/// into every table that references it); each checks its foreign keys
+/// before it commits.
 pub async fn run_sqlite(pool: &SqlitePool) -> StoreResult<()> {
-    apply!(pool, SQLITE, None::<&str>)
+    let mut conn = pool.acquire().await.map_err(translate)?;
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut *conn)
+        .await
+        .map_err(translate)?;
+    match apply_sqlite(&mut conn).await {
+        Ok(()) => {
+            sqlx::query("PRAGMA foreign_keys = ON")
+                .execute(&mut *conn)
+                .await
+                .map_err(translate)?;
+            Ok(())
+        }
+        Err(e) => {
+            // Never hand a connection without foreign keys back to the pool.
+            use sqlx::Connection;
+            let _ = conn.detach().close().await;
+            Err(e)
+        }
+    }
 }
 
+async fn apply_sqlite(conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
+    use sqlx::Connection;
+    apply!(
+        conn,
+        SQLITE,
+        |c| c.begin_with("BEGIN IMMEDIATE"),
+        None::<&str>,
+        Some("SELECT \"table\" FROM pragma_foreign_key_check")
+    )
+}
+
+/// On PostgreSQL several nodes may start at once: each migration runs under
+/// a transaction-scoped advisory lock, so exactly one of them applies it
+/// and the others see it done.
 pub async fn run_postgres(pool: &PgPool) -> StoreResult<()> {
+    use sqlx::Connection;
+    let mut conn = pool.acquire().await.map_err(translate)?;
     // The key is arbitrary; it only has to be the same on every node.
     apply!(
-        pool,
+        conn,
         POSTGRES,
-        Some("SELECT pg_advisory_xact_lock(7263410001)")
+        |c| c.begin(),
+        Some("SELECT pg_advisory_xact_lock(7263410001)"),
+        None::<&str>
     )
 }
 

@@ -21,6 +21,7 @@ macro_rules! on_pool {
 }
 
 mod accounts;
+mod audit;
 mod migrate;
 mod monitors;
 mod results;
@@ -37,11 +38,16 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use accounts::{NewUser, SessionRow, User};
+use crate::auth::seal::{Sealer, SecretsKey};
+
+pub use accounts::{Invitation, Invitee, Member, Membership, NewUser, SessionRow, TotpState, User};
+pub use audit::{AuditEntry, AuditScope, NewAudit};
 pub use monitors::{Monitor, MonitorStatus, MonitorSummary};
 pub use results::{Details, ResultRow, StoredResult};
 pub use rollups::{BucketKey, Results, RollupRow};
-pub use tokens::{ApiToken, EnrollmentToken, Worker, WorkerAuth};
+pub use tokens::{
+    ApiToken, EnrollmentToken, NewApiToken, NewEnrollmentToken, TokenAuth, Worker, WorkerAuth,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -113,6 +119,9 @@ pub struct Store {
     pub(crate) backend: Backend,
     /// Day partitions of `results_raw` known to exist (PostgreSQL).
     partitions: Arc<Mutex<HashSet<i64>>>,
+    /// Seals secrets at rest (monitor headers and bodies); a store opened
+    /// without one refuses to read or write them.
+    sealer: Option<Arc<Sealer>>,
 }
 
 /// `$1, $2, ...` from `from` on, `n` of them: for statements with a list.
@@ -136,12 +145,16 @@ impl Store {
         )))
     }
 
-    /// The database the settings name: `database_url`, else SQLite in `data_dir`.
+    /// The database the settings name (`database_url`, else SQLite in
+    /// `data_dir`), with the secrets key they name.
     pub async fn open_settings(settings: &crate::Settings) -> StoreResult<Store> {
-        match &settings.database_url {
-            Some(url) => Store::open_url(url).await,
-            None => Store::open_sqlite(&settings.data_dir.join("openseer.db")).await,
-        }
+        let key = crate::settings::secrets_key(settings)
+            .map_err(|e| StoreError::Config(format!("the secrets key: {e}")))?;
+        let store = match &settings.database_url {
+            Some(url) => Store::open_url(url).await?,
+            None => Store::open_sqlite(&settings.data_dir.join("openseer.db")).await?,
+        };
+        Ok(store.with_secrets_key(&key))
     }
 
     pub async fn open_postgres(url: &str) -> StoreResult<Store> {
@@ -178,7 +191,20 @@ impl Store {
         Store {
             backend,
             partitions: Arc::default(),
+            sealer: None,
         }
+    }
+
+    /// This store with the key that seals secrets at rest.
+    pub fn with_secrets_key(mut self, key: &SecretsKey) -> Store {
+        self.sealer = Some(Arc::new(Sealer::new(key)));
+        self
+    }
+
+    pub(crate) fn sealer(&self) -> StoreResult<&Sealer> {
+        self.sealer.as_deref().ok_or_else(|| {
+            StoreError::Config("this store was opened without the secrets key".into())
+        })
     }
 
     /// The PostgreSQL pool, for tools that measure the database itself.

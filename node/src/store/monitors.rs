@@ -1,11 +1,17 @@
 //! Monitors. Every query that a user can reach is scoped by organization:
 //! a monitor of another organization is simply not found.
+//!
+//! Header values and request bodies may hold credentials: the `headers`
+//! and `body` columns hold them sealed with the node's secrets key (see
+//! `auth::seal`) whenever there is something to hide. Rows written before
+//! sealing existed are read as they are and sealed by `seal_legacy_monitors`.
 
 use openseer_protocol::monitor::{CheckSpec, ValidMonitor, DEFAULT_MAX_BODY_BYTES};
 use openseer_protocol::{CheckOptions, Header, MonitorInput, StatusRanges};
 use sqlx::Row;
 
 use super::{translate, Store, StoreError, StoreResult};
+use crate::auth::seal::Sealer;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Monitor {
@@ -78,9 +84,9 @@ const COLUMNS: &str = "id, org_id, name, url, method, headers, body, interval_s,
 
 /// A `Monitor` from a row of `COLUMNS` (either backend's row type).
 macro_rules! from_row {
-    ($r:expr) => {{
+    ($store:expr, $r:expr) => {{
         let r = $r;
-        parse_monitor(MonitorColumns {
+        $store.parse_monitor(MonitorColumns {
             id: r.get("id"),
             org_id: r.get("org_id"),
             name: r.get("name"),
@@ -121,6 +127,50 @@ struct MonitorColumns {
     updated_at: i64,
 }
 
+const HEADERS_PURPOSE: &str = "monitor.headers";
+const BODY_PURPOSE: &str = "monitor.body";
+
+impl Store {
+    /// A stored secret column in the clear (a legacy row's plain value as it is).
+    fn open_column(&self, purpose: &str, stored: String) -> StoreResult<String> {
+        if !Sealer::is_sealed(&stored) {
+            return Ok(stored);
+        }
+        self.sealer()?
+            .open(purpose, &stored)
+            .map_err(|e| StoreError::Config(format!("a monitor's {purpose}: {e}")))
+    }
+
+    /// The `headers` column for `headers`: sealed unless there are none.
+    fn headers_column(&self, headers: &[Header]) -> StoreResult<String> {
+        let json = serde_json::to_string(headers).expect("headers serialise");
+        if headers.is_empty() {
+            return Ok(json);
+        }
+        Ok(self.sealer()?.seal(HEADERS_PURPOSE, &json))
+    }
+
+    /// The `body` column for `body`: sealed unless there is none.
+    fn body_column(&self, body: Option<&str>) -> StoreResult<Option<String>> {
+        match body {
+            None => Ok(None),
+            Some(b) => Ok(Some(self.sealer()?.seal(BODY_PURPOSE, b))),
+        }
+    }
+
+    /// A monitor from its stored columns, its secrets opened.
+    fn parse_monitor(&self, mut c: MonitorColumns) -> StoreResult<Monitor> {
+        c.headers = self.open_column(HEADERS_PURPOSE, std::mem::take(&mut c.headers))?;
+        c.body = c
+            .body
+            .take()
+            .map(|b| self.open_column(BODY_PURPOSE, b))
+            .transpose()?;
+        parse_monitor(c)
+    }
+}
+
+/// A monitor from columns whose secrets are in the clear.
 fn parse_monitor(c: MonitorColumns) -> StoreResult<Monitor> {
     let headers: Vec<Header> = serde_json::from_str(&c.headers)
         .map_err(|e| StoreError::Conflict(format!("stored headers unreadable: {e}")))?;
@@ -156,12 +206,85 @@ fn parse_monitor(c: MonitorColumns) -> StoreResult<Monitor> {
 }
 
 impl Store {
+    /// Seals secrets that rows from before sealing hold in the clear; how
+    /// many monitors it sealed. Run at start; a no-op once done.
+    pub async fn seal_legacy_monitors(&self) -> StoreResult<usize> {
+        let rows: Vec<(i64, String, Option<String>)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, headers, body FROM monitors WHERE (headers <> '[]' AND headers NOT LIKE 'sealed:%') OR (body IS NOT NULL AND body NOT LIKE 'sealed:%')",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(translate)?
+        });
+        for (id, headers, body) in &rows {
+            let parsed: Vec<Header> = match Sealer::is_sealed(headers) {
+                true => Vec::new(),
+                false => serde_json::from_str(headers)
+                    .map_err(|e| StoreError::Conflict(format!("stored headers unreadable: {e}")))?,
+            };
+            let headers = match Sealer::is_sealed(headers) {
+                true => headers.clone(),
+                false => self.headers_column(&parsed)?,
+            };
+            let body = match body {
+                Some(b) if !Sealer::is_sealed(b) => self.body_column(Some(b))?,
+                other => other.clone(),
+            };
+            on_pool!(self, pool => {
+                sqlx::query("UPDATE monitors SET headers = $1, body = $2 WHERE id = $3")
+                    .bind(&headers)
+                    .bind(&body)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map_err(translate)?;
+            });
+        }
+        Ok(rows.len())
+    }
+
+    /// The `headers` and `body` columns as stored, for tests that check
+    /// what is at rest.
+    #[doc(hidden)]
+    pub async fn raw_monitor_secrets(&self, id: i64) -> StoreResult<(String, Option<String>)> {
+        on_pool!(self, pool => {
+            sqlx::query_as("SELECT headers, body FROM monitors WHERE id = $1")
+                .bind(id)
+                .fetch_one(pool)
+                .await
+                .map_err(translate)
+        })
+    }
+
+    /// Writes the columns as given, as a node from before sealing did.
+    #[doc(hidden)]
+    pub async fn put_raw_monitor_secrets(
+        &self,
+        id: i64,
+        headers: &str,
+        body: Option<&str>,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE monitors SET headers = $1, body = $2 WHERE id = $3")
+                .bind(headers)
+                .bind(body)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map_err(translate)?;
+        });
+        Ok(())
+    }
+
     pub async fn create_monitor(
         &self,
         org_id: i64,
         m: &ValidMonitor,
         now: i64,
     ) -> StoreResult<Monitor> {
+        let headers = self.headers_column(&m.check.headers)?;
+        let body = self.body_column(m.check.body.as_deref())?;
         on_pool!(self, pool => {
             let sql = format!(
                 "INSERT INTO monitors (org_id, name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, options, created_at, updated_at)
@@ -172,8 +295,8 @@ impl Store {
                 .bind(&m.name)
                 .bind(&m.check.url)
                 .bind(&m.check.method)
-                .bind(serde_json::to_string(&m.check.headers).expect("headers serialise"))
-                .bind(&m.check.body)
+                .bind(&headers)
+                .bind(&body)
                 .bind(i64::from(m.interval_seconds))
                 .bind(i64::from(m.check.timeout_ms))
                 .bind(serde_json::to_string(&m.regions).expect("regions serialise"))
@@ -186,7 +309,7 @@ impl Store {
                 .fetch_one(pool)
                 .await
                 .map_err(translate)?;
-            from_row!(&row)
+            from_row!(self, &row)
         })
     }
 
@@ -197,6 +320,8 @@ impl Store {
         m: &ValidMonitor,
         now: i64,
     ) -> StoreResult<Monitor> {
+        let headers = self.headers_column(&m.check.headers)?;
+        let body = self.body_column(m.check.body.as_deref())?;
         on_pool!(self, pool => {
             let sql = format!(
                 "UPDATE monitors SET name = $1, url = $2, method = $3, headers = $4, body = $5, interval_s = $6, timeout_ms = $7, regions = $8, expected_status = $9, keyword = $10, enabled = $11, options = $12, updated_at = $13
@@ -206,8 +331,8 @@ impl Store {
                 .bind(&m.name)
                 .bind(&m.check.url)
                 .bind(&m.check.method)
-                .bind(serde_json::to_string(&m.check.headers).expect("headers serialise"))
-                .bind(&m.check.body)
+                .bind(&headers)
+                .bind(&body)
                 .bind(i64::from(m.interval_seconds))
                 .bind(i64::from(m.check.timeout_ms))
                 .bind(serde_json::to_string(&m.regions).expect("regions serialise"))
@@ -222,7 +347,7 @@ impl Store {
                 .await
                 .map_err(translate)?;
             row.as_ref()
-                .map(|r| from_row!(r))
+                .map(|r| from_row!(self, r))
                 .unwrap_or(Err(StoreError::NotFound))
         })
     }
@@ -245,7 +370,7 @@ impl Store {
                 .await
                 .map_err(translate)?;
             row.as_ref()
-                .map(|r| from_row!(r))
+                .map(|r| from_row!(self, r))
                 .unwrap_or(Err(StoreError::NotFound))
         })
     }
@@ -275,7 +400,7 @@ impl Store {
                 .await
                 .map_err(translate)?;
             row.as_ref()
-                .map(|r| from_row!(r))
+                .map(|r| from_row!(self, r))
                 .unwrap_or(Err(StoreError::NotFound))
         })
     }
@@ -289,7 +414,7 @@ impl Store {
                 .fetch_optional(pool)
                 .await
                 .map_err(translate)?;
-            row.as_ref().map(|r| from_row!(r)).transpose()
+            row.as_ref().map(|r| from_row!(self, r)).transpose()
         })
     }
 
@@ -303,7 +428,7 @@ impl Store {
                 .fetch_all(pool)
                 .await
                 .map_err(translate)?;
-            rows.iter().map(|r| from_row!(r)).collect()
+            rows.iter().map(|r| from_row!(self, r)).collect()
         })
     }
 
@@ -339,7 +464,7 @@ impl Store {
                 .fetch_all(pool)
                 .await
                 .map_err(translate)?;
-            rows.iter().map(|r| from_row!(r)).collect()
+            rows.iter().map(|r| from_row!(self, r)).collect()
         })
     }
 

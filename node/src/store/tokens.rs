@@ -1,6 +1,7 @@
 //! API tokens, enrollment tokens and workers. Tokens are looked up by the
 //! SHA-256 of the presented secret; the secret itself is never stored.
 
+use openseer_protocol::Scope;
 use sqlx::Row;
 
 use super::{translate, Store, StoreError, StoreResult, WritePool};
@@ -10,9 +11,30 @@ pub struct ApiToken {
     pub id: i64,
     pub user_id: i64,
     pub name: String,
+    pub scope: Scope,
     pub created_at: i64,
+    pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+}
+
+/// What a live user API token proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAuth {
+    pub token_id: i64,
+    pub token_name: String,
+    pub user_id: i64,
+    pub org_id: i64,
+    pub scope: Scope,
+}
+
+pub struct NewApiToken<'a> {
+    pub org_id: i64,
+    pub user_id: i64,
+    pub name: &'a str,
+    pub token_hash: &'a str,
+    pub scope: Scope,
+    pub expires_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -21,6 +43,30 @@ pub struct EnrollmentToken {
     pub name: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub max_uses: Option<i64>,
+    pub uses: i64,
+}
+
+impl EnrollmentToken {
+    /// Can still enroll a worker.
+    pub fn usable_at(&self, now: i64) -> bool {
+        self.revoked_at.is_none()
+            && self.expires_at.is_none_or(|e| e > now)
+            && self.max_uses.is_none_or(|m| self.uses < m)
+    }
+}
+
+pub struct NewEnrollmentToken<'a> {
+    pub org_id: i64,
+    pub name: &'a str,
+    pub token_hash: &'a str,
+    pub expires_at: Option<i64>,
+    pub max_uses: Option<i64>,
+}
+
+fn scope_of(s: &str) -> StoreResult<Scope> {
+    Scope::parse(s).ok_or_else(|| StoreError::Conflict(format!("unknown token scope {s:?} stored")))
 }
 
 #[derive(Debug, Clone)]
@@ -47,20 +93,15 @@ pub struct WorkerAuth {
 impl Store {
     // --- user API tokens -------------------------------------------------
 
-    pub async fn create_api_token(
-        &self,
-        org_id: i64,
-        user_id: i64,
-        name: &str,
-        token_hash: &str,
-        now: i64,
-    ) -> StoreResult<i64> {
+    pub async fn create_api_token(&self, t: NewApiToken<'_>, now: i64) -> StoreResult<i64> {
         on_pool!(self, pool => {
-            sqlx::query_scalar("INSERT INTO api_tokens (org_id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
-                .bind(org_id)
-                .bind(user_id)
-                .bind(name)
-                .bind(token_hash)
+            sqlx::query_scalar("INSERT INTO api_tokens (org_id, user_id, name, token_hash, scope, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
+                .bind(t.org_id)
+                .bind(t.user_id)
+                .bind(t.name)
+                .bind(t.token_hash)
+                .bind(t.scope.as_str())
+                .bind(t.expires_at)
                 .bind(now)
                 .fetch_one(pool)
                 .await
@@ -68,54 +109,83 @@ impl Store {
         })
     }
 
-    /// The user id behind a live API token, marking it used.
-    pub async fn api_token_user(&self, token_hash: &str, now: i64) -> StoreResult<Option<i64>> {
+    /// What a live (not revoked, not expired) API token proves, marking it
+    /// used. Whether its user is still a member is the caller's check.
+    pub async fn api_token_auth(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<TokenAuth>> {
         on_pool!(self, pool => {
-            sqlx::query_scalar(
-                "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL RETURNING user_id",
+            let row = sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1) RETURNING id, name, user_id, org_id, scope",
             )
             .bind(now)
             .bind(token_hash)
             .fetch_optional(pool)
             .await
-            .map_err(translate)
+            .map_err(translate)?;
+            match row {
+                None => Ok(None),
+                Some(r) => Ok(Some(TokenAuth {
+                    token_id: r.get("id"),
+                    token_name: r.get("name"),
+                    user_id: r.get("user_id"),
+                    org_id: r.get("org_id"),
+                    scope: scope_of(r.get::<&str, _>("scope"))?,
+                })),
+            }
         })
     }
 
-    pub async fn api_tokens_of_user(&self, user_id: i64) -> StoreResult<Vec<ApiToken>> {
+    /// A user's tokens for one organization, newest first.
+    pub async fn api_tokens_of_user(
+        &self,
+        user_id: i64,
+        org_id: i64,
+    ) -> StoreResult<Vec<ApiToken>> {
         on_pool!(self, pool => {
-            let rows = sqlx::query("SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY id DESC")
+            let rows = sqlx::query("SELECT id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 AND org_id = $2 ORDER BY id DESC")
                 .bind(user_id)
+                .bind(org_id)
                 .fetch_all(pool)
                 .await
                 .map_err(translate)?;
-            Ok(rows
-                .iter()
-                .map(|r| ApiToken {
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push(ApiToken {
                     id: r.get("id"),
                     user_id: r.get("user_id"),
                     name: r.get("name"),
+                    scope: scope_of(r.get::<&str, _>("scope"))?,
                     created_at: r.get("created_at"),
+                    expires_at: r.get("expires_at"),
                     last_used_at: r.get("last_used_at"),
                     revoked_at: r.get("revoked_at"),
-                })
-                .collect())
+                });
+            }
+            Ok(out)
         })
     }
 
-    pub async fn revoke_api_token(&self, user_id: i64, id: i64, now: i64) -> StoreResult<()> {
+    /// Revokes one of a user's tokens for an organization; its name.
+    pub async fn revoke_api_token(
+        &self,
+        user_id: i64,
+        org_id: i64,
+        id: i64,
+        now: i64,
+    ) -> StoreResult<String> {
         on_pool!(self, pool => {
-            let r = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND user_id = $3")
+            let name: Option<String> = sqlx::query_scalar("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND user_id = $3 AND org_id = $4 RETURNING name")
                 .bind(now)
                 .bind(id)
                 .bind(user_id)
-                .execute(pool)
+                .bind(org_id)
+                .fetch_optional(pool)
                 .await
                 .map_err(translate)?;
-            if r.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            Ok(())
+            name.ok_or(StoreError::NotFound)
         })
     }
 
@@ -123,16 +193,16 @@ impl Store {
 
     pub async fn create_enrollment_token(
         &self,
-        org_id: i64,
-        name: &str,
-        token_hash: &str,
+        t: NewEnrollmentToken<'_>,
         now: i64,
     ) -> StoreResult<i64> {
         on_pool!(self, pool => {
-            sqlx::query_scalar("INSERT INTO enrollment_tokens (org_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
-                .bind(org_id)
-                .bind(name)
-                .bind(token_hash)
+            sqlx::query_scalar("INSERT INTO enrollment_tokens (org_id, name, token_hash, expires_at, max_uses, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+                .bind(t.org_id)
+                .bind(t.name)
+                .bind(t.token_hash)
+                .bind(t.expires_at)
+                .bind(t.max_uses)
                 .bind(now)
                 .fetch_one(pool)
                 .await
@@ -142,7 +212,7 @@ impl Store {
 
     pub async fn enrollment_tokens(&self, org_id: i64) -> StoreResult<Vec<EnrollmentToken>> {
         on_pool!(self, pool => {
-            let rows = sqlx::query("SELECT id, name, created_at, revoked_at FROM enrollment_tokens WHERE org_id = $1 ORDER BY id DESC")
+            let rows = sqlx::query("SELECT id, name, created_at, revoked_at, expires_at, max_uses, uses FROM enrollment_tokens WHERE org_id = $1 ORDER BY id DESC")
                 .bind(org_id)
                 .fetch_all(pool)
                 .await
@@ -154,6 +224,9 @@ impl Store {
                     name: r.get("name"),
                     created_at: r.get("created_at"),
                     revoked_at: r.get("revoked_at"),
+                    expires_at: r.get("expires_at"),
+                    max_uses: r.get("max_uses"),
+                    uses: r.get("uses"),
                 })
                 .collect())
         })
@@ -177,7 +250,10 @@ impl Store {
 
     // --- workers -----------------------------------------------------------
 
-    /// Exchanges a live enrollment token for a new worker row.
+    /// Exchanges a usable enrollment token (not revoked, not expired, uses
+    /// left) for a new worker row, counting the use in the same statement
+    /// that checks it, so concurrent enrollments cannot overrun the count.
+    /// The worker's id, organization and the token's name.
     #[allow(clippy::too_many_arguments)]
     pub async fn enroll_worker(
         &self,
@@ -188,19 +264,22 @@ impl Store {
         capabilities: &str,
         worker_token_hash: &str,
         now: i64,
-    ) -> StoreResult<Option<(i64, i64)>> {
+    ) -> StoreResult<Option<(i64, i64, String)>> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let org: Option<i64> = sqlx::query_scalar(
-                "SELECT org_id FROM enrollment_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            let row = sqlx::query(
+                "UPDATE enrollment_tokens SET uses = uses + 1 WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) AND (max_uses IS NULL OR uses < max_uses) RETURNING org_id, name",
             )
             .bind(enrollment_hash)
+            .bind(now)
             .fetch_optional(&mut *tx)
             .await
             .map_err(translate)?;
-            let Some(org_id) = org else {
+            let Some(row) = row else {
                 return Ok(None);
             };
+            let org_id: i64 = row.get("org_id");
+            let token_name: String = row.get("name");
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO workers (org_id, name, region, version, capabilities, token_hash, enrolled_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             )
@@ -216,7 +295,7 @@ impl Store {
             .await
             .map_err(translate)?;
             tx.commit().await.map_err(translate)?;
-            Ok(Some((id, org_id)))
+            Ok(Some((id, org_id, token_name)))
         })
     }
 

@@ -6,8 +6,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use openseer_node::auth::seal::SecretsKey;
 use openseer_node::store::Store;
 use sqlx::Connection;
+
+/// The secrets key of test stores.
+pub fn secrets_key() -> SecretsKey {
+    SecretsKey::derive(b"openseer tests")
+}
 
 pub struct TestDb {
     pub store: Store,
@@ -21,7 +27,8 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open_sqlite(&dir.path().join("t.db"))
             .await
-            .expect("sqlite opens");
+            .expect("sqlite opens")
+            .with_secrets_key(&secrets_key());
         store.migrate().await.expect("sqlite migrates");
         TestDb {
             store,
@@ -35,7 +42,10 @@ impl TestDb {
     /// no server answers and none is required.
     pub async fn postgres() -> Option<TestDb> {
         let url = postgres_database().await?;
-        let store = Store::open_url(&url).await.expect("postgres opens");
+        let store = Store::open_url(&url)
+            .await
+            .expect("postgres opens")
+            .with_secrets_key(&secrets_key());
         store.migrate().await.expect("postgres migrates");
         let admin = admin_url();
         let name = url.rsplit('/').next().expect("db name").to_string();

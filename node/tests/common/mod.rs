@@ -19,6 +19,24 @@ use tokio::sync::watch;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The node's clock in tests: real time plus an offset the test may move
+/// forward, so sessions, invitations and codes can be aged without waiting
+/// while everything else keeps running.
+#[derive(Default)]
+pub struct TestClock(std::sync::atomic::AtomicI64);
+
+impl TestClock {
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl openseer_node::clock::Clock for TestClock {
+    fn now_ms(&self) -> i64 {
+        openseer_node::clock::system_now_ms() + self.0.load(Ordering::SeqCst)
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub setup_url: Option<String>,
@@ -35,7 +53,16 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// A node whose clock the test moves (see [`TestClock`]).
+    pub async fn spawn_with_clock(clock: Arc<TestClock>) -> TestApp {
+        Self::spawn_full(|_| {}, clock).await
+    }
+
     pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        Self::spawn_full(tweak, Arc::new(TestClock::default())).await
+    }
+
+    async fn spawn_full(tweak: impl FnOnce(&mut Settings), clock: Arc<TestClock>) -> TestApp {
         memory_guard();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -51,7 +78,7 @@ impl TestApp {
             sweep_ms: 50,
         };
         tweak(&mut settings);
-        let app = Application::build(settings.clone())
+        let app = Application::build_with_clock(settings.clone(), clock)
             .await
             .expect("node builds");
         let base = app.base_url.clone();
@@ -125,6 +152,27 @@ impl TestApp {
         b
     }
 
+    /// A new member of the first organization with `role`, signed in.
+    pub async fn member(&self, email: &str, role: openseer_protocol::Role) -> Browser {
+        let hash = openseer_node::auth::password::hash(PASSWORD).unwrap();
+        self.store
+            .create_member(
+                1,
+                openseer_node::store::NewUser {
+                    email,
+                    name: "Member",
+                    password_hash: &hash,
+                },
+                role,
+                openseer_node::clock::system_now_ms(),
+            )
+            .await
+            .expect("a member");
+        let b = Browser::new(self);
+        assert_eq!(b.login(email, PASSWORD).await, 303);
+        b
+    }
+
     /// A second organization with its own administrator, signed in.
     pub async fn other_org_admin(&self, email: &str) -> Browser {
         let hash = openseer_node::auth::password::hash(PASSWORD).unwrap();
@@ -135,7 +183,6 @@ impl TestApp {
                     email,
                     name: "Other",
                     password_hash: &hash,
-                    role: "admin",
                 },
                 openseer_node::clock::system_now_ms(),
             )
@@ -301,6 +348,24 @@ impl Browser {
         .0
     }
 
+    /// Makes an API token with `scope` on the settings page; returns it.
+    pub async fn api_token(&self, scope: &str) -> String {
+        let (_, page) = self.get("/settings/tokens").await;
+        let (status, page) = self
+            .post_form(
+                "/settings/tokens",
+                &[
+                    ("_csrf", &csrf_of(&page)),
+                    ("name", scope),
+                    ("scope", scope),
+                    ("expires_days", ""),
+                ],
+            )
+            .await;
+        assert_eq!(status, 200, "token: {page}");
+        extract_token(&page, "ostu_")
+    }
+
     /// Creates a monitor through the dashboard form; returns its id.
     pub async fn create_monitor(&self, fields: &[(&str, &str)]) -> i64 {
         let csrf = self.csrf().await;
@@ -393,6 +458,8 @@ pub struct Target {
     pub hits: Arc<AtomicU64>,
     /// Milliseconds to wait before answering.
     pub delay_ms: Arc<AtomicU64>,
+    /// The head (request line and headers) of the last request.
+    pub last_request: Arc<Mutex<String>>,
 }
 
 impl Target {
@@ -403,13 +470,16 @@ impl Target {
         let body = Arc::new(Mutex::new("all systems ok".to_string()));
         let hits = Arc::new(AtomicU64::new(0));
         let delay_ms = Arc::new(AtomicU64::new(0));
+        let last_request = Arc::new(Mutex::new(String::new()));
         let (s, b, h, d) = (status.clone(), body.clone(), hits.clone(), delay_ms.clone());
+        let seen = last_request.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((mut sock, _)) = listener.accept().await else {
                     return;
                 };
                 let (s, b, h, d) = (s.clone(), b.clone(), h.clone(), d.clone());
+                let seen = seen.clone();
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 1024];
@@ -419,6 +489,7 @@ impl Target {
                             Ok(n) => buf.extend_from_slice(&chunk[..n]),
                         }
                     }
+                    *seen.lock().unwrap() = String::from_utf8_lossy(&buf).into_owned();
                     h.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(d.load(Ordering::SeqCst))).await;
                     let code = s.load(Ordering::SeqCst);
@@ -434,6 +505,7 @@ impl Target {
             body,
             hits,
             delay_ms,
+            last_request,
         }
     }
 
