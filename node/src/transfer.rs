@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use openseer_protocol::secret::HIDDEN;
 use openseer_protocol::MonitorInput;
 use serde::{Deserialize, Serialize};
 
@@ -181,11 +182,25 @@ impl Client {
         file: &MonitorsFile,
         prune: bool,
     ) -> Result<ImportReport, TransferError> {
+        let mut existing: HashMap<String, Listed> = HashMap::new();
+        let mut names_twice = Vec::new();
+        for l in self.list().await? {
+            let name = l.spec.name.clone();
+            if existing.insert(name.clone(), l).is_some() {
+                names_twice.push(name);
+            }
+        }
         // Every entry is checked before anything is sent: a bad file
-        // changes nothing, instead of the entries before the bad one.
+        // changes nothing, instead of the entries before the bad one. An
+        // entry for an existing monitor may keep a secret as `<hidden>`
+        // (as exported); a new one must give it.
         let mut wanted: HashMap<&str, &MonitorInput> = HashMap::new();
         for m in &file.monitors {
-            if let Err(errors) = m.validate() {
+            let checked = match existing.contains_key(m.name.trim()) {
+                true => with_placeholders(m).validate(),
+                false => m.validate(),
+            };
+            if let Err(errors) = checked {
                 return Err(TransferError::Invalid {
                     name: m.name.clone(),
                     errors: errors
@@ -199,12 +214,11 @@ impl Client {
                 return Err(TransferError::DuplicateName(m.name.clone()));
             }
         }
-        let mut existing: HashMap<String, Listed> = HashMap::new();
-        for l in self.list().await? {
-            let name = l.spec.name.clone();
-            if existing.insert(name.clone(), l).is_some() && wanted.contains_key(name.as_str()) {
-                return Err(TransferError::AmbiguousName(name));
-            }
+        if let Some(name) = names_twice
+            .into_iter()
+            .find(|n| wanted.contains_key(n.as_str()))
+        {
+            return Err(TransferError::AmbiguousName(name));
         }
         let mut report = ImportReport::default();
         for m in &file.monitors {
@@ -215,9 +229,15 @@ impl Client {
                 }
                 Some(l) if same(&l.spec, m) => report.unchanged += 1,
                 Some(l) => {
-                    self.call("PUT", &format!("/api/v1/monitors/{}", l.id), Some(m))
+                    let r = self
+                        .call("PUT", &format!("/api/v1/monitors/{}", l.id), Some(m))
                         .await?;
-                    report.updated += 1;
+                    // A secret written out in the file cannot be compared
+                    // here; the node says whether it was already so.
+                    match r.headers().get(CHANGED).and_then(|v| v.to_str().ok()) {
+                        Some("false") => report.unchanged += 1,
+                        _ => report.updated += 1,
+                    }
                 }
             }
         }
@@ -234,12 +254,37 @@ impl Client {
     }
 }
 
+/// The header of an API update that says whether the monitor changed.
+pub const CHANGED: &str = "X-OpenSeer-Changed";
+
 /// Equal after the node's own normalisation (what validation would store).
+/// A secret the node shows as `<hidden>` equals `<hidden>` in the file; a
+/// value written out in the file cannot be compared with it, so that entry
+/// is sent again.
 fn same(stored: &MonitorInput, wanted: &MonitorInput) -> bool {
-    match (stored.validate(), wanted.validate()) {
+    match (
+        with_placeholders(stored).validate(),
+        with_placeholders(wanted).validate(),
+    ) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
+}
+
+/// `m` with each `<hidden>` replaced by a valid stand-in, so the rest of it
+/// can be validated and compared.
+fn with_placeholders(m: &MonitorInput) -> MonitorInput {
+    const STAND_IN: &str = "kept-by-the-node";
+    let mut m = m.clone();
+    for h in &mut m.headers {
+        if h.value == HIDDEN {
+            h.value = STAND_IN.into();
+        }
+    }
+    if m.body.as_deref() == Some(HIDDEN) {
+        m.body = Some(STAND_IN.into());
+    }
+    m
 }
 
 #[cfg(test)]

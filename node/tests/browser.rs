@@ -1,7 +1,9 @@
 //! The dashboard in a real browser: Debian's chromium through chromedriver
 //! (fantoccini). Setup, sign in, create a monitor against a local target,
 //! see it go up and then down live (no reload), edit, pause, delete, sign
-//! out; a screenshot of each page goes to the test artifacts
+//! out; then a team: an invitation link opened in the browser, an account
+//! made from it, two-factor sign-in set up from the QR code page and used
+//! to sign in. A screenshot of each page goes to the test artifacts
 //! (`<target>/tmp/browser/`); the browser console must stay free of errors.
 //!
 //! Skipped when chromedriver is missing, unless OPENSEER_REQUIRE_BROWSER is
@@ -358,10 +360,13 @@ async fn walk() {
         ("/", "09-overview"),
         ("/workers", "10-workers"),
         ("/settings/tokens", "11-tokens"),
-        ("/settings/users", "12-users"),
+        ("/settings/members", "12-members"),
+        ("/settings/organization", "12c-organization"),
+        ("/settings/audit", "12d-audit"),
     ] {
         c.goto(&app.url(path)).await.unwrap();
         wait_css(&c, "h1", 5).await;
+        labelled_and_fits(&c, name).await;
         shot(&c, name).await;
         if path == "/" {
             assert!(text(&c, "#monitors").await.contains("Local API v2"));
@@ -422,5 +427,130 @@ async fn walk() {
     click(&c, "form[action='/logout'] button").await;
     wait_css(&c, "#password", 5).await;
     shot(&c, "13-signed-out").await;
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_member_joins_by_link_and_signs_in_with_two_factors() {
+    tokio::time::timeout(Duration::from_secs(120), team_walk())
+        .await
+        .expect("the team walk finishes within 2 minutes");
+}
+
+/// The key on the two-factor page, decoded (RFC 4648 base32).
+fn base32_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in text.trim().bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {text}"),
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+async fn team_walk() {
+    use openseer_node::auth::totp;
+    common::memory_guard();
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let owner = app.setup_admin("ada@example.com").await;
+    let c = browser(&driver).await;
+    c.update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+        None,
+        Some(Duration::from_secs(10)),
+        None,
+    ))
+    .await
+    .unwrap();
+    // The owner signs in and invites an editor.
+    c.goto(&app.url("/login")).await.unwrap();
+    fill(&c, "#email", "ada@example.com").await;
+    fill(&c, "#password", PASSWORD).await;
+    click(&c, "form button[type=submit]").await;
+    wait_css(&c, "a[href='/settings/members']", 5).await;
+    click(&c, "a[href='/settings/members']").await;
+    wait_css(&c, "#role", 5).await;
+    labelled_and_fits(&c, "the members page").await;
+    c.find(Locator::Css("#role option[value='editor']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(&c, "form[action='/settings/invitations'] button").await;
+    wait_css(&c, "#invitation-link", 5).await;
+    let link = text(&c, "#invitation-link").await;
+    assert!(link.contains("/invite?token=osti_"), "{link}");
+    shot(&c, "20-invitation-link").await;
+    click(&c, "form[action='/logout'] button").await;
+    wait_css(&c, "#password", 5).await;
+
+    // The invitee opens the link and makes an account.
+    c.goto(&link).await.unwrap();
+    wait_css(&c, "#name", 5).await;
+    labelled_and_fits(&c, "the invitation page").await;
+    shot(&c, "21-invitation").await;
+    fill(&c, "#name", "Bo").await;
+    fill(&c, "#email", "bo@example.com").await;
+    fill(&c, "#password", PASSWORD).await;
+    click(&c, "form[action='/invite'] button").await;
+    wait_css(&c, "#monitors, .card", 5).await;
+    assert!(text(&c, ".who").await.contains("bo@example.com · editor"));
+
+    // Two-factor sign-in, from the QR code page.
+    c.goto(&app.url("/settings/2fa")).await.unwrap();
+    wait_css(&c, "form[action='/settings/2fa/setup'] button", 5).await;
+    click(&c, "form[action='/settings/2fa/setup'] button").await;
+    wait_css(&c, ".qr svg", 5).await;
+    labelled_and_fits(&c, "the two-factor page").await;
+    shot(&c, "22-two-factor-qr").await;
+    let secret = base32_decode(&text(&c, "#totp-key").await);
+    let now = openseer_node::clock::system_now_ms();
+    fill(&c, "#code", &totp::code_at(&secret, totp::step_of(now))).await;
+    click(&c, "form[action='/settings/2fa/enable'] button").await;
+    wait_css(&c, "#recovery-codes", 5).await;
+    assert_eq!(
+        c.find_all(Locator::Css("#recovery-codes code"))
+            .await
+            .unwrap()
+            .len(),
+        10
+    );
+    shot(&c, "23-recovery-codes").await;
+
+    // Signing in now takes a code after the password.
+    click(&c, "form[action='/logout'] button").await;
+    wait_css(&c, "#password", 5).await;
+    fill(&c, "#email", "bo@example.com").await;
+    fill(&c, "#password", PASSWORD).await;
+    click(&c, "form button[type=submit]").await;
+    wait_css(&c, "#code", 5).await;
+    labelled_and_fits(&c, "the second sign-in step").await;
+    shot(&c, "24-second-factor").await;
+    // The next time step's code (the current one was spent turning it on).
+    let next = totp::code_at(
+        &secret,
+        totp::step_of(openseer_node::clock::system_now_ms()) + 1,
+    );
+    fill(&c, "#code", &next).await;
+    click(&c, "form button[type=submit]").await;
+    wait_css(&c, "a[href='/settings/members']", 5).await;
+    assert!(text(&c, ".who").await.contains("bo@example.com"));
+    // The owner sees all of it in the audit log.
+    let (_, audit) = owner.get("/settings/audit").await;
+    for action in ["member.invited", "member.joined", "user.2fa_enabled"] {
+        assert!(audit.contains(action), "{action}");
+    }
     c.close().await.unwrap();
 }

@@ -29,7 +29,11 @@ async fn every_page_renders_for_an_empty_organization() {
         "/monitors/new",
         "/workers",
         "/settings/tokens",
-        "/settings/users",
+        "/settings/profile",
+        "/settings/2fa",
+        "/settings/members",
+        "/settings/organization",
+        "/settings/audit",
         "/cluster",
     ] {
         let (status, body) = admin.get(path).await;

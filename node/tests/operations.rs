@@ -11,11 +11,17 @@ async fn three_monitors_and_a_token() -> (TestApp, String) {
     let app = TestApp::spawn().await;
     let admin = app.setup_admin("admin@example.com").await;
     for name in ["alpha", "beta", "gamma"] {
+        // alpha sends a credential: it stays on the node, never in a file.
+        let headers = match name {
+            "alpha" => "Authorization: Bearer alpha-secret\nAccept: application/json",
+            _ => "",
+        };
         admin
             .create_monitor(&[
                 ("name", name),
                 ("url", "http://127.0.0.1:9/"),
                 ("interval_seconds", "60"),
+                ("headers", headers),
             ])
             .await;
     }
@@ -38,14 +44,36 @@ async fn export_edit_import_and_import_again() {
         ["alpha", "beta", "gamma"]
     );
 
-    // Through a file, as in git: edit one, drop one, add one.
+    // Secrets are exported as <hidden>; other header values as they are.
     let text = serde_json::to_string_pretty(&exported).unwrap();
+    assert!(!text.contains("alpha-secret"), "{text}");
+    let alpha_headers: Vec<(&str, &str)> = exported.monitors[0]
+        .headers
+        .iter()
+        .map(|h| (h.name.as_str(), h.value.as_str()))
+        .collect();
+    assert_eq!(
+        alpha_headers,
+        [
+            ("Authorization", "<hidden>"),
+            ("Accept", "application/json")
+        ]
+    );
+
+    // Through a file, as in git: edit one, drop one, add one.
     let mut file: MonitorsFile = serde_json::from_str(&text).unwrap();
     file.monitors.retain(|m| m.name != "gamma");
     file.monitors[1].interval_seconds = 30;
     let mut delta = file.monitors[0].clone();
     delta.name = "delta".into();
     file.monitors.push(delta);
+    // A new monitor cannot take its secret from nowhere.
+    let e = client.import(&file, false).await.unwrap_err().to_string();
+    assert!(
+        e.contains("\"delta\"") && e.contains("Authorization") && e.contains("nothing was changed"),
+        "{e}"
+    );
+    file.monitors[2].headers[0].value = "Bearer delta-secret".into();
 
     let r = client.import(&file, false).await.unwrap();
     assert_eq!(
@@ -96,6 +124,10 @@ async fn export_edit_import_and_import_again() {
     );
     let after = client.export().await.unwrap();
     assert_eq!(after.monitors[1].interval_seconds, 30, "beta unchanged");
+    // Round trips through files kept alpha's credential as it was.
+    let alpha = &app.store.monitors(1).await.unwrap()[0];
+    assert_eq!(alpha.name, "alpha");
+    assert_eq!(alpha.check.headers[0].value, "Bearer alpha-secret");
 }
 
 /// Runs the `openseer` binary as an operator would; returns its stdout.

@@ -59,7 +59,7 @@ impl MonitorInput {
             }
             match stored_headers
                 .iter()
-                .find(|s| s.name.eq_ignore_ascii_case(h.name.trim()))
+                .find(|s| s.name.trim().eq_ignore_ascii_case(h.name.trim()))
             {
                 Some(s) => h.value = s.value.clone(),
                 None => errors.push(FieldError::new(

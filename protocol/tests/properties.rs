@@ -198,4 +198,29 @@ proptest! {
         let id = run_id(monitor, &region, at);
         prop_assert_eq!(parse_run_id(&id), Some((monitor, region.as_str(), at)));
     }
+
+    /// What is shown of a monitor (secrets hidden) sent back restores the
+    /// monitor exactly, and never shows a secret value.
+    #[test]
+    fn hiding_secrets_and_sending_them_back_round_trips(m in monitor()) {
+        let shown = m.clone().redacted();
+        for (h, orig) in shown.headers.iter().zip(&m.headers) {
+            if openseer_protocol::secret::header_is_secret(&orig.name) && !orig.value.is_empty() {
+                prop_assert_eq!(h.value.as_str(), openseer_protocol::secret::HIDDEN);
+            }
+        }
+        let mut back = shown;
+        // Names that repeat (in any case) restore to the first one stored.
+        let unique = {
+            let mut seen = std::collections::HashSet::new();
+            m.headers.iter().all(|h| seen.insert(h.name.trim().to_lowercase()))
+        };
+        let restored = back.restore_hidden(&m.headers, m.body.as_deref());
+        let plain = m.headers.iter().all(|h| h.value != openseer_protocol::secret::HIDDEN)
+            && m.body.as_deref() != Some(openseer_protocol::secret::HIDDEN);
+        if unique && plain {
+            prop_assert!(restored.is_ok(), "{:?}", restored);
+            prop_assert_eq!(back, m);
+        }
+    }
 }

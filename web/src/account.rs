@@ -230,12 +230,12 @@ pub fn members_page(frame: &Frame, v: &MembersVm, errors: &[FieldError]) -> Mark
                 form.stack method="post" action="/settings/invitations" {
                     (csrf_field(frame.csrf))
                     (field(errors, "role", "Role", None, html! {
-                        select #invite-role name="role" {
+                        select #role name="role" {
                             @for r in &roles { option value=(r.as_str()) selected[*r == Role::Editor] { (r.as_str()) } }
                         }
                     }))
-                    (field(errors, "email", "Email", Some("optional: then only this address can use the link"), html! { input #invite-email name="email" type="email" aria-invalid=(invalid(errors, "email")); }))
-                    (field(errors, "days", "Valid for (days)", Some("1 to 30"), html! { input #invite-days name="days" inputmode="numeric" value="7" aria-invalid=(invalid(errors, "days")); }))
+                    (field(errors, "email", "Email", Some("optional: then only this address can use the link"), html! { input #email name="email" type="email" aria-invalid=(invalid(errors, "email")); }))
+                    (field(errors, "days", "Valid for (days)", Some("1 to 30"), html! { input #days name="days" inputmode="numeric" value="7" aria-invalid=(invalid(errors, "days")); }))
                     button type="submit" { "Create invitation link" }
                 }
                 h2 { "Open invitations" }
@@ -344,7 +344,7 @@ pub fn organization_page(frame: &Frame, v: &OrganizationVm, errors: &[FieldError
             @if let Some(n) = v.notice { div.notice role="status" { (n) } }
             form.stack method="post" action="/settings/organization" {
                 (csrf_field(frame.csrf))
-                (field(errors, "name", "Name", None, html! { input #org-name name="name" required maxlength="100" value=(v.name) aria-invalid=(invalid(errors, "name")); }))
+                (field(errors, "name", "Name", None, html! { input #name name="name" required maxlength="100" value=(v.name) aria-invalid=(invalid(errors, "name")); }))
                 label.row for="require_2fa" {
                     input #require_2fa type="checkbox" name="require_2fa" value="on" checked[v.require_2fa] aria-invalid=(invalid(errors, "require_2fa"));
                     "Require two-factor sign-in of every member"

@@ -153,13 +153,22 @@ async fn update(
         .restore_hidden(&existing.check.headers, existing.check.body.as_deref())
         .map_err(ApiError::validation)?;
     let valid = input.validate().map_err(ApiError::validation)?;
+    // The same monitor sent again (an import of an unchanged file) is
+    // left alone, and the answer says so.
+    if existing.to_input().validate().as_ref() == Ok(&valid) {
+        return Ok(HttpResponse::Ok()
+            .insert_header((crate::transfer::CHANGED, "false"))
+            .json(MonitorView::from(&existing)));
+    }
     let m = state
         .store
         .update_monitor(u.org_id, *id, &valid, state.now())
         .await?;
     state.actors.monitor_changed(&m);
     state.audit(monitor_event(&u, "monitor.updated", &m)).await;
-    Ok(HttpResponse::Ok().json(MonitorView::from(&m)))
+    Ok(HttpResponse::Ok()
+        .insert_header((crate::transfer::CHANGED, "true"))
+        .json(MonitorView::from(&m)))
 }
 
 async fn delete(
