@@ -126,7 +126,7 @@ def claim(base, log_path, password):
     status, _ = b.post("/setup", {"_csrf": csrf(page), "token": setup, "org_name": "Bench", "name": "B",
                                   "email": "bench@example.com", "password": password})
     assert status == 303, status
-    _, page = b.post("/settings/tokens", {"_csrf": csrf(b.get("/settings/tokens")), "name": "bench"})
+    _, page = b.post("/settings/tokens", {"_csrf": csrf(b.get("/settings/tokens")), "name": "bench", "scope": "write"})
     api_token = re.search(r"ostu_[0-9a-f]{64}", page).group(0)
     _, page = b.post("/workers/enrollment-tokens", {"_csrf": csrf(b.get("/workers")), "name": "bench"})
     enroll = re.search(r"ostc_[0-9a-f]{64}", page).group(0)

@@ -36,7 +36,7 @@ STEPS = [int(s) for s in os.environ.get("STEPS", "500 1000 1500 2000 3000 4000")
 WINDOW = float(os.environ.get("WINDOW", "10"))
 KILLS = int(os.environ.get("KILLS", "5"))
 FAILOVER_MONITORS = int(os.environ.get("FAILOVER_MONITORS", "300"))
-PASSWORD = "benchmark-password-123"
+PASSWORD = "quiet harbor lantern benchmark"
 SECRET = "bench-cluster-secret-0123456789"
 DB = ADMIN_URL.rsplit("/", 1)[0] + "/openseer_bench_cluster"
 

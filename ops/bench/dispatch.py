@@ -21,7 +21,7 @@ from benchlib import claim, cpu_seconds, create_monitor, figure, free_port, perc
 BIN = sys.argv[1]
 STEPS = [int(s) for s in os.environ.get("STEPS", "500 1000 2000 4000 5000 6000 8000").split()]
 WINDOW = float(os.environ.get("WINDOW", "10"))
-PASSWORD = "benchmark-password-123"
+PASSWORD = "quiet harbor lantern benchmark"
 
 
 def main():
