@@ -300,6 +300,10 @@ async fn removing_a_member_ends_their_sessions_and_tokens_there() {
     };
     assert_eq!(api().await.unwrap().status(), 200);
     assert_eq!(app.store.session_count(2).await.unwrap(), 2);
+    // An open dashboard's live stream.
+    let mut live = ed.http.get(app.url("/events")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    assert!(live.chunk().await.unwrap().is_some(), "the stream opened");
 
     let (s, _) = post(
         &owner,
@@ -318,6 +322,12 @@ async fn removing_a_member_ends_their_sessions_and_tokens_there() {
         );
     }
     assert_eq!(api().await.unwrap().status(), 401);
+    // The live stream ends too, within seconds.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Ok(Some(_)) = live.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the removed member's live stream still runs");
     // Signing in again finds no organization to enter.
     assert_eq!(
         Browser::new(&app).login("ed@example.com", PASSWORD).await,

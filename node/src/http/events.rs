@@ -20,6 +20,10 @@ use openseer_web::live::{
 /// Events buffered per stream before the slowest streams start losing some.
 const STREAM_BUFFER: usize = 1024;
 const KEEPALIVE: Duration = Duration::from_secs(15);
+/// How often a stream checks that its user is still signed in to the
+/// organization and a member of it: a removed member's open dashboards, and
+/// those of a user whose sessions all ended, stop receiving within this.
+const RECHECK: Duration = Duration::from_secs(3);
 
 fn frame(event: &str, data: &str) -> String {
     // Fragments are single-line HTML; guard anyway, since a newline would end the field.
@@ -84,16 +88,32 @@ pub async fn stream(s: SignedIn, state: web::Data<AppState>) -> Result<HttpRespo
     let hello = Bytes::from("retry: 2000\n: connected\n\n");
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.reset();
-    let events = stream::unfold((rx, keepalive), |(mut rx, mut keepalive)| async move {
-        let chunk = tokio::select! {
-            e = rx.recv() => render(&e?),
-            _ = keepalive.tick() => ": keepalive\n\n".to_string(),
-        };
-        Some((
-            Ok::<_, actix_web::Error>(Bytes::from(chunk)),
-            (rx, keepalive),
-        ))
-    });
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.reset();
+    let (user_id, org_id) = (s.user.id, s.org_id());
+    let watch = (rx, keepalive, recheck, state.clone());
+    let events = stream::unfold(
+        watch,
+        move |(mut rx, mut keepalive, mut recheck, state)| async move {
+            let chunk = loop {
+                tokio::select! {
+                    e = rx.recv() => break render(&e?),
+                    _ = keepalive.tick() => break ": keepalive\n\n".to_string(),
+                    _ = recheck.tick() => {
+                        // A database hiccup keeps the stream; only a clear
+                        // "no longer signed in here" ends it.
+                        if let Ok(false) = state.store.signed_in_to(user_id, org_id, state.now()).await {
+                            return None;
+                        }
+                    }
+                }
+            };
+            Some((
+                Ok::<_, actix_web::Error>(Bytes::from(chunk)),
+                (rx, keepalive, recheck, state),
+            ))
+        },
+    );
     let body = stream::once(async move { Ok::<_, actix_web::Error>(hello) });
     use futures_util::StreamExt;
     Ok(HttpResponse::Ok()

@@ -907,6 +907,23 @@ impl Store {
         })
     }
 
+    /// Whether the user still has a live session in the organization and is
+    /// still its member (live streams check this as they go).
+    pub async fn signed_in_to(&self, user_id: i64, org_id: i64, now: i64) -> StoreResult<bool> {
+        on_pool!(self, pool => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sessions s JOIN memberships m ON m.user_id = s.user_id AND m.org_id = s.org_id WHERE s.user_id = $1 AND s.org_id = $2 AND s.expires_at > $3",
+            )
+            .bind(user_id)
+            .bind(org_id)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .map_err(translate)?;
+            Ok(n > 0)
+        })
+    }
+
     /// How many sessions a user has (tests: removal ends them).
     pub async fn session_count(&self, user_id: i64) -> StoreResult<i64> {
         on_pool!(self, pool => {
