@@ -115,6 +115,12 @@ pub fn load_or_create_session_key(dir: &Path) -> std::io::Result<Key> {
         Err(e) => return Err(e),
     }
     let key = Key::generate();
+    write_private(&path, key.master())?;
+    Ok(key)
+}
+
+/// A new file readable by its owner only, on disk before this returns.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -122,10 +128,9 @@ pub fn load_or_create_session_key(dir: &Path) -> std::io::Result<Key> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut f = options.open(&path)?;
-    f.write_all(key.master())?;
-    f.sync_all()?;
-    Ok(key)
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// The key that seals secrets at rest: the configured one; in a cluster,
@@ -153,16 +158,7 @@ pub fn secrets_key(settings: &Settings) -> std::io::Result<SecretsKey> {
         Err(e) => return Err(e),
     }
     let key = SecretsKey::generate();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(&path)?;
-    f.write_all(key.to_hex().as_bytes())?;
-    f.sync_all()?;
+    write_private(&path, key.to_hex().as_bytes())?;
     Ok(key)
 }
 

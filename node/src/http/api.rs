@@ -121,12 +121,7 @@ async fn create(
 }
 
 fn monitor_event(u: &ApiUser, action: &'static str, m: &Monitor) -> crate::store::NewAudit {
-    crate::store::NewAudit {
-        object_type: Some("monitor"),
-        object_id: Some(m.id.to_string()),
-        detail: Some(m.name.clone()),
-        ..u.audit(action)
-    }
+    u.audit(action).on("monitor", m.id).detail(&m.name)
 }
 
 async fn get(

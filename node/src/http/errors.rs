@@ -177,18 +177,6 @@ impl PageError {
     }
 }
 
-/// `s` percent-encoded for a query string value.
-pub fn query_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 impl std::fmt::Display for PageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{self:?}")
@@ -215,7 +203,7 @@ impl ResponseError for PageError {
         match self {
             PageError::SignIn => HttpResponse::SeeOther().insert_header(("Location", "/login")).finish(),
             PageError::Reauth(next) => HttpResponse::SeeOther()
-                .insert_header(("Location", format!("/reauth?next={}", query_encode(next))))
+                .insert_header(("Location", format!("/reauth?next={}", openseer_web::query_value(next))))
                 .finish(),
             PageError::TwoFactorRequired => HttpResponse::SeeOther()
                 .insert_header(("Location", "/settings/2fa"))

@@ -22,6 +22,38 @@ pub struct NewAudit {
     pub ip: Option<String>,
 }
 
+impl NewAudit {
+    /// An event by a user in an organization.
+    pub fn by_user(
+        org_id: i64,
+        user_id: i64,
+        email: &str,
+        action: &'static str,
+        ip: Option<String>,
+    ) -> NewAudit {
+        NewAudit {
+            org_id: Some(org_id),
+            actor_id: Some(user_id),
+            actor: email.to_string(),
+            action,
+            ip,
+            ..NewAudit::default()
+        }
+    }
+
+    /// The event is about `object_type` number `id`.
+    pub fn on(mut self, object_type: &'static str, id: impl ToString) -> NewAudit {
+        self.object_type = Some(object_type);
+        self.object_id = Some(id.to_string());
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> NewAudit {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
     pub id: i64,

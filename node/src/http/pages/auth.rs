@@ -179,16 +179,17 @@ pub async fn setup(
     };
     tracing::info!(user_id = user.id, org_id, "instance set up");
     state
-        .audit(NewAudit {
-            org_id: Some(org_id),
-            actor_id: Some(user.id),
-            actor: user.email.clone(),
-            action: "organization.created",
-            object_type: Some("organization"),
-            object_id: Some(org_id.to_string()),
-            detail: Some(format!("{} (instance set up)", f.org_name.trim())),
-            ip: peer_ip(&req),
-        })
+        .audit(
+            NewAudit::by_user(
+                org_id,
+                user.id,
+                &user.email,
+                "organization.created",
+                peer_ip(&req),
+            )
+            .on("organization", org_id)
+            .detail(format!("{} (instance set up)", f.org_name.trim())),
+        )
         .await;
     start_session(&session, user.id, org_id, now)?;
     Ok(redirect("/"))
@@ -296,16 +297,11 @@ async fn complete_sign_in(
     start_session(session, user.id, org.org_id, state.now())?;
     tracing::info!(user_id = user.id, "signed in");
     state
-        .audit(NewAudit {
-            org_id: Some(org.org_id),
-            actor_id: Some(user.id),
-            actor: user.email.clone(),
-            action: "user.signed_in",
-            object_type: Some("user"),
-            object_id: Some(user.id.to_string()),
-            detail: Some(how.to_string()),
-            ip,
-        })
+        .audit(
+            NewAudit::by_user(org.org_id, user.id, &user.email, "user.signed_in", ip)
+                .on("user", user.id)
+                .detail(how),
+        )
         .await;
     Ok(Some(org.org_id))
 }
@@ -366,15 +362,20 @@ pub async fn login(
     state.throttle.clear(&keys.0);
     match complete_sign_in(&state, &session, &user, "password", ip).await? {
         Some(_) => Ok(redirect(&next)),
-        None => Ok(html_status(
-            actix_web::http::StatusCode::FORBIDDEN,
-            views::message_page(
-                &frame,
-                "No organization",
-                "Your account is not a member of any organization any more. Ask an administrator for an invitation.",
-            ),
-        )),
+        None => Ok(no_organization(&frame)),
     }
+}
+
+/// For an account that belongs to no organization (any more).
+fn no_organization(frame: &views::Frame) -> HttpResponse {
+    html_status(
+        actix_web::http::StatusCode::FORBIDDEN,
+        views::message_page(
+            frame,
+            "No organization",
+            "Your account is not a member of any organization any more. Ask an administrator for an invitation.",
+        ),
+    )
 }
 
 /// The user whose password was accepted within the last minutes.
@@ -446,14 +447,7 @@ pub async fn second_factor(
         .unwrap_or_default();
     match complete_sign_in(&state, &session, &user, how.describe(), ip).await? {
         Some(_) => Ok(redirect(&local_path(Some(&next)))),
-        None => Ok(html_status(
-            actix_web::http::StatusCode::FORBIDDEN,
-            views::message_page(
-                &frame,
-                "No organization",
-                "Your account is not a member of any organization any more. Ask an administrator for an invitation.",
-            ),
-        )),
+        None => Ok(no_organization(&frame)),
     }
 }
 
@@ -508,12 +502,11 @@ pub async fn reauth(
         state.throttle.fail(&keys.0, now);
         state.throttle.fail(&keys.1, now);
         state
-            .audit(NewAudit {
-                object_type: Some("user"),
-                object_id: Some(s.user.id.to_string()),
-                detail: Some("re-authentication failed".into()),
-                ..s.audit("user.sign_in_failed")
-            })
+            .audit(
+                s.audit("user.sign_in_failed")
+                    .on("user", s.user.id)
+                    .detail("re-authentication failed"),
+            )
             .await;
         return Ok(html_status(
             actix_web::http::StatusCode::UNAUTHORIZED,

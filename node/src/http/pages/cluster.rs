@@ -9,7 +9,6 @@ use super::{frame, html, redirect};
 use crate::http::errors::PageError;
 use crate::http::identity::{CsrfForm, CsrfOnly, SignedIn};
 use crate::http::AppState;
-use crate::store::NewAudit;
 
 pub async fn cluster_page(
     s: SignedIn,
@@ -79,11 +78,7 @@ pub async fn cluster_leave(
         "node removed from the cluster"
     );
     state
-        .audit(NewAudit {
-            object_type: Some("node"),
-            object_id: Some(id.to_string()),
-            ..s.audit("cluster.node_removed")
-        })
+        .audit(s.audit("cluster.node_removed").on("node", id))
         .await;
     Ok(redirect("/cluster"))
 }

@@ -32,12 +32,7 @@ const DEFAULT_INVITATION_DAYS: i64 = 7;
 const MAX_INVITATION_DAYS: i64 = 30;
 
 fn member_event(s: &SignedIn, action: &'static str, user_id: i64, detail: String) -> NewAudit {
-    NewAudit {
-        object_type: Some("user"),
-        object_id: Some(user_id.to_string()),
-        detail: Some(detail),
-        ..s.audit(action)
-    }
+    s.audit(action).on("user", user_id).detail(detail)
 }
 
 /// Refuses `s` touching a member with `current` role, or granting `new`,
@@ -326,15 +321,14 @@ pub async fn invite(
         )
         .await?;
     state
-        .audit(NewAudit {
-            object_type: Some("invitation"),
-            object_id: Some(id.to_string()),
-            detail: Some(match email {
-                "" => format!("as {role}, link valid {days} days"),
-                e => format!("{e} as {role}, link valid {days} days"),
-            }),
-            ..s.audit("member.invited")
-        })
+        .audit(
+            s.audit("member.invited")
+                .on("invitation", id)
+                .detail(match email {
+                    "" => format!("as {role}, link valid {days} days"),
+                    e => format!("{e} as {role}, link valid {days} days"),
+                }),
+        )
         .await;
     let link = format!("{}/invite?token={t}", base_url(&req, &state));
     members_view(&s, &state, Some(&link), &[]).await
@@ -352,12 +346,11 @@ pub async fn revoke_invitation(
         .revoke_invitation(s.org_id(), *id, state.now())
         .await?;
     state
-        .audit(NewAudit {
-            object_type: Some("invitation"),
-            object_id: Some(inv.id.to_string()),
-            detail: Some(format!("as {}", inv.role)),
-            ..s.audit("invitation.revoked")
-        })
+        .audit(
+            s.audit("invitation.revoked")
+                .on("invitation", inv.id)
+                .detail(format!("as {}", inv.role)),
+        )
         .await;
     Ok(redirect("/settings/members"))
 }
@@ -529,16 +522,11 @@ pub async fn accept_invitation(
         None => f.email.trim().to_string(),
     };
     state
-        .audit(NewAudit {
-            org_id: Some(org_id),
-            actor_id: Some(user_id),
-            actor: email,
-            action: "member.joined",
-            object_type: Some("user"),
-            object_id: Some(user_id.to_string()),
-            detail: Some(format!("as {role}, by invitation {}", inv.id)),
-            ip: peer_ip(&req),
-        })
+        .audit(
+            NewAudit::by_user(org_id, user_id, &email, "member.joined", peer_ip(&req))
+                .on("user", user_id)
+                .detail(format!("as {role}, by invitation {}", inv.id)),
+        )
         .await;
     state.store.set_last_org(user_id, org_id).await?;
     match s {
@@ -572,10 +560,9 @@ pub async fn create_organization(
     state
         .audit(NewAudit {
             org_id: Some(org_id),
-            object_type: Some("organization"),
-            object_id: Some(org_id.to_string()),
-            detail: Some(f.name.trim().to_string()),
             ..s.audit("organization.created")
+                .on("organization", org_id)
+                .detail(f.name.trim())
         })
         .await;
     switch_to(&s, &state, org_id).await?;
@@ -666,12 +653,11 @@ pub async fn save_organization(
     }
     if !changes.is_empty() {
         state
-            .audit(NewAudit {
-                object_type: Some("organization"),
-                object_id: Some(s.org_id().to_string()),
-                detail: Some(changes.join("; ")),
-                ..s.audit("organization.updated")
-            })
+            .audit(
+                s.audit("organization.updated")
+                    .on("organization", s.org_id())
+                    .detail(changes.join("; ")),
+            )
             .await;
     }
     let mut s = s;

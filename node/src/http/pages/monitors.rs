@@ -775,12 +775,7 @@ fn form_page(
 }
 
 fn monitor_event(s: &SignedIn, action: &'static str, m: &Monitor) -> NewAudit {
-    NewAudit {
-        object_type: Some("monitor"),
-        object_id: Some(m.id.to_string()),
-        detail: Some(m.name.clone()),
-        ..s.audit(action)
-    }
+    s.audit(action).on("monitor", m.id).detail(&m.name)
 }
 
 pub async fn new_monitor(s: SignedIn) -> Result<HttpResponse, PageError> {

@@ -16,7 +16,7 @@ use crate::auth::{password, token};
 use crate::http::errors::PageError;
 use crate::http::identity::{has_csrf, CsrfForm, CsrfOnly, SignedIn};
 use crate::http::AppState;
-use crate::store::{NewApiToken, NewAudit};
+use crate::store::NewApiToken;
 
 /// The widest scope a member with `role` may give a token: a token never
 /// says it may do more than its user.
@@ -156,12 +156,11 @@ pub async fn create_api_token(
         )
         .await?;
     state
-        .audit(NewAudit {
-            object_type: Some("api_token"),
-            object_id: Some(id.to_string()),
-            detail: Some(format!("\"{name}\", scope {scope}")),
-            ..s.audit("api_token.created")
-        })
+        .audit(
+            s.audit("api_token.created")
+                .on("api_token", id)
+                .detail(format!("\"{name}\", scope {scope}")),
+        )
         .await;
     api_tokens_view(&s, &state, Some(&t), &[]).await
 }
@@ -177,12 +176,11 @@ pub async fn revoke_api_token(
         .revoke_api_token(s.user.id, s.org_id(), *id, state.now())
         .await?;
     state
-        .audit(NewAudit {
-            object_type: Some("api_token"),
-            object_id: Some(id.to_string()),
-            detail: Some(format!("\"{name}\"")),
-            ..s.audit("api_token.revoked")
-        })
+        .audit(
+            s.audit("api_token.revoked")
+                .on("api_token", id)
+                .detail(format!("\"{name}\"")),
+        )
         .await;
     Ok(redirect("/settings/tokens"))
 }
@@ -255,11 +253,7 @@ pub async fn change_password(
         "password changed; other sessions ended"
     );
     state
-        .audit(NewAudit {
-            object_type: Some("user"),
-            object_id: Some(s.user.id.to_string()),
-            ..s.audit("user.password_changed")
-        })
+        .audit(s.audit("user.password_changed").on("user", s.user.id))
         .await;
     Ok(html(profile_view(
         &s,

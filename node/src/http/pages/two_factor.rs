@@ -201,11 +201,7 @@ pub async fn enable(
 }
 
 fn user_event(s: &SignedIn, action: &'static str) -> NewAudit {
-    NewAudit {
-        object_type: Some("user"),
-        object_id: Some(s.user.id.to_string()),
-        ..s.audit(action)
-    }
+    s.audit(action).on("user", s.user.id)
 }
 
 pub async fn disable(

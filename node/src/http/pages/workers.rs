@@ -16,7 +16,7 @@ use crate::auth::token;
 use crate::http::errors::PageError;
 use crate::http::identity::{has_csrf, CsrfForm, CsrfOnly, SignedIn};
 use crate::http::AppState;
-use crate::store::{Monitor, NewAudit, NewEnrollmentToken};
+use crate::store::{Monitor, NewEnrollmentToken};
 
 async fn workers_view(
     s: &SignedIn,
@@ -190,12 +190,11 @@ pub async fn create_enrollment_token(
         )
         .await?;
     state
-        .audit(NewAudit {
-            object_type: Some("enrollment_token"),
-            object_id: Some(id.to_string()),
-            detail: Some(format!("\"{name}\"")),
-            ..s.audit("enrollment_token.created")
-        })
+        .audit(
+            s.audit("enrollment_token.created")
+                .on("enrollment_token", id)
+                .detail(format!("\"{name}\"")),
+        )
         .await;
     workers_view(&s, &state, Some(&t), &[]).await
 }
@@ -212,11 +211,10 @@ pub async fn revoke_enrollment_token(
         .revoke_enrollment_token(s.org_id(), *id, state.now())
         .await?;
     state
-        .audit(NewAudit {
-            object_type: Some("enrollment_token"),
-            object_id: Some(id.to_string()),
-            ..s.audit("enrollment_token.revoked")
-        })
+        .audit(
+            s.audit("enrollment_token.revoked")
+                .on("enrollment_token", id),
+        )
         .await;
     Ok(redirect("/workers"))
 }
@@ -234,11 +232,7 @@ pub async fn revoke_worker(
         .await?;
     tracing::info!(worker_id = *id, "worker revoked");
     state
-        .audit(NewAudit {
-            object_type: Some("worker"),
-            object_id: Some(id.to_string()),
-            ..s.audit("worker.revoked")
-        })
+        .audit(s.audit("worker.revoked").on("worker", id))
         .await;
     state.actors.workers_changed(s.org_id());
     Ok(redirect("/workers"))
