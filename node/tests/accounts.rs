@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{csrf_of, Browser, TestApp, PASSWORD};
+use common::{csrf_of, session_cookie, Browser, TestApp, PASSWORD};
 use openseer_protocol::Role;
 use serde_json::json;
 
@@ -110,15 +110,6 @@ async fn unknown_accounts_get_the_same_answer_as_wrong_passwords() {
     assert!(p1.contains("Wrong email or password.") && p2.contains("Wrong email or password."));
 }
 
-fn cookie_of(r: &reqwest::Response) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("openseer_session="))
-        .map(|c| c.split(';').next().unwrap().to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_logout_the_old_cookie_is_rejected() {
     let app = TestApp::spawn().await;
@@ -128,7 +119,7 @@ async fn after_logout_the_old_cookie_is_rejected() {
         .build()
         .unwrap();
     let r = http.get(app.url("/login")).send().await.unwrap();
-    let pre = cookie_of(&r).expect("session cookie on the sign-in page");
+    let pre = session_cookie(&r).expect("session cookie on the sign-in page");
     let csrf = csrf_of(&r.text().await.unwrap());
     let r = http
         .post(app.url("/login"))
@@ -153,7 +144,7 @@ async fn after_logout_the_old_cookie_is_rejected() {
         set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
         "{set_cookie}"
     );
-    let cookie = cookie_of(&r).expect("a new session at sign-in");
+    let cookie = session_cookie(&r).expect("a new session at sign-in");
     assert_ne!(cookie, pre, "the session key is rotated at sign-in");
 
     let r = http

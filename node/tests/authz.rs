@@ -328,15 +328,8 @@ async fn callers(app: &TestApp) -> Vec<Caller> {
     let read = user_token(app, 1, 1, Scope::Read, None).await.1;
     // A worker of the first organization.
     let enroll = app.enrollment_token(out[3].session.as_ref().unwrap()).await;
-    let w: openseer_protocol::wire::EnrollResponse = reqwest::Client::new()
-        .post(app.url("/api/worker/v1/enroll"))
-        .json(&serde_json::json!({
-            "enrollment_token": enroll, "name": "w", "region": "eu",
-            "capabilities": {"version": "t", "check_types": ["http"], "concurrency": 1}
-        }))
-        .send()
+    let w: openseer_protocol::wire::EnrollResponse = common::enroll(&app.base, &enroll, "eu")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -499,10 +492,7 @@ fn form_fields(path: &str, org_id: i64) -> Vec<(&'static str, String)> {
 fn json_body(path: &str) -> serde_json::Value {
     if path.starts_with("/api/worker/v1/") {
         return match path {
-            "/api/worker/v1/enroll" => serde_json::json!({
-                "enrollment_token": "ostc_nope", "name": "w", "region": "eu",
-                "capabilities": {"version": "t", "check_types": ["http"], "concurrency": 1}
-            }),
+            "/api/worker/v1/enroll" => common::enroll_body("ostc_nope", "eu"),
             "/api/worker/v1/jobs" => serde_json::json!({"max_jobs": 1, "wait_ms": 0}),
             "/api/worker/v1/results" => serde_json::json!({"results": []}),
             _ => serde_json::json!({"run_ids": []}),
@@ -692,15 +682,8 @@ async fn every_route_that_takes_a_body_refuses_one_over_its_limit() {
     let token = owner.api_token("admin").await;
     let worker = {
         let enroll = app.enrollment_token(&owner).await;
-        let w: openseer_protocol::wire::EnrollResponse = reqwest::Client::new()
-            .post(app.url("/api/worker/v1/enroll"))
-            .json(&serde_json::json!({
-                "enrollment_token": enroll, "name": "w", "region": "eu",
-                "capabilities": {"version": "t", "check_types": ["http"], "concurrency": 1}
-            }))
-            .send()
+        let w: openseer_protocol::wire::EnrollResponse = common::enroll(&app.base, &enroll, "eu")
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();

@@ -437,26 +437,6 @@ async fn a_new_member_joins_by_link_and_signs_in_with_two_factors() {
         .expect("the team walk finishes within 2 minutes");
 }
 
-/// The key on the two-factor page, decoded (RFC 4648 base32).
-fn base32_decode(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0);
-    for c in text.trim().bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {text}"),
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
 async fn team_walk() {
     use openseer_node::auth::totp;
     common::memory_guard();
@@ -515,7 +495,7 @@ async fn team_walk() {
     wait_css(&c, ".qr svg", 5).await;
     labelled_and_fits(&c, "the two-factor page").await;
     shot(&c, "22-two-factor-qr").await;
-    let secret = base32_decode(&text(&c, "#totp-key").await);
+    let secret = common::base32_decode(&text(&c, "#totp-key").await);
     let now = openseer_node::clock::system_now_ms();
     fill(&c, "#code", &totp::code_at(&secret, totp::step_of(now))).await;
     click(&c, "form[action='/settings/2fa/enable'] button").await;

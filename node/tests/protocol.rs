@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Browser, TestApp};
+use common::{enroll_body, Browser, TestApp};
 use openseer_protocol::wire::{EnrollResponse, GetJobsResponse, Job, SubmitResultsResponse};
 use serde_json::json;
 
@@ -61,11 +61,6 @@ impl RawWorker {
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
     }
-}
-
-fn enroll_body(token: &str, region: &str) -> serde_json::Value {
-    json!({"enrollment_token": token, "name": "raw", "region": region,
-           "capabilities": {"version": "test", "check_types": ["http"], "concurrency": 1}})
 }
 
 fn result_for(job: &Job) -> serde_json::Value {

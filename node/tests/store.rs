@@ -201,6 +201,10 @@ async fn setup_and_accounts(store: &Store) {
             ("other".into(), Role::Viewer)
         ]
     );
+    let (u, ms) = store.user_with_memberships(bob.id).await.unwrap().unwrap();
+    assert_eq!(u.email, "bob@example.com");
+    assert_eq!(ms, store.memberships_of(bob.id).await.unwrap());
+    assert!(store.user_with_memberships(9_999).await.unwrap().is_none());
     let own = store
         .create_organization_for(bob.id, "Bob's", NOW)
         .await
@@ -276,6 +280,8 @@ async fn members_and_owners(store: &Store) {
         "the removed member's tokens for the organization go"
     );
     assert_eq!(store.session_count(owner).await.unwrap(), 1);
+    let (_, left) = store.user_with_memberships(owner).await.unwrap().unwrap();
+    assert!(left.is_empty(), "a user of no organization is still a user");
 }
 
 /// Invitations: good once, until they expire or are revoked; one made for

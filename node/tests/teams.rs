@@ -7,7 +7,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{csrf_of, extract_token, Browser, TestApp, TestClock, PASSWORD};
+use common::{
+    base32_decode, csrf_of, extract_token, session_cookie, Browser, TestApp, TestClock, PASSWORD,
+};
 use openseer_node::auth::totp;
 use openseer_node::clock::Clock;
 use openseer_protocol::Role;
@@ -282,6 +284,10 @@ async fn roles_limit_who_manages_members_and_an_organization_keeps_an_owner() {
         "a role change takes effect at once"
     );
     assert_eq!(owner.get("/settings/audit").await.0, 403);
+    // An organization needs a name.
+    let (s, page) = post(&editor, "/", "/orgs", &[("name", "  ")]).await;
+    assert_eq!(s, 422);
+    assert!(page.contains("new-org-error"), "{page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,26 +341,10 @@ async fn removing_a_member_ends_their_sessions_and_tokens_there() {
     );
 }
 
-/// The key on the setup page, decoded (RFC 4648 base32).
+/// The key on the setup page, decoded.
 fn totp_key(page: &str) -> Vec<u8> {
     let start = page.find("id=\"totp-key\">").expect("the key on the page") + 14;
-    let text = &page[start..start + page[start..].find('<').unwrap()];
-    let mut out = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0);
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {text}"),
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
+    base32_decode(&page[start..start + page[start..].find('<').unwrap()])
 }
 
 fn recovery_codes(page: &str) -> Vec<String> {
@@ -549,15 +539,6 @@ async fn an_organization_that_requires_two_factor_sends_members_to_set_it_up() {
     // While required, it cannot be turned off.
     let (s, page) = post(&ed, "/settings/2fa", "/settings/2fa/disable", &[]).await;
     assert_eq!(s, 403, "{page}");
-}
-
-fn session_cookie(r: &reqwest::Response) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("openseer_session="))
-        .map(|c| c.split(';').next().unwrap().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -796,16 +777,9 @@ async fn tokens_have_scopes_and_expiry_and_enrollment_tokens_run_out() {
     )
     .await;
     let today = extract_token(&page, "ostc_");
-    let enroll = |token: String| {
-        http.post(app.url("/api/worker/v1/enroll"))
-            .json(&serde_json::json!({
-                "enrollment_token": token, "name": "w", "region": "eu",
-                "capabilities": {"version": "t", "check_types": ["http"], "concurrency": 1}
-            }))
-            .send()
-    };
-    assert_eq!(enroll(once.clone()).await.unwrap().status(), 200);
-    assert_eq!(enroll(once).await.unwrap().status(), 401, "used up");
+    let enroll = |token| common::enroll(&app.base, token, "eu");
+    assert_eq!(enroll(&once).await.status(), 200);
+    assert_eq!(enroll(&once).await.status(), 401, "used up");
     let list = |token: String| {
         http.get(app.url("/api/v1/monitors"))
             .bearer_auth(token)
@@ -814,7 +788,7 @@ async fn tokens_have_scopes_and_expiry_and_enrollment_tokens_run_out() {
     assert_eq!(list(daily.clone()).await.unwrap().status(), 200);
     clock.advance(DAY + 1_000);
     assert_eq!(list(daily).await.unwrap().status(), 401, "expired");
-    assert_eq!(enroll(today).await.unwrap().status(), 401, "expired");
+    assert_eq!(enroll(&today).await.status(), 401, "expired");
     assert_eq!(list(admin_token).await.unwrap().status(), 200, "no expiry");
 }
 

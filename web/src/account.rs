@@ -262,7 +262,7 @@ pub fn members_page(frame: &Frame, v: &MembersVm, errors: &[FieldError]) -> Mark
             h2 { "Another organization" }
             form.row method="post" action="/orgs" {
                 (csrf_field(frame.csrf))
-                label for="new-org" { "Name" input #new-org name="name" required maxlength="100"; }
+                (field(errors, "new-org", "Name", None, html! { input #new-org name="name" required maxlength="100" aria-invalid=(invalid(errors, "new-org")); }))
                 button.secondary type="submit" { "Create organization" }
             }
         },

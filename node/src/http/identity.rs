@@ -127,15 +127,10 @@ async fn session_user(
         session.purge();
         return Err(NoUser::SignIn);
     }
-    let user = match state.store.user_by_id(user_id).await {
-        Ok(u) => u,
-        Err(StoreError::NotFound) => {
-            session.purge();
-            return Err(NoUser::SignIn);
-        }
-        Err(e) => return Err(e.into()),
+    let Some((user, orgs)) = state.store.user_with_memberships(user_id).await? else {
+        session.purge();
+        return Err(NoUser::SignIn);
     };
-    let orgs = state.store.memberships_of(user_id).await?;
     let wanted = session.get::<i64>(ORG_ID_KEY).ok().flatten();
     let pick = |id: Option<i64>| id.and_then(|id| orgs.iter().find(|m| m.org_id == id));
     let Some(org) = pick(wanted)
@@ -384,12 +379,15 @@ impl FromRequest for ApiUser {
                     .await?
                     .ok_or_else(ApiError::unauthorized)?;
                 // A token lives only as long as its user's membership.
-                let member = state
+                let (user, orgs) = state
                     .store
-                    .membership(auth.org_id, auth.user_id)
+                    .user_with_memberships(auth.user_id)
                     .await?
                     .ok_or_else(ApiError::unauthorized)?;
-                let user = state.store.user_by_id(auth.user_id).await?;
+                let member = orgs
+                    .into_iter()
+                    .find(|m| m.org_id == auth.org_id)
+                    .ok_or_else(ApiError::unauthorized)?;
                 if member.require_2fa && !user.totp_enabled {
                     return Err(two_factor());
                 }
@@ -492,12 +490,6 @@ pub struct CsrfOnly {
     pub csrf: String,
 }
 
-impl HasCsrf for CsrfOnly {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 /// Implements [`HasCsrf`] for form structs with a `csrf` field.
 macro_rules! has_csrf {
     ($($t:ty),* $(,)?) => {
@@ -509,3 +501,5 @@ macro_rules! has_csrf {
     };
 }
 pub(crate) use has_csrf;
+
+has_csrf!(CsrfOnly);

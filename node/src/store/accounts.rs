@@ -8,7 +8,7 @@
 use openseer_protocol::Role;
 use sqlx::Row;
 
-use super::{translate, BackendKind, Store, StoreError, StoreResult, WritePool};
+use super::{conflict_as, translate, BackendKind, Store, StoreError, StoreResult, WritePool};
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -144,12 +144,7 @@ macro_rules! insert_user {
         .bind($now)
         .fetch_one(&mut *$tx)
         .await
-        .map_err(|e| match translate(e) {
-            StoreError::Conflict(_) => {
-                StoreError::Conflict("a user with this email already exists".into())
-            }
-            other => other,
-        })?;
+        .map_err(conflict_as("a user with this email already exists"))?;
         id
     }};
 }
@@ -179,12 +174,7 @@ macro_rules! insert_membership {
         .bind($now)
         .execute(&mut *$tx)
         .await
-        .map_err(|e| match translate(e) {
-            StoreError::Conflict(_) => {
-                StoreError::Conflict("already a member of this organization".into())
-            }
-            other => other,
-        })?;
+        .map_err(conflict_as("already a member of this organization"))?;
     }};
 }
 
@@ -371,6 +361,37 @@ impl Store {
                 .await
                 .map_err(translate)?;
             Ok(row.as_ref().map(|r| user_from_row!(r)))
+        })
+    }
+
+    /// A user and the organizations they belong to (by name), in one query:
+    /// every signed-in request needs both. `None` when there is no such user.
+    pub async fn user_with_memberships(
+        &self,
+        user_id: i64,
+    ) -> StoreResult<Option<(User, Vec<Membership>)>> {
+        on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT u.id, u.email, u.name, u.password_hash, u.totp_enabled_at, u.last_org_id,
+                        m.org_id, o.name AS org_name, m.role, o.require_2fa
+                 FROM users u
+                 LEFT JOIN memberships m ON m.user_id = u.id
+                 LEFT JOIN organizations o ON o.id = m.org_id
+                 WHERE u.id = $1 ORDER BY o.name, o.id",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await
+            .map_err(translate)?;
+            let Some(first) = rows.first() else {
+                return Ok(None);
+            };
+            let user = user_from_row!(first);
+            let mut memberships = Vec::with_capacity(rows.len());
+            for r in rows.iter().filter(|r| r.get::<Option<i64>, _>("org_id").is_some()) {
+                memberships.push(membership_from_row!(r));
+            }
+            Ok(Some((user, memberships)))
         })
     }
 

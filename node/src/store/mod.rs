@@ -74,6 +74,14 @@ pub(crate) fn translate(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// [`translate`], saying what a unique violation means here.
+pub(crate) fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match translate(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(what.into()),
+        other => other,
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Clone)]

@@ -415,6 +415,52 @@ impl Browser {
     }
 }
 
+/// The session cookie a response sets (`openseer_session=...`), if any.
+pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("openseer_session="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+}
+
+/// RFC 4648 base32 (as a TOTP key is shown), decoded.
+pub fn base32_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in text.trim().bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {text}"),
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// An Enroll request body for `token` in `region`.
+pub fn enroll_body(token: &str, region: &str) -> serde_json::Value {
+    serde_json::json!({"enrollment_token": token, "name": "raw", "region": region,
+           "capabilities": {"version": "test", "check_types": ["http"], "concurrency": 1}})
+}
+
+/// Enrolls a worker of `region` with `token` over HTTP; the answer.
+pub async fn enroll(base: &str, token: &str, region: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/api/worker/v1/enroll"))
+        .json(&enroll_body(token, region))
+        .send()
+        .await
+        .unwrap()
+}
+
 pub fn csrf_of(html: &str) -> String {
     let marker = "name=\"_csrf\" value=\"";
     let start = html

@@ -547,11 +547,9 @@ pub async fn create_organization(
     CsrfForm(f): CsrfForm<OrgNameForm>,
 ) -> Result<HttpResponse, PageError> {
     let mut errors = Vec::new();
-    check_text("name", &f.name, 100, &mut errors);
+    check_text("new-org", &f.name, 100, &mut errors);
     if !errors.is_empty() {
-        return Err(PageError::forbidden(
-            "An organization needs a name of 1 to 100 characters.",
-        ));
+        return members_view(&s, &state, None, &errors).await;
     }
     let org_id = state
         .store
