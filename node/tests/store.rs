@@ -846,7 +846,7 @@ async fn tokens_and_workers(store: &Store) {
         assert_eq!(got.is_some(), i < 2, "use {}", i + 1);
     }
     let two = store.enrollment_tokens(a).await.unwrap();
-    assert!(!two[0].usable_at(NOW) && two[0].uses == 2);
+    assert_eq!((two[0].status_at(NOW), two[0].uses), ("used up", 2));
     store
         .create_enrollment_token(
             NewEnrollmentToken {
@@ -862,6 +862,12 @@ async fn tokens_and_workers(store: &Store) {
         .await
         .unwrap()
         .is_none());
+    let three = store.enrollment_tokens(a).await.unwrap();
+    assert_eq!(
+        (three[0].status_at(NOW), three[0].status_at(NOW + 5)),
+        ("active", "expired")
+    );
+    assert_eq!(three[2].status_at(NOW), "revoked");
 }
 
 /// Header values and bodies are stored sealed: the raw column never holds

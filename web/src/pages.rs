@@ -537,7 +537,7 @@ pub struct EnrollmentTokenVm<'a> {
     pub expires_at: Option<i64>,
     pub uses: i64,
     pub max_uses: Option<i64>,
-    /// "active", "revoked" or "expired or used up".
+    /// "active", "revoked", "expired" or "used up".
     pub status: &'a str,
 }
 

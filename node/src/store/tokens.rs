@@ -49,11 +49,18 @@ pub struct EnrollmentToken {
 }
 
 impl EnrollmentToken {
-    /// Can still enroll a worker.
-    pub fn usable_at(&self, now: i64) -> bool {
-        self.revoked_at.is_none()
-            && self.expires_at.is_none_or(|e| e > now)
-            && self.max_uses.is_none_or(|m| self.uses < m)
+    /// "active" while it can still enroll a worker, else why not:
+    /// "revoked", "expired" or "used up".
+    pub fn status_at(&self, now: i64) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.expires_at.is_some_and(|e| e <= now) {
+            "expired"
+        } else if self.max_uses.is_some_and(|m| self.uses >= m) {
+            "used up"
+        } else {
+            "active"
+        }
     }
 }
 

@@ -76,11 +76,7 @@ async fn workers_view(
             expires_at: t.expires_at,
             uses: t.uses,
             max_uses: t.max_uses,
-            status: match (t.revoked_at, t.usable_at(now)) {
-                (Some(_), _) => "revoked",
-                (None, true) => "active",
-                (None, false) => "expired or used up",
-            },
+            status: t.status_at(now),
         })
         .collect();
     let csrf = s.csrf();
