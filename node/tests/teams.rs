@@ -629,6 +629,20 @@ async fn sessions_rotate_on_privilege_and_end_when_idle_or_old() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_idle_limit_counts_from_the_last_request() {
+    let clock = Arc::new(TestClock::default());
+    let app = TestApp::spawn_full(|s| s.sessions.idle_ms = MINUTE, clock.clone()).await;
+    let b = app.setup_admin("owner@example.com").await;
+    // Requests 30 and 50 s apart: never a minute without one.
+    for gap in [30_000, 50_000, 50_000] {
+        clock.advance(gap);
+        assert!(signed_in(&b).await, "{gap} ms after the last request");
+    }
+    clock.advance(MINUTE + 1_000);
+    assert!(!signed_in(&b).await, "a minute without a request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sensitive_actions_need_a_recent_password() {
     let clock = Arc::new(TestClock::default());
     let app = TestApp::spawn_with_clock(clock.clone()).await;

@@ -37,9 +37,13 @@ pub const SEEN_KEY: &str = "seen";
 pub const REAUTH_KEY: &str = "reauth";
 /// How long a re-authentication covers sensitive actions.
 pub const REAUTH_WINDOW_MS: i64 = 10 * 60_000;
-/// How stale `SEEN_KEY` may get before a request refreshes it; bounds the
-/// session writes an active user causes to one a minute.
-const SEEN_REFRESH_MS: i64 = 60_000;
+/// How stale `SEEN_KEY` may get before a request refreshes it: at most a
+/// minute (an active user causes one session write a minute), and at most a
+/// tenth of the idle limit, so a short limit does not end a session whose
+/// last request was well within it.
+fn seen_refresh_ms(idle_ms: i64) -> i64 {
+    (idle_ms / 10).min(60_000)
+}
 
 fn state(req: &HttpRequest) -> web::Data<AppState> {
     req.app_data::<web::Data<AppState>>()
@@ -145,7 +149,7 @@ async fn session_user(
     if Some(org.org_id) != wanted {
         let _ = session.insert(ORG_ID_KEY, org.org_id);
     }
-    if now - seen > SEEN_REFRESH_MS {
+    if now - seen > seen_refresh_ms(limits.idle_ms) {
         let _ = session.insert(SEEN_KEY, now);
     }
     if org.require_2fa && !user.totp_enabled && !reachable_without_2fa(path) {

@@ -62,7 +62,8 @@ impl TestApp {
         Self::spawn_full(tweak, Arc::new(TestClock::default())).await
     }
 
-    async fn spawn_full(tweak: impl FnOnce(&mut Settings), clock: Arc<TestClock>) -> TestApp {
+    /// Settings of the test's own, and a clock it moves.
+    pub async fn spawn_full(tweak: impl FnOnce(&mut Settings), clock: Arc<TestClock>) -> TestApp {
         memory_guard();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
