@@ -387,6 +387,14 @@ async fn three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one
         "node 3 is no longer a member: {counts:?}"
     );
     assert_eq!(counts.values().sum::<u64>(), 64);
+    // Node 3 keeps running, and stays out: it was removed, not drained
+    // for a restart (it once asked itself back in within half a second).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let counts = c.shard_counts().await;
+    assert!(
+        !counts.contains_key(&3),
+        "node 3 came back by itself: {counts:?}"
+    );
     let t1 = system_now_ms();
     wait_all_checked(&c, &keys, t1, Duration::from_secs(5)).await;
     eprintln!("stopping the workers");

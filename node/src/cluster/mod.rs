@@ -283,15 +283,21 @@ impl Cluster {
 
     /// A node marked leaving by an earlier run (it drained before it
     /// stopped) asks to be given shards again, unless this run is itself
-    /// draining or leaving.
+    /// draining or leaving. Only a mark found before this run was in the
+    /// rotation counts: once it has been in, a later mark is a removal (from
+    /// the dashboard, handled by another node) or its own drain, and it
+    /// stays out until it is started again.
     async fn rejoin_if_drained(self: Arc<Self>) {
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
             if self.staying_out.load(Ordering::Relaxed) {
+                return;
+            }
+            if self.leader_http().is_none() || !self.caught_up() {
                 continue;
             }
-            if !self.state.borrow().leaving.contains(&self.me) || self.leader_http().is_none() {
-                continue;
+            if !self.state.borrow().leaving.contains(&self.me) {
+                return;
             }
             let req = JoinRequest {
                 node_id: self.me,
@@ -299,7 +305,10 @@ impl Cluster {
                 cluster: self.addr.cluster.clone(),
             };
             match self.join(req).await {
-                Ok(()) => tracing::info!("back in the rotation after a drain"),
+                Ok(()) => {
+                    tracing::info!("back in the rotation after a drain");
+                    return;
+                }
                 Err(e) => tracing::debug!(error = %e, "rejoining after a drain"),
             }
         }
