@@ -19,8 +19,24 @@ pub struct Readings {
     pub db_pool_idle: usize,
     pub shards: u32,
     pub rollup_lag_seconds: f64,
-    /// (is leader, term, last applied index, fenced), in a cluster.
-    pub raft: Option<(bool, u64, u64, bool)>,
+    /// In a cluster only.
+    pub raft: Option<RaftReading>,
+}
+
+/// This node's view of the raft group.
+#[derive(Debug, Clone, Copy)]
+pub struct RaftReading {
+    /// One of [`RaftReading::ROLES`].
+    pub role: &'static str,
+    pub term: u64,
+    pub applied_index: u64,
+    pub last_log_index: u64,
+    pub fenced: bool,
+}
+
+impl RaftReading {
+    /// openraft's server states, as `openseer_raft_role` labels them.
+    pub const ROLES: [&'static str; 5] = ["leader", "follower", "candidate", "learner", "shutdown"];
 }
 
 pub struct Metrics {
@@ -148,26 +164,34 @@ impl Metrics {
             out,
             "# HELP openseer_rollup_lag_seconds How long ago every shard's rollups were last fully caught up.\n# TYPE openseer_rollup_lag_seconds gauge\nopenseer_rollup_lag_seconds {rollup_lag_seconds:.3}"
         );
-        if let Some((leader, term, applied, fenced)) = raft {
-            gauge(
-                &mut out,
-                "openseer_raft_leader",
-                "1 while this node is the raft leader.",
-                i64::from(leader),
-            );
+        if let Some(r) = raft {
+            let _ = writeln!(out, "# HELP openseer_raft_role 1 for the raft role this node is in, 0 for the others.\n# TYPE openseer_raft_role gauge");
+            for role in RaftReading::ROLES {
+                let _ = writeln!(
+                    out,
+                    "openseer_raft_role{{role=\"{role}\"}} {}",
+                    u8::from(role == r.role)
+                );
+            }
             gauge(
                 &mut out,
                 "openseer_raft_term",
                 "The raft term this node is in.",
-                term as i64,
+                r.term as i64,
             );
             gauge(
                 &mut out,
                 "openseer_raft_applied_index",
-                "The last raft log index this node applied.",
-                applied as i64,
+                "The last committed raft log index this node applied.",
+                r.applied_index as i64,
             );
-            gauge(&mut out, "openseer_raft_fenced", "1 while this node has not heard from a leader within the fence timeout (it schedules nothing).", i64::from(fenced));
+            gauge(
+                &mut out,
+                "openseer_raft_last_log_index",
+                "The last index in this node's raft log, committed or not.",
+                r.last_log_index as i64,
+            );
+            gauge(&mut out, "openseer_raft_fenced", "1 while this node has not heard from a leader within the fence timeout (it schedules nothing).", i64::from(r.fenced));
         }
         let _ = writeln!(out, "# HELP openseer_http_requests_total HTTP requests by method, route and status.\n# TYPE openseer_http_requests_total counter");
         for ((method, route, status), v) in self.http.lock().expect("metrics lock").iter() {

@@ -281,7 +281,11 @@ async fn three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one
 
 async fn three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one_node_body() {
     let _one = SERIAL.lock().await;
-    let Some(c) = TestCluster::start(3).await else {
+    let Some(c) = TestCluster::start_with(3, |_| {
+        vec![("OPENSEER_METRICS_TOKEN".into(), METRICS_TOKEN.into())]
+    })
+    .await
+    else {
         return;
     };
     let bases = c.bases();
@@ -350,6 +354,7 @@ async fn three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one
     let counts = c.shard_counts().await;
     assert_eq!(counts.len(), 3, "{counts:?}");
     assert_no_tick_twice(&c.db_url).await;
+    cluster_metrics_agree(&bases).await;
 
     // A monitor created on node 3 is checked within a couple of seconds
     // although its shard may be owned elsewhere.
@@ -400,6 +405,71 @@ async fn three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one
     eprintln!("stopping the workers");
     w_eu.shutdown().await.unwrap();
     w_us.shutdown().await.unwrap();
+}
+
+const METRICS_TOKEN: &str = "cluster-metrics-token-0123456789";
+
+/// Every node's `/metrics` under load passes promtool and lists only
+/// documented metrics, and the nodes agree on the raft group: one leader,
+/// one term, nobody fenced, every shard owned once. Agreement is asked a
+/// few times, since an election may be under way at any one moment.
+async fn cluster_metrics_agree(bases: &[String]) {
+    let http = reqwest::Client::new();
+    let mut last = String::new();
+    for _ in 0..5 {
+        let mut survey = Vec::new();
+        for (i, base) in bases.iter().enumerate() {
+            let node = i + 1;
+            let body = http
+                .get(format!("{base}/metrics"))
+                .bearer_auth(METRICS_TOKEN)
+                .send()
+                .await
+                .expect("metrics answer")
+                .text()
+                .await
+                .expect("metrics body");
+            common::metrics::promtool_check(&body);
+            common::metrics::assert_documented(&body);
+            let value = |line: &str| common::metrics::value(&body, line);
+            let role = |r: &str| value(&format!("openseer_raft_role{{role=\"{r}\"}}"));
+            let roles: f64 = ["leader", "follower", "candidate", "learner", "shutdown"]
+                .iter()
+                .map(|r| role(r))
+                .sum();
+            assert_eq!(roles, 1.0, "node {node}: one role at a time");
+            assert!(value("openseer_raft_term") >= 1.0);
+            assert!(value("openseer_raft_applied_index") >= 1.0);
+            assert!(value("openseer_raft_last_log_index") >= value("openseer_raft_applied_index"));
+            assert!(
+                value("openseer_jobs_scheduled_total") > 0.0,
+                "node {node} schedules"
+            );
+            // Workers submit to nodes 1 (eu) and 2 (us) only.
+            if node < 3 {
+                assert!(
+                    value("openseer_ingest_batch_size_count") >= 1.0,
+                    "node {node} ingests"
+                );
+            }
+            survey.push((
+                role("leader"),
+                value("openseer_raft_term"),
+                value("openseer_raft_fenced"),
+                value("openseer_shards_owned"),
+            ));
+        }
+        let leaders = survey.iter().filter(|s| s.0 == 1.0).count();
+        let one_term = survey.windows(2).all(|w| w[0].1 == w[1].1);
+        let fenced = survey.iter().any(|s| s.2 != 0.0);
+        let shards: f64 = survey.iter().map(|s| s.3).sum();
+        if leaders == 1 && one_term && !fenced && shards == 64.0 {
+            return;
+        }
+        last = format!("(leader, term, fenced, shards) by node: {survey:?}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("the nodes' metrics disagree on the raft group: {last}");
 }
 
 /// Kills one node with SIGKILL while checks run everywhere, and measures

@@ -121,7 +121,12 @@ pub struct ClusterView {
     pub leader: Option<NodeId>,
     pub term: u64,
     pub role: String,
-    pub commit_index: u64,
+    /// The last raft log index this node applied (committed entries only).
+    #[serde(default)]
+    pub applied_index: u64,
+    /// The last index in this node's raft log, committed or not.
+    #[serde(default)]
+    pub last_log_index: u64,
     pub fenced: bool,
     /// Jobs this node's schedulers emitted per second, lately.
     pub checks_per_second: f64,
@@ -673,7 +678,8 @@ impl Cluster {
             leader: m.current_leader,
             term: m.current_term,
             role: format!("{:?}", m.state).to_lowercase(),
-            commit_index: m.last_applied.map_or(0, |l| l.index),
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            last_log_index: m.last_log_index.unwrap_or(0),
             fenced: !self.fence.allows(),
             checks_per_second: f64::from_bits(self.rate.load(Ordering::Relaxed)),
             nodes,

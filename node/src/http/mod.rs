@@ -248,7 +248,17 @@ async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Htt
         rollup_lag_seconds: lag_ms as f64 / 1000.0,
         raft: state.cluster.as_ref().map(|c| {
             let v = c.view();
-            (v.role == "leader", v.term, v.commit_index, v.fenced)
+            crate::metrics::RaftReading {
+                role: crate::metrics::RaftReading::ROLES
+                    .iter()
+                    .copied()
+                    .find(|r| *r == v.role)
+                    .unwrap_or("shutdown"),
+                term: v.term,
+                applied_index: v.applied_index,
+                last_log_index: v.last_log_index,
+                fenced: v.fenced,
+            }
         }),
     });
     HttpResponse::Ok()

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod db;
+pub mod metrics;
 pub mod own_postgres;
 pub mod results;
 
