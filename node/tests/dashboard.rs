@@ -223,6 +223,18 @@ async fn a_monitor_page_shows_ninety_days() {
             body.contains("class=\"p95\" d=\"M"),
             "{range}: a p95 line is drawn"
         );
+        // The axis ends now, not at the end of a bucket still filling.
+        let right = body
+            .split(" UTC</text>")
+            .nth(1)
+            .and_then(|s| s.rsplit('>').next())
+            .expect("the chart's right-hand time");
+        let iso = openseer_web::time::iso(openseer_node::clock::system_now_ms());
+        let now_label = format!("{} {}", &iso[..10], &iso[11..16]);
+        assert!(
+            right <= now_label.as_str(),
+            "{range}: axis ends {right}, now is {now_label}"
+        );
     }
     let (_, body) = admin
         .get(&format!("/monitors/{m}?range=90d&region=eu"))

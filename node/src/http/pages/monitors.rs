@@ -341,9 +341,11 @@ pub async fn monitor_page(
         .enumerate()
         .map(|(i, a)| {
             let (start, end) = shape.bucket(i);
+            // The last bucket is still filling: it ends now, not in the
+            // future (the axis once read 07:42 at 07:18).
             views::charts::LatencyPoint {
                 start,
-                end,
+                end: end.min(now),
                 p50: a.percentile(0.5),
                 p95: a.percentile(0.95),
                 p99: a.percentile(0.99),
@@ -367,7 +369,7 @@ pub async fn monitor_page(
             let (start, end) = dshape.bucket(i);
             views::charts::UptimeSegment {
                 start,
-                end,
+                end: end.min(now),
                 uptime: a.uptime(),
                 checks: a.checked(),
             }
