@@ -601,6 +601,49 @@ async fn a_frozen_node_stops_scheduling_and_the_others_take_its_shards_body() {
     let (gap, key) = largest_gap(&got, &keys, from, to);
     assert!(gap <= FAILOVER_WINDOW_MS, "largest gap {gap} ms at {key:?}");
     assert_no_tick_twice(&c.db_url).await;
+
+    // On its host, the operator asks for the raft view, then takes the
+    // node out with `openseer cluster leave`: its shards go to the others
+    // first, and the checks go on.
+    let (ok, status) = c.cli(frozen, &["cluster", "status"]).await;
+    assert!(ok, "cluster status: {status}");
+    let view: serde_json::Value = serde_json::from_str(&status).expect("status is the raft view");
+    assert_eq!(view["me"], frozen);
+    assert!(view["leader"].as_u64().is_some(), "{view}");
+    assert_eq!(view["nodes"].as_array().map(Vec::len), Some(3), "{view}");
+    let (ok, said) = c.cli(frozen, &["cluster", "leave"]).await;
+    assert!(ok, "cluster leave: {said}");
+    assert!(
+        said.contains(&format!("node {frozen} left the cluster")),
+        "{said}"
+    );
+    let counts = c.shard_counts().await;
+    assert!(!counts.contains_key(&frozen), "{counts:?}");
+    assert_eq!(counts.values().sum::<u64>(), 64, "{counts:?}");
+    let t = system_now_ms();
+    wait_all_checked(&c, &keys, t, Duration::from_secs(5)).await;
+    // With the wrong secret, the node refuses and the command says why.
+    let mut wrong = std::process::Command::new(env!("CARGO_BIN_EXE_openseer"));
+    wrong
+        .args([
+            "cluster",
+            "status",
+            "--node-id",
+            "9",
+            "--cluster",
+            "127.0.0.1:1",
+        ])
+        .args(["--http", &c.nodes[&leader].http])
+        .args(["--database-url", &c.db_url])
+        .env("OPENSEER_CLUSTER_SECRET", "not-the-cluster-secret-at-all");
+    let out = common::cluster::run_blocking(wrong).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_no_tick_twice(&c.db_url).await;
     w.shutdown().await.unwrap();
 }
 

@@ -141,6 +141,30 @@ impl TestCluster {
         node.child = Some(cmd.spawn().expect("node starts"));
     }
 
+    /// Runs `openseer ARGS` with node `id`'s configuration, as its operator
+    /// would on its host, and returns whether it succeeded and what it printed.
+    pub async fn cli(&self, id: u64, args: &[&str]) -> (bool, String) {
+        let node = &self.nodes[&id];
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_openseer"));
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(&node.dir)
+            .args(["--http", &node.http])
+            .args(["--cluster", &node.cluster])
+            .args(["--node-id", &id.to_string()])
+            .args(["--database-url", &self.db_url])
+            .env("OPENSEER_CLUSTER_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        let out = run_blocking(cmd).await;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
     /// `kill -9`.
     pub fn kill(&mut self, id: u64) {
         let node = self.nodes.get_mut(&id).expect("node exists");
@@ -373,4 +397,12 @@ fn watchdog() {
             std::process::exit(101);
         });
     });
+}
+
+/// Runs a command to its end off the test's runtime threads (the nodes'
+/// workers in this process run on them).
+pub async fn run_blocking(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("the command runs"))
+        .await
+        .expect("the command's thread")
 }
