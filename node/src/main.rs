@@ -396,12 +396,12 @@ async fn serve(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
         tracing::info!("handing this node's shards to the other nodes");
         c.drain().await;
     }
-    tracing::info!(
-        "stopping: the worker finishes its checks and delivers results, then the node drains"
-    );
     let _ = stop_tx.send(true);
     if let Some(w) = worker {
+        tracing::info!("stopping: the in-process worker finishes its checks and delivers results, then the node drains");
         let _ = w.await;
+    } else {
+        tracing::info!("stopping: answering waiting workers, then the node drains");
     }
     Application::shutdown(handle, &actors).await;
     server.await??;
