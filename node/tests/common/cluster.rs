@@ -102,48 +102,9 @@ impl TestCluster {
         Some(c)
     }
 
-    /// Starts (or restarts) node `id` with its data directory as it is.
-    pub fn spawn(&mut self, id: u64) {
-        let bin = env!("CARGO_BIN_EXE_openseer");
-        let join = if id == 1 {
-            None
-        } else {
-            Some(self.nodes[&1].http.clone())
-        };
-        let node = self.nodes.get_mut(&id).expect("node exists");
-        std::fs::create_dir_all(&node.dir).expect("node dir");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(node.dir.join("node.log"))
-            .expect("log file");
-        let mut cmd = Command::new(bin);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(&node.dir)
-            .args(["--http", &node.http])
-            .args(["--cluster", &node.cluster])
-            .args(["--node-id", &id.to_string()])
-            .args(["--database-url", &self.db_url])
-            .env("OPENSEER_CLUSTER_SECRET", SECRET)
-            .env("OPENSEER_LEASE_GRACE_MS", "2000")
-            .env(
-                "RUST_LOG",
-                "info,openraft=warn,ractor_cluster=warn,sqlx=warn",
-            )
-            .envs(node.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log);
-        if let Some(j) = join {
-            cmd.args(["--join", &j]);
-        }
-        node.child = Some(cmd.spawn().expect("node starts"));
-    }
-
-    /// Runs `openseer ARGS` with node `id`'s configuration, as its operator
-    /// would on its host, and returns whether it succeeded and what it printed.
-    pub async fn cli(&self, id: u64, args: &[&str]) -> (bool, String) {
+    /// `openseer ARGS` with node `id`'s configuration (flags and secret),
+    /// as `serve` runs and as its operator runs the other commands.
+    fn command(&self, id: u64, args: &[&str]) -> Command {
         let node = &self.nodes[&id];
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_openseer"));
         cmd.args(args)
@@ -154,8 +115,39 @@ impl TestCluster {
             .args(["--node-id", &id.to_string()])
             .args(["--database-url", &self.db_url])
             .env("OPENSEER_CLUSTER_SECRET", SECRET)
-            .env("RUST_LOG", "warn")
             .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Starts (or restarts) node `id` with its data directory as it is.
+    pub fn spawn(&mut self, id: u64) {
+        let mut cmd = self.command(id, &["serve"]);
+        if id != 1 {
+            cmd.args(["--join", &self.nodes[&1].http]);
+        }
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        std::fs::create_dir_all(&node.dir).expect("node dir");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.join("node.log"))
+            .expect("log file");
+        cmd.env("OPENSEER_LEASE_GRACE_MS", "2000")
+            .env(
+                "RUST_LOG",
+                "info,openraft=warn,ractor_cluster=warn,sqlx=warn",
+            )
+            .envs(node.env.iter().map(|(k, v)| (k, v)))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        node.child = Some(cmd.spawn().expect("node starts"));
+    }
+
+    /// Runs `openseer ARGS` with node `id`'s configuration, as its operator
+    /// would on its host, and returns whether it succeeded and what it printed.
+    pub async fn cli(&self, id: u64, args: &[&str]) -> (bool, String) {
+        let mut cmd = self.command(id, args);
+        cmd.env("RUST_LOG", "warn");
         let out = run_blocking(cmd).await;
         let text = format!(
             "{}{}",
