@@ -67,7 +67,7 @@ async fn ingest(admin: &str, seconds: u64) -> anyhow::Result<()> {
                     60_000
                 );
                 match r {
-                    Ok(Ok(())) => done.fetch_add(n, Ordering::Relaxed),
+                    Ok(Ok(_)) => done.fetch_add(n, Ordering::Relaxed),
                     other => panic!("ingest failed: {other:?}"),
                 };
                 tick += 1;

@@ -41,6 +41,8 @@ impl RaftReading {
 
 pub struct Metrics {
     checks: Mutex<BTreeMap<(String, String), u64>>,
+    /// Results that were not written and never will be, by reason.
+    dropped: Mutex<BTreeMap<&'static str, u64>>,
     pub lateness: Histogram,
     pub leases_issued: AtomicU64,
     /// Jobs this node's schedulers emitted (one per region per tick).
@@ -58,6 +60,7 @@ pub fn get() -> &'static Metrics {
     static M: OnceLock<Metrics> = OnceLock::new();
     M.get_or_init(|| Metrics {
         checks: Mutex::default(),
+        dropped: Mutex::default(),
         lateness: Histogram::new(SECONDS),
         leases_issued: AtomicU64::new(0),
         jobs_scheduled: AtomicU64::new(0),
@@ -76,6 +79,16 @@ impl Metrics {
         let mut m = self.checks.lock().expect("metrics lock");
         *m.entry((outcome.to_string(), region.to_string()))
             .or_default() += 1;
+    }
+
+    /// `reason` is one of a fixed set (see docs/operations.md).
+    pub fn results_dropped(&self, reason: &'static str, n: u64) {
+        *self
+            .dropped
+            .lock()
+            .expect("metrics lock")
+            .entry(reason)
+            .or_default() += n;
     }
 
     /// `route` is the matched route pattern (bounded), never the raw path.
@@ -101,6 +114,13 @@ impl Metrics {
                 "openseer_checks_total{{outcome=\"{}\",region=\"{}\"}} {v}",
                 escape(outcome),
                 escape(region)
+            );
+        }
+        let _ = writeln!(out, "# HELP openseer_results_dropped_total Results not written and never to be (monitor deleted, refused by the database, too many kept while it was unreachable), by reason.\n# TYPE openseer_results_dropped_total counter");
+        for (reason, v) in self.dropped.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "openseer_results_dropped_total{{reason=\"{reason}\"}} {v}"
             );
         }
         self.lateness.render(

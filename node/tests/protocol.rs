@@ -327,3 +327,112 @@ async fn a_stopping_node_answers_waiting_long_polls_at_once() {
         "the stop waited {took:?} for the poll"
     );
 }
+
+/// Monitors in a region nobody serves get a `missed` row each tick; one of
+/// them deleted while its row waits in Ingest's buffer once failed every
+/// later batch on the foreign key, for every worker of every organization.
+async fn deleted_monitors_never_block_ingest(app: TestApp) {
+    use openseer_node::actors::ingest::IngestMsg;
+    let admin = app.setup_admin("admin@example.com").await;
+    let worker = RawWorker::enroll(&app, &app.enrollment_token(&admin).await, "eu").await;
+    let target = common::Target::start().await;
+    let served = admin
+        .create_monitor(&[("name", "served"), ("url", &target.url), ("regions", "eu")])
+        .await;
+    let mut nobodys = Vec::new();
+    for i in 0..10 {
+        nobodys.push(
+            admin
+                .create_monitor(&[
+                    ("name", &format!("nobody {i}")),
+                    ("url", &target.url),
+                    ("regions", "nowhere"),
+                ])
+                .await,
+        );
+    }
+    let first = nobodys[0];
+    let store = app.store.clone();
+    common::wait_for(Duration::from_secs(10), "missed rows", || {
+        let store = store.clone();
+        async move { (store.count_results(first).await.unwrap() > 0).then_some(()) }
+    })
+    .await;
+    let csrf = admin.csrf().await;
+    for id in &nobodys {
+        let (s, _) = admin
+            .post_form(&format!("/monitors/{id}/delete"), &[("_csrf", &csrf)])
+            .await;
+        assert_eq!(s, 303);
+    }
+    // What Ingest's buffer held at the moment of the deletes: missed
+    // placeholders of monitors that are gone now.
+    let now = openseer_node::clock::system_now_ms();
+    let missed: Vec<_> = nobodys
+        .iter()
+        .map(|&id| {
+            let mut r = common::results::stored(
+                id,
+                "nowhere",
+                now,
+                openseer_protocol::Outcome::Missed,
+                0.0,
+            );
+            r.result.started_at_ms = now;
+            (r, 1)
+        })
+        .collect();
+    app.actors.ingest.cast(IngestMsg::Missed(missed)).unwrap();
+
+    // The served monitor's results keep being acknowledged and stored.
+    let mut stored = 0;
+    for _ in 0..3 {
+        let jobs: Vec<Job> = common::wait_for(Duration::from_secs(10), "a job", || {
+            let w = &worker;
+            async move {
+                let jobs: Vec<Job> = w
+                    .jobs(2_000)
+                    .await
+                    .into_iter()
+                    .filter(|j| j.monitor_id == served)
+                    .collect();
+                (!jobs.is_empty()).then_some(jobs)
+            }
+        })
+        .await;
+        let results: Vec<serde_json::Value> = jobs.iter().map(result_for).collect();
+        let answer = worker.submit(json!(results)).await;
+        assert!(answer.rejected.is_empty(), "{:?}", answer.rejected);
+        assert_eq!(answer.accepted.len(), jobs.len());
+        stored += jobs.len() as i64;
+        assert!(app.store.count_results(served).await.unwrap() >= stored);
+    }
+    // A result of a deleted monitor is answered for good, not retried.
+    let gone = nobodys[1];
+    let run_id = openseer_protocol::wire::run_id(gone, "eu", now);
+    let answer = worker
+        .submit(
+            json!([{"run_id": run_id, "monitor_id": gone, "region": "eu",
+            "scheduled_at_ms": now, "started_at_ms": now + 1, "outcome": "up",
+            "status_code": 200, "total_ms": 1.0, "body_bytes": 1}]),
+        )
+        .await;
+    assert_eq!(answer.rejected.len(), 1, "{answer:?}");
+    for id in &nobodys {
+        assert_eq!(app.store.count_results(*id).await.unwrap(), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_monitors_never_block_ingest_on_sqlite() {
+    deleted_monitors_never_block_ingest(TestApp::spawn().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_monitors_never_block_ingest_on_postgres() {
+    let Some(db) = common::db::TestDb::postgres().await else {
+        return;
+    };
+    let url = db.url.clone();
+    deleted_monitors_never_block_ingest(TestApp::spawn_with(|s| s.database_url = url).await).await;
+}

@@ -43,6 +43,7 @@ conformance!(
     monitors_are_scoped_by_organization,
     tokens_and_workers,
     results_keep_the_first_answer_but_replace_missed,
+    results_of_deleted_monitors_are_left_out,
     rollup_rows_round_trip,
     raw_samples_and_buckets,
     retention_drops_old_raw_and_rollups,
@@ -976,6 +977,35 @@ async fn results_keep_the_first_answer_but_replace_missed(store: &Store) {
         store.recent_results(b, m, 10).await.unwrap().is_empty(),
         "other organization"
     );
+}
+
+async fn results_of_deleted_monitors_are_left_out(store: &Store) {
+    let (a, _) = org(store, "a").await;
+    let input = monitor_input("m").validate().unwrap();
+    let kept = store.create_monitor(a, &input, NOW).await.unwrap().id;
+    let gone = store.create_monitor(a, &input, NOW).await.unwrap().id;
+    store.delete_monitor(a, gone).await.unwrap();
+    let batch = [
+        result(gone, "eu", NOW, Outcome::Missed, 0.0),
+        result(kept, "eu", NOW, Outcome::Up, 5.0),
+        result(gone, "us", NOW, Outcome::Up, 6.0),
+        result(kept, "us", NOW, Outcome::Missed, 0.0),
+    ];
+    let refs: Vec<&StoredResult> = batch.iter().collect();
+    let written = store
+        .insert_results(&refs)
+        .await
+        .expect("the batch is written");
+    assert_eq!(written.gone.into_iter().collect::<Vec<_>>(), [gone]);
+    assert_eq!(store.count_results(kept).await.unwrap(), 2);
+    assert_eq!(store.count_results(gone).await.unwrap(), 0);
+    // A batch of nothing but rows of deleted monitors writes nothing.
+    let only = [result(gone, "eu", NOW + 30_000, Outcome::Missed, 0.0)];
+    let written = store
+        .insert_results(&only.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert!(written.gone.contains(&gone));
 }
 
 fn agg(samples: &[(Outcome, f64)]) -> Aggregate {

@@ -17,20 +17,46 @@ use crate::cluster::peer::{PeerCast, Peers};
 use crate::rollup::plan::Tier;
 use crate::schedule::{shard_of, SHARDS};
 use crate::store::BucketKey;
-use crate::store::{Store, StoredResult};
+use crate::store::{Store, StoreError, StoredResult};
 
 /// Write at once when this many results are waiting.
 const MAX_BATCH: usize = 2_000;
 /// Otherwise wait this long for more to join the batch.
 const LINGER: Duration = Duration::from_millis(5);
 
+/// Missed placeholders kept for the next flush while the database is
+/// unreachable, at most; beyond it the oldest are dropped (and counted).
+const MAX_KEPT_MISSED: usize = 100_000;
+
+/// Run ids of a batch that were not written and never will be, with why;
+/// nobody should retry them.
+pub type Dropped = Arc<HashMap<String, DropReason>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The monitor was deleted before its result was written.
+    MonitorDeleted,
+    /// The database refused this row on its own (not for being unreachable).
+    Refused,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::MonitorDeleted => "monitor_deleted",
+            DropReason::Refused => "refused_by_database",
+        }
+    }
+}
+
 #[derive(ractor_cluster::RactorMessage)]
 pub enum IngestMsg {
-    /// Results whose lease (if any) was checked. The reply comes after commit.
+    /// Results whose lease (if any) was checked. The reply comes after
+    /// commit, with the run ids of the batch that were dropped for good.
     Submit {
         items: Vec<StoredResult>,
         org_id: i64,
-        reply: RpcReplyPort<Result<(), String>>,
+        reply: RpcReplyPort<Result<Dropped, String>>,
     },
     /// Missed checks recorded by lease managers; nobody waits for them.
     Missed(Vec<(StoredResult, i64)>),
@@ -53,8 +79,52 @@ pub struct State {
     store: Store,
     sessions: ActorRef<SessionsMsg>,
     buffer: Vec<(StoredResult, i64)>,
-    waiting: Vec<RpcReplyPort<Result<(), String>>>,
+    waiting: Vec<RpcReplyPort<Result<Dropped, String>>>,
     flush_armed: bool,
+}
+
+/// Writes `rows`, so that no row keeps the others out: when the database
+/// refuses the batch (rather than being unreachable), each half is written
+/// on its own, down to single rows, and a row refused alone is dropped.
+/// Rows of deleted monitors are dropped by the store itself. `Err` only for
+/// a transient failure (some halves may have committed: rows are idempotent
+/// by run id, so writing them again is harmless).
+async fn write_isolating(
+    store: &Store,
+    rows: &[&StoredResult],
+) -> Result<HashMap<String, DropReason>, StoreError> {
+    let mut dropped = HashMap::new();
+    let mut pending: Vec<&[&StoredResult]> = vec![rows];
+    while let Some(part) = pending.pop() {
+        if part.is_empty() {
+            continue;
+        }
+        match store.insert_results(part).await {
+            Ok(written) => {
+                for r in part.iter().filter(|r| written.dropped(r)) {
+                    dropped.insert(r.result.run_id.clone(), DropReason::MonitorDeleted);
+                }
+            }
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) if part.len() == 1 => {
+                let r = &part[0].result;
+                tracing::error!(
+                    error = %e,
+                    run_id = %r.run_id,
+                    monitor_id = r.monitor_id,
+                    "the database refused a result; dropped"
+                );
+                dropped.insert(r.run_id.clone(), DropReason::Refused);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, rows = part.len(), "the database refused a batch; writing its halves apart");
+                let (a, b) = part.split_at(part.len() / 2);
+                pending.push(b);
+                pending.push(a);
+            }
+        }
+    }
+    Ok(dropped)
 }
 
 impl State {
@@ -68,18 +138,32 @@ impl State {
         let rows = batch.len();
         let refs: Vec<&StoredResult> = batch.iter().map(|(r, _)| r).collect();
         let started = std::time::Instant::now();
-        let outcome = self.store.insert_results(&refs).await;
+        let outcome = write_isolating(&self.store, &refs).await;
         tracing::debug!(
             batch = rows,
             commit_ms = started.elapsed().as_millis() as u64,
             "ingest batch"
         );
+        let m = crate::metrics::get();
         match outcome {
-            Ok(()) => {
-                let m = crate::metrics::get();
+            Ok(dropped) => {
                 m.ingest_batch.observe(rows as f64);
                 m.ingest_commit.observe(started.elapsed().as_secs_f64());
-                for (r, _) in &batch {
+                if !dropped.is_empty() {
+                    tracing::warn!(
+                        dropped = dropped.len(),
+                        batch = rows,
+                        "results of deleted monitors or refused rows dropped"
+                    );
+                    for reason in dropped.values() {
+                        m.results_dropped(reason.as_str(), 1);
+                    }
+                }
+                let stored: Vec<(StoredResult, i64)> = batch
+                    .into_iter()
+                    .filter(|(r, _)| !dropped.contains_key(&r.result.run_id))
+                    .collect();
+                for (r, _) in &stored {
                     let r = &r.result;
                     m.check_stored(r.outcome.as_str(), &r.region);
                     if r.outcome != openseer_protocol::Outcome::Missed {
@@ -87,14 +171,18 @@ impl State {
                             .observe((r.started_at_ms - r.scheduled_at_ms) as f64 / 1000.0);
                     }
                 }
+                let dropped: Dropped = Arc::new(dropped);
                 for w in waiting {
-                    let _ = w.send(Ok(()));
+                    let _ = w.send(Ok(dropped.clone()));
                 }
-                self.mark_dirty(&batch);
-                let events: Vec<LiveEvent> = batch
+                self.mark_dirty(&stored);
+                let events: Vec<LiveEvent> = stored
                     .into_iter()
                     .map(|(r, org_id)| LiveEvent::result(org_id, &r.result))
                     .collect();
+                if events.is_empty() {
+                    return;
+                }
                 if let Some(peers) = &self.peers {
                     peers.broadcast(&PeerCast::Live(events.clone()));
                 }
@@ -106,11 +194,17 @@ impl State {
                     let _ = w.send(Err(e.to_string()));
                 }
                 // Missed placeholders have no submitter to retry them; keep
-                // them for the next flush.
-                self.buffer = batch
+                // them for the next flush, within a bound.
+                let mut kept: Vec<(StoredResult, i64)> = batch
                     .into_iter()
                     .filter(|(r, _)| r.worker_id.is_none())
                     .collect();
+                if kept.len() > MAX_KEPT_MISSED {
+                    let over = kept.len() - MAX_KEPT_MISSED;
+                    kept.drain(..over);
+                    m.results_dropped("buffer_full", over as u64);
+                }
+                self.buffer = kept;
             }
         }
     }

@@ -16,7 +16,7 @@ use super::errors::ApiError;
 use super::identity::WorkerCaller;
 use super::AppState;
 use crate::actors::dispatcher::DispatchMsg;
-use crate::actors::ingest::IngestMsg;
+use crate::actors::ingest::{DropReason, IngestMsg};
 use crate::actors::lease_manager::LeaseCheck;
 use crate::actors::probes::is_probe;
 use crate::actors::Reach;
@@ -258,13 +258,13 @@ async fn submit_results(
             }),
         }
     }
-    let accepted: Vec<String> = accepted_items
+    let mut accepted: Vec<String> = accepted_items
         .iter()
         .map(|s| s.result.run_id.clone())
         .chain(probes_answered)
         .collect();
     if !accepted_items.is_empty() {
-        let committed = ractor::call_t!(
+        let dropped = ractor::call_t!(
             state.actors.ingest,
             |reply| IngestMsg::Submit {
                 items: accepted_items,
@@ -273,8 +273,27 @@ async fn submit_results(
             },
             60_000
         )
+        .map_err(|e| internal("storing results", e))?
         .map_err(|e| internal("storing results", e))?;
-        committed.map_err(|e| internal("storing results", e))?;
+        // Rows that can never be written are answered for good, so the
+        // worker does not send them again.
+        accepted.retain(|run_id| {
+            let Some(reason) = dropped.get(run_id) else {
+                return true;
+            };
+            rejected.push(Rejected {
+                run_id: run_id.clone(),
+                code: match reason {
+                    DropReason::MonitorDeleted => ErrorCode::NotFound,
+                    DropReason::Refused => ErrorCode::BadRequest,
+                },
+                message: match reason {
+                    DropReason::MonitorDeleted => "the monitor was deleted".into(),
+                    DropReason::Refused => "the database refused this result".into(),
+                },
+            });
+            false
+        });
     }
     Ok(HttpResponse::Ok().json(SubmitResultsResponse { accepted, rejected }))
 }

@@ -43,7 +43,7 @@ use crate::auth::seal::{Sealer, SecretsKey};
 pub use accounts::{Invitation, Invitee, Member, Membership, NewUser, SessionRow, TotpState, User};
 pub use audit::{AuditEntry, AuditScope, NewAudit};
 pub use monitors::{Monitor, MonitorStatus, MonitorSummary};
-pub use results::{Details, ResultRow, StoredResult};
+pub use results::{Details, ResultRow, StoredResult, Written};
 pub use rollups::{BucketKey, Results, RollupRow};
 pub use tokens::{
     ApiToken, EnrollmentToken, NewApiToken, NewEnrollmentToken, TokenAuth, Worker, WorkerAuth,
@@ -80,6 +80,39 @@ pub(crate) fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreEr
         StoreError::Conflict(_) => StoreError::Conflict(what.into()),
         other => other,
     }
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed: the database was unreachable,
+    /// busy, out of resources or shutting down, rather than refusing what
+    /// was asked of it.
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| transient_code(&c)),
+            _ => false,
+        }
+    }
+}
+
+/// PostgreSQL SQLSTATE classes 08 (connection), 40 (serialization,
+/// deadlock), 53 (resources), 57 (shutdown), 58 (system); SQLite's BUSY,
+/// LOCKED, IOERR, FULL and CANTOPEN (primary codes of extended ones).
+fn transient_code(code: &str) -> bool {
+    if let Ok(n) = code.parse::<u32>() {
+        return matches!(n & 0xff, 5 | 6 | 10 | 13 | 14);
+    }
+    ["08", "40", "53", "57", "58"]
+        .iter()
+        .any(|class| code.starts_with(class))
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

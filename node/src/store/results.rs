@@ -1,5 +1,7 @@
 //! Raw check results. One row per run id, i.e. per (monitor, region, tick).
 
+use std::collections::HashSet;
+
 use openseer_protocol::{AssertionResult, CheckResult, Outcome, Timings, TlsInfo};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -176,16 +178,69 @@ pub struct ResultRow {
     pub details: Details,
 }
 
+/// What writing a batch did.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// Monitors of the batch that no longer exist: their rows were not
+    /// written (and never can be).
+    pub gone: HashSet<i64>,
+}
+
+impl Written {
+    /// Whether `r` was left out because its monitor is gone.
+    pub fn dropped(&self, r: &StoredResult) -> bool {
+        self.gone.contains(&r.result.monitor_id)
+    }
+}
+
+/// The batch without the rows of monitors not in `exist`.
+fn of_monitors<'a>(batch: &[&'a StoredResult], exist: &HashSet<i64>) -> Vec<&'a StoredResult> {
+    batch
+        .iter()
+        .copied()
+        .filter(|s| exist.contains(&s.result.monitor_id))
+        .collect()
+}
+
 impl Store {
     /// Writes a batch in one transaction. A run id already stored is kept as
     /// it is, except that a real result replaces a `missed` placeholder (the
-    /// check did happen, its result just came late). Returns once committed.
-    pub async fn insert_results(&self, batch: &[&StoredResult]) -> StoreResult<()> {
-        let rows = RawColumns::of(&dedupe(batch));
-        let latest = RawColumns::of(&newest(batch));
+    /// check did happen, its result just came late). Rows of monitors that
+    /// were deleted meanwhile are left out and reported in [`Written::gone`]:
+    /// the monitors are read (and on PostgreSQL locked against deletion) in
+    /// the same transaction, so a delete at any moment cannot fail the
+    /// batch. Returns once committed.
+    pub async fn insert_results(&self, batch: &[&StoredResult]) -> StoreResult<Written> {
+        let ids: Vec<i64> = batch
+            .iter()
+            .map(|s| s.result.monitor_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if ids.is_empty() {
+            return Ok(Written::default());
+        }
         match &self.backend {
             Backend::Sqlite(pool) => {
+                // BEGIN IMMEDIATE holds the write lock: no delete runs
+                // between this read and the commit.
                 let mut tx = pool.begin_write().await?;
+                let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT id FROM monitors WHERE id IN ({})",
+                    placeholders(1, ids.len())
+                )));
+                for id in &ids {
+                    q = q.bind(id);
+                }
+                let exist: HashSet<i64> = q
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(translate)?
+                    .into_iter()
+                    .collect();
+                let kept = of_monitors(batch, &exist);
+                let rows = RawColumns::of(&dedupe(&kept));
+                let latest = RawColumns::of(&newest(&kept));
                 for i in 0..rows.run_id.len() {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
                         "{INSERT_RAW} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
@@ -229,11 +284,29 @@ impl Store {
                     .await
                     .map_err(translate)?;
                 }
-                tx.commit().await.map_err(translate)
+                tx.commit().await.map_err(translate)?;
+                Ok(Written {
+                    gone: ids.into_iter().filter(|id| !exist.contains(id)).collect(),
+                })
             }
             Backend::Postgres(pool) => {
-                self.ensure_partitions_for(&rows.scheduled_at).await?;
+                let times: Vec<i64> = batch.iter().map(|s| s.result.scheduled_at_ms).collect();
+                self.ensure_partitions_for(&times).await?;
                 let mut tx = pool.begin_write().await?;
+                // KEY SHARE: a concurrent delete of one of these monitors
+                // waits for this commit (and then cascades to its rows).
+                let exist: HashSet<i64> = sqlx::query_scalar(
+                    "SELECT id FROM monitors WHERE id = ANY($1) ORDER BY id FOR KEY SHARE",
+                )
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(translate)?
+                .into_iter()
+                .collect();
+                let kept = of_monitors(batch, &exist);
+                let rows = RawColumns::of(&dedupe(&kept));
+                let latest = RawColumns::of(&newest(&kept));
                 // One statement for the whole batch: columns as arrays.
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "{INSERT_RAW} SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::text[], $8::text[], $9::text[],
@@ -276,7 +349,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(translate)?;
-                tx.commit().await.map_err(translate)
+                tx.commit().await.map_err(translate)?;
+                Ok(Written {
+                    gone: ids.into_iter().filter(|id| !exist.contains(id)).collect(),
+                })
             }
         }
     }
