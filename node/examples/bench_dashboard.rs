@@ -11,13 +11,13 @@
 
 use std::time::{Duration, Instant};
 
+use openseer_core::rollup::plan::{Tier, HOUR};
+use openseer_core::rollup::{Aggregate, RawSample};
 use openseer_node::auth::token;
-use openseer_node::rollup::plan::{Tier, HOUR};
-use openseer_node::rollup::{Aggregate, RawSample};
-use openseer_node::store::{RollupRow, StoredResult};
 use openseer_node::{Application, Settings};
 use openseer_protocol::token::TokenKind;
 use openseer_protocol::{MonitorInput, Outcome};
+use openseer_store::{RollupRow, StoredResult};
 
 mod bench_support;
 use bench_support::{latency, now_ms, p95, result};
@@ -152,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
     let enroll = token::generate(TokenKind::Enrollment);
     store
         .create_enrollment_token(
-            openseer_node::store::NewEnrollmentToken {
+            openseer_store::NewEnrollmentToken {
                 org_id: org,
                 name: "bench",
                 token_hash: &token::hash(&enroll),

@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use openseer_core::clock::{system_now_ms, SystemClock};
+use openseer_core::leases::LeaseConfig;
+use openseer_core::rollup::plan::{Coverage, Tier, DAY};
 use openseer_node::actors::ingest::IngestMsg;
-use openseer_node::actors::lease_manager::LeaseConfig;
 use openseer_node::actors::Actors;
-use openseer_node::clock::{system_now_ms, SystemClock};
-use openseer_node::rollup::plan::{Coverage, Tier, DAY};
 use openseer_node::rollup::{self};
-use openseer_node::store::{Store, StoredResult};
+use openseer_store::{Store, StoredResult};
 
 mod bench_support;
 use bench_support::{drop_db, fresh, latency, monitors, p95, result};

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::tls::ClusterTls;
 use crate::cluster::ClusterSettings;
-use crate::rollup::plan::{Retention, DAY};
 use crate::settings::Settings;
+use openseer_core::rollup::plan::{Retention, DAY};
 
 /// The configuration file. Every field is optional; unknown keys are an error.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -290,7 +290,7 @@ impl FileConfig {
         let key = c.secrets_key.clone().unwrap_or_default();
         if !key.is_empty() {
             s.secrets_key = Some(
-                crate::auth::seal::SecretsKey::from_hex(&key)
+                openseer_store::seal::SecretsKey::from_hex(&key)
                     .map_err(|why| ConfigError::Invalid("secrets_key".into(), why.to_string()))?,
             );
         }

@@ -13,7 +13,7 @@ use openseer_worker::WorkerConfig;
 use tokio::sync::watch;
 
 use crate::auth::token;
-use crate::store::Store;
+use openseer_store::Store;
 
 pub const DEV_REGION: &str = "local";
 
@@ -38,7 +38,7 @@ pub async fn run_worker(
         let t = token::generate(TokenKind::Enrollment);
         if let Err(e) = store
             .create_enrollment_token(
-                crate::store::NewEnrollmentToken {
+                openseer_store::NewEnrollmentToken {
                     org_id,
                     name: "dev worker",
                     token_hash: &token::hash(&t),
@@ -46,7 +46,7 @@ pub async fn run_worker(
                     // It enrolls this one worker.
                     max_uses: Some(1),
                 },
-                crate::clock::system_now_ms(),
+                openseer_core::clock::system_now_ms(),
             )
             .await
         {

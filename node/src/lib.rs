@@ -7,16 +7,13 @@
 
 pub mod actors;
 pub mod auth;
-pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod dev;
 pub mod http;
 pub mod metrics;
 pub mod rollup;
-pub mod schedule;
 pub mod settings;
-pub mod store;
 pub mod transfer;
 
 pub use settings::Settings;
@@ -28,9 +25,9 @@ use actix_web::dev::{Server, ServerHandle};
 use openseer_protocol::token::TokenKind;
 
 use crate::actors::{Actors, Membership};
-use crate::clock::{SharedClock, SystemClock};
 use crate::cluster::Cluster;
-use crate::store::Store;
+use openseer_core::clock::{SharedClock, SystemClock};
+use openseer_store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -40,7 +37,7 @@ pub enum BuildError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Store(#[from] store::StoreError),
+    Store(#[from] openseer_store::StoreError),
     #[error(transparent)]
     Actors(#[from] actors::StartError),
     #[error("the database schema is not current; run `openseer migrate` (or start without --no-migrate)")]
@@ -81,7 +78,7 @@ impl Application {
             path: settings.data_dir.display().to_string(),
             source,
         })?;
-        let store = Store::open_settings(&settings).await?;
+        let store = settings::open_store(&settings).await?;
         if settings.migrate {
             store.migrate().await?;
         } else if !store.migrations_current().await.unwrap_or(false) {
@@ -244,7 +241,7 @@ async fn follow_assignment(cluster: Arc<Cluster>, actors: Actors) {
             let s = state.borrow_and_update();
             (s.shards.clone(), s.last_applied.map(|l| l.index))
         };
-        let owned = match map.owners.len() == schedule::SHARDS as usize {
+        let owned = match map.owners.len() == openseer_core::schedule::SHARDS as usize {
             true => actors.own(&map).await,
             false => Ok(()),
         };

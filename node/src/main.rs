@@ -175,11 +175,11 @@ fn resolve(a: &NodeArgs, log_flag: Option<&str>) -> anyhow::Result<(Settings, St
     Ok(file.overlay(env).overlay(flags).resolve()?)
 }
 
-async fn open_store(settings: &Settings) -> anyhow::Result<openseer_node::store::Store> {
+async fn open_store(settings: &Settings) -> anyhow::Result<openseer_store::Store> {
     if settings.database_url.is_none() {
         std::fs::create_dir_all(&settings.data_dir)?;
     }
-    Ok(openseer_node::store::Store::open_settings(settings).await?)
+    Ok(openseer_node::settings::open_store(settings).await?)
 }
 
 fn init_logs(format: &str) {
@@ -240,7 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Rollup(RollupCommand::Rebuild { since, .. }) => {
             let (settings, _) = node.expect("resolved above");
-            let now = openseer_node::clock::system_now_ms();
+            let now = openseer_core::clock::system_now_ms();
             let since = openseer_node::rollup::parse_since(&since, now)
                 .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
             let store = open_store(&settings).await?;

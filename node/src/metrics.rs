@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use openseer_worker::prom::{counter, escape, gauge, Histogram, SECONDS};
+use openseer_prom::{counter, escape, gauge, Histogram, SECONDS};
 
 const SIZES: &[f64] = &[1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2000.0];
 

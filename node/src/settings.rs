@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use actix_web::cookie::Key;
 
-use crate::actors::lease_manager::LeaseConfig;
-use crate::auth::seal::SecretsKey;
-use crate::rollup::plan::Retention;
+use openseer_core::leases::LeaseConfig;
+use openseer_core::rollup::plan::Retention;
+use openseer_store::seal::SecretsKey;
+use openseer_store::{Location, Store, StoreError, StoreResult};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -73,7 +74,7 @@ impl Settings {
             cluster: None,
             secrets_key: None,
             sessions: SessionLimits::default(),
-            audit_retention_ms: 400 * crate::rollup::plan::DAY,
+            audit_retention_ms: 400 * openseer_core::rollup::plan::DAY,
         }
     }
 
@@ -160,6 +161,22 @@ pub fn secrets_key(settings: &Settings) -> std::io::Result<SecretsKey> {
     let key = SecretsKey::generate();
     write_private(&path, key.to_hex().as_bytes())?;
     Ok(key)
+}
+
+/// Where the settings put the database: `database_url`, else SQLite in
+/// `data_dir`.
+pub fn store_location(settings: &Settings) -> Location {
+    match &settings.database_url {
+        Some(url) => Location::Postgres(url.clone()),
+        None => Location::Sqlite(settings.data_dir.join("openseer.db")),
+    }
+}
+
+/// Opens the database the settings name, with the secrets key they name.
+pub async fn open_store(settings: &Settings) -> StoreResult<Store> {
+    let key =
+        secrets_key(settings).map_err(|e| StoreError::Config(format!("the secrets key: {e}")))?;
+    Store::open(&store_location(settings), &key).await
 }
 
 pub fn data_dir_default() -> PathBuf {

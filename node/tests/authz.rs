@@ -14,9 +14,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::{csrf_of, Browser, TestApp, PASSWORD};
-use openseer_node::clock::system_now_ms;
-use openseer_node::store::{NewApiToken, NewEnrollmentToken, NewUser};
+use openseer_core::clock::system_now_ms;
 use openseer_protocol::{Role, Scope};
+use openseer_store::{NewApiToken, NewEnrollmentToken, NewUser};
 
 const METRICS_TOKEN: &str = "metrics-token-0123456789";
 

@@ -496,7 +496,7 @@ async fn team_walk() {
     labelled_and_fits(&c, "the two-factor page").await;
     shot(&c, "22-two-factor-qr").await;
     let secret = common::base32_decode(&text(&c, "#totp-key").await);
-    let now = openseer_node::clock::system_now_ms();
+    let now = openseer_core::clock::system_now_ms();
     fill(&c, "#code", &totp::code_at(&secret, totp::step_of(now))).await;
     click(&c, "form[action='/settings/2fa/enable'] button").await;
     wait_css(&c, "#recovery-codes", 5).await;
@@ -521,7 +521,7 @@ async fn team_walk() {
     // The next time step's code (the current one was spent turning it on).
     let next = totp::code_at(
         &secret,
-        totp::step_of(openseer_node::clock::system_now_ms()) + 1,
+        totp::step_of(openseer_core::clock::system_now_ms()) + 1,
     );
     fill(&c, "#code", &next).await;
     click(&c, "form button[type=submit]").await;

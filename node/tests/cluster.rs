@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::cluster::{Haproxy, TestCluster};
 use common::{wait_for, Browser, Target, PASSWORD};
-use openseer_node::clock::system_now_ms;
+use openseer_core::clock::system_now_ms;
 use sqlx::Row;
 
 /// A hung test fails (keeping its nodes' logs) instead of hanging the suite.
@@ -36,14 +36,12 @@ const FAILOVER_WINDOW_MS: i64 = 5_000;
 /// An organization with an administrator, made in the database (as setup
 /// would), then signed in through `base`.
 async fn admin(c: &TestCluster, base: &str) -> Browser {
-    let store = openseer_node::store::Store::open_url(&c.db_url)
-        .await
-        .unwrap();
+    let store = openseer_store::Store::open_url(&c.db_url).await.unwrap();
     let hash = openseer_node::auth::password::hash(PASSWORD).unwrap();
     store
         .create_organization(
             "Acme",
-            openseer_node::store::NewUser {
+            openseer_store::NewUser {
                 email: "admin@example.com",
                 name: "Admin",
                 password_hash: &hash,

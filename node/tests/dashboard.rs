@@ -6,10 +6,10 @@
 mod common;
 
 use common::TestApp;
-use openseer_node::rollup::plan::{Tier, DAY, HOUR, MINUTE};
-use openseer_node::rollup::{Aggregate, RawSample};
-use openseer_node::store::{RollupRow, StoredResult};
+use openseer_core::rollup::plan::{Tier, DAY, HOUR, MINUTE};
+use openseer_core::rollup::{Aggregate, RawSample};
 use openseer_protocol::{MonitorInput, Outcome};
+use openseer_store::{RollupRow, StoredResult};
 
 fn input(name: &str, enabled: bool) -> MonitorInput {
     serde_json::from_value(serde_json::json!({
@@ -67,7 +67,7 @@ async fn the_overview_pages_through_ten_thousand_monitors() {
     let app = TestApp::spawn().await;
     let admin = app.setup_admin("admin@example.com").await;
     let org = app.store.first_org_id().await.unwrap().unwrap();
-    let now = openseer_node::clock::system_now_ms();
+    let now = openseer_core::clock::system_now_ms();
     for i in 0..10_000 {
         let v = input(&format!("svc-{i:05}"), i % 10 != 0)
             .validate()
@@ -149,7 +149,7 @@ async fn a_monitor_page_shows_ninety_days() {
     let app = TestApp::spawn().await;
     let admin = app.setup_admin("admin@example.com").await;
     let org = app.store.first_org_id().await.unwrap().unwrap();
-    let now = openseer_node::clock::system_now_ms();
+    let now = openseer_core::clock::system_now_ms();
     let m = app
         .store
         .create_monitor(org, &input("api", false).validate().unwrap(), now)
@@ -229,7 +229,7 @@ async fn a_monitor_page_shows_ninety_days() {
             .nth(1)
             .and_then(|s| s.rsplit('>').next())
             .expect("the chart's right-hand time");
-        let iso = openseer_web::time::iso(openseer_node::clock::system_now_ms());
+        let iso = openseer_web::time::iso(openseer_core::clock::system_now_ms());
         let now_label = format!("{} {}", &iso[..10], &iso[11..16]);
         assert!(
             right <= now_label.as_str(),

@@ -222,7 +222,7 @@ async fn an_online_backup_is_a_complete_database() {
         .await;
     let out = app.dir.path().join("backup.db");
     // A second connection, as the `openseer backup` command opens, while the node runs.
-    let other = openseer_node::store::Store::open_sqlite(&app.dir.path().join("data/openseer.db"))
+    let other = openseer_store::Store::open_sqlite(&app.dir.path().join("data/openseer.db"))
         .await
         .unwrap();
     other.backup_to(&out).await.unwrap();
@@ -230,9 +230,7 @@ async fn an_online_backup_is_a_complete_database() {
         other.backup_to(&out).await.is_err(),
         "an existing file is never overwritten"
     );
-    let copy = openseer_node::store::Store::open_sqlite(&out)
-        .await
-        .unwrap();
+    let copy = openseer_store::Store::open_sqlite(&out).await.unwrap();
     assert_eq!(copy.monitor(1, id).await.unwrap().name, "kept");
     assert_eq!(copy.user_count().await.unwrap(), 1);
 }
@@ -261,7 +259,7 @@ async fn a_node_told_not_to_migrate_refuses_an_unmigrated_database() {
         .expect("refused");
     assert!(e.to_string().contains("openseer migrate"), "{e}");
     // After `openseer migrate`, the same settings start a ready node.
-    let store = openseer_node::store::Store::open_sqlite(&dir.path().join("data/openseer.db"))
+    let store = openseer_store::Store::open_sqlite(&dir.path().join("data/openseer.db"))
         .await
         .unwrap();
     store.migrate().await.unwrap();
@@ -535,9 +533,9 @@ async fn readiness_follows_the_database_and_nothing_acknowledged_is_lost() {
     };
     assert_eq!(ready(http.clone()).await.map(|r| r.0), Some(200));
 
-    let before = openseer_node::clock::system_now_ms();
+    let before = openseer_core::clock::system_now_ms();
     pg.stop();
-    let down_at = openseer_node::clock::system_now_ms();
+    let down_at = openseer_core::clock::system_now_ms();
     let why = common::wait_for(
         Duration::from_secs(5),
         "unready without the database",
@@ -551,20 +549,20 @@ async fn readiness_follows_the_database_and_nothing_acknowledged_is_lost() {
         },
     )
     .await;
-    let unready_after = openseer_node::clock::system_now_ms() - down_at;
+    let unready_after = openseer_core::clock::system_now_ms() - down_at;
     assert!(why.contains("database"), "{why}");
     // Ticks come and go while the database is away: checks run, their
     // results cannot be committed.
     tokio::time::sleep(Duration::from_secs(4)).await;
     pg.start_again();
-    let up_at = openseer_node::clock::system_now_ms();
+    let up_at = openseer_core::clock::system_now_ms();
     common::wait_for(Duration::from_secs(15), "ready again, no restart", || {
         let http = http.clone();
         let ready = &ready;
         async move { (ready(http).await?.0 == 200).then_some(()) }
     })
     .await;
-    let ready_after = openseer_node::clock::system_now_ms() - up_at;
+    let ready_after = openseer_core::clock::system_now_ms() - up_at;
     eprintln!(
         "database down for {} ms; unready {unready_after} ms after the stop, ready {ready_after} ms after the start",
         up_at - down_at

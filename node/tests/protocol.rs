@@ -367,7 +367,7 @@ async fn deleted_monitors_never_block_ingest(app: TestApp) {
     }
     // What Ingest's buffer held at the moment of the deletes: missed
     // placeholders of monitors that are gone now.
-    let now = openseer_node::clock::system_now_ms();
+    let now = openseer_core::clock::system_now_ms();
     let missed: Vec<_> = nobodys
         .iter()
         .map(|&id| {

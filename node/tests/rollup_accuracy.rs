@@ -11,10 +11,11 @@ mod common;
 use std::collections::HashSet;
 
 use common::db::TestDb;
-use openseer_node::rollup::plan::{Coverage, Retention, Tier, DAY, HOUR, MINUTE};
-use openseer_node::rollup::{self, Aggregate};
-use openseer_node::store::{BucketKey, Store, StoredResult};
+use openseer_core::rollup::plan::{Coverage, Retention, Tier, DAY, HOUR, MINUTE};
+use openseer_core::rollup::Aggregate;
+use openseer_node::rollup;
 use openseer_protocol::Outcome;
+use openseer_store::{BucketKey, Store, StoredResult};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -139,7 +140,7 @@ fn exact(samples: &[Sample], regions: &[&str], start: i64, end: i64) -> (Aggrega
         .iter()
         .filter(|s| s.at >= start && s.at < end && regions.contains(&s.region))
     {
-        let sample = openseer_node::rollup::RawSample {
+        let sample = openseer_core::rollup::RawSample {
             monitor_id: 1,
             region: s.region.into(),
             scheduled_at: s.at,
@@ -224,7 +225,7 @@ async fn accuracy(store: &Store, late_share: f64) {
     let (_, org_id) = store
         .create_organization(
             "acc",
-            openseer_node::store::NewUser {
+            openseer_store::NewUser {
                 email: "a@example.com",
                 name: "A",
                 password_hash: "x",

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use common::db::TestDb;
 use common::{wait_for, Target, TestApp};
-use openseer_node::rollup::plan::Tier;
-use openseer_node::store::StoredResult;
+use openseer_core::rollup::plan::Tier;
 use openseer_protocol::Outcome;
+use openseer_store::StoredResult;
 
 async fn stats_match_the_results(app: TestApp) {
     let admin = app.setup_admin("admin@example.com").await;
@@ -130,7 +130,7 @@ async fn a_restarted_node_rolls_up_what_it_had_not() {
     app.stop().await;
     // Results committed while no Rollup heard of them (as if the node died
     // between the commit and the rollup pass).
-    let now = openseer_node::clock::system_now_ms();
+    let now = openseer_core::clock::system_now_ms();
     let at = Tier::Minute.start_of(now) - 60_000;
     let results: Vec<StoredResult> = (0..3)
         .map(|i| StoredResult {
@@ -141,7 +141,7 @@ async fn a_restarted_node_rolls_up_what_it_had_not() {
         .collect();
     let refs: Vec<&StoredResult> = results.iter().collect();
     let store =
-        openseer_node::store::Store::open_sqlite(&app.dir.path().join("data").join("openseer.db"))
+        openseer_store::Store::open_sqlite(&app.dir.path().join("data").join("openseer.db"))
             .await
             .unwrap();
     store.insert_results(&refs).await.unwrap();

@@ -5,13 +5,13 @@ mod common;
 
 use common::db::TestDb;
 use common::results::stored as result;
-use openseer_node::rollup::plan::{Tier, DAY, HOUR, MINUTE};
-use openseer_node::rollup::{Aggregate, RawSample};
-use openseer_node::store::{
+use openseer_core::rollup::plan::{Tier, DAY, HOUR, MINUTE};
+use openseer_core::rollup::{Aggregate, RawSample};
+use openseer_protocol::{MonitorInput, Outcome, Role, Scope};
+use openseer_store::{
     AuditScope, BackendKind, Invitee, Membership, NewApiToken, NewAudit, NewEnrollmentToken,
     NewUser, Results, RollupRow, SessionRow, Store, StoreError, StoredResult,
 };
-use openseer_protocol::{MonitorInput, Outcome, Role, Scope};
 
 /// Each test, once per backend.
 macro_rules! conformance {
@@ -155,7 +155,7 @@ async fn setup_and_accounts(store: &Store) {
         .await
         .unwrap();
     let (other, _) = org(store, "other").await;
-    let emails = |ms: Vec<openseer_node::store::Member>| {
+    let emails = |ms: Vec<openseer_store::Member>| {
         ms.iter()
             .map(|m| (m.email.clone(), m.role))
             .collect::<Vec<_>>()
@@ -903,7 +903,7 @@ async fn monitor_secrets_are_sealed(store: &Store) {
     // Another key cannot read them, and says why.
     let other = store
         .clone()
-        .with_secrets_key(&openseer_node::auth::seal::SecretsKey::generate());
+        .with_secrets_key(&openseer_store::seal::SecretsKey::generate());
     assert!(matches!(
         other.monitor(a, m.id).await,
         Err(StoreError::Config(e)) if e.contains("another secrets key")

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use common::{
     base32_decode, csrf_of, extract_token, session_cookie, Browser, TestApp, TestClock, PASSWORD,
 };
+use openseer_core::clock::Clock;
 use openseer_node::auth::totp;
-use openseer_node::clock::Clock;
 use openseer_protocol::Role;
 
 const MINUTE: i64 = 60_000;

@@ -17,7 +17,6 @@ mod der;
 pub mod guard;
 pub mod http;
 pub mod outbox;
-pub mod prom;
 pub mod state;
 pub mod status;
 pub mod submit;

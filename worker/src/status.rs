@@ -13,7 +13,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
-use crate::prom::{counter, escape, gauge, Histogram, SECONDS};
+use openseer_prom::{counter, escape, gauge, Histogram, SECONDS};
 
 /// How long without a successful exchange with a node before the worker
 /// calls itself not ready.

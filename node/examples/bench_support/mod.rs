@@ -3,11 +3,11 @@
 
 #![allow(dead_code)]
 
-use openseer_node::clock::system_now_ms;
+use openseer_core::clock::system_now_ms;
+use openseer_core::rollup::plan::{Tier, DAY};
 use openseer_node::rollup;
-use openseer_node::rollup::plan::{Tier, DAY};
-use openseer_node::store::{NewUser, Store, StoredResult};
 use openseer_protocol::{CheckResult, MonitorInput, Outcome, Timings};
+use openseer_store::{NewUser, Store, StoredResult};
 use sqlx::Connection;
 
 pub fn result(monitor_id: i64, region: &str, at: i64, ms: f64) -> StoredResult {
@@ -46,7 +46,7 @@ pub fn result(monitor_id: i64, region: &str, at: i64, ms: f64) -> StoredResult {
 
 /// A latency that looks like a real service: mostly 40-120 ms, some slow.
 pub fn latency(i: u64) -> f64 {
-    let x = openseer_node::schedule::mix(i);
+    let x = openseer_core::schedule::mix(i);
     let u = (x % 10_000) as f64 / 10_000.0;
     if x.is_multiple_of(100) {
         1_000.0 + u * 2_000.0
@@ -71,7 +71,7 @@ pub async fn fresh(admin: &str, name: &str) -> anyhow::Result<(Store, String)> {
     );
     let store = Store::open_url(&url)
         .await?
-        .with_secrets_key(&openseer_node::auth::seal::SecretsKey::generate());
+        .with_secrets_key(&openseer_store::seal::SecretsKey::generate());
     store.migrate().await?;
     Ok((store, url))
 }

@@ -21,10 +21,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::lease_manager::LeaseMsg;
 use super::shards::{Route, ShardTable};
-use crate::clock::SharedClock;
-use crate::cluster::assign::NodeId;
 use crate::cluster::peer::{PeerCall, PeerCast, Peers};
-use crate::store::WorkerAuth;
+use openseer_core::assign::NodeId;
+use openseer_core::clock::SharedClock;
+use openseer_store::WorkerAuth;
 
 /// A peer that failed to answer is not asked again for this long.
 const SUSPECT_MS: i64 = 2_000;

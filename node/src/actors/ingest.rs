@@ -10,14 +10,15 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::rollup::RollupMsg;
-use super::sessions::{LiveEvent, SessionsMsg};
+use super::sessions::SessionsMsg;
 use super::shards::{Route, ShardActors, ShardTable};
-use crate::clock::SharedClock;
 use crate::cluster::peer::{PeerCast, Peers};
-use crate::rollup::plan::Tier;
-use crate::schedule::{shard_of, SHARDS};
-use crate::store::BucketKey;
-use crate::store::{Store, StoreError, StoredResult};
+use openseer_core::clock::SharedClock;
+use openseer_core::model::LiveEvent;
+use openseer_core::rollup::plan::Tier;
+use openseer_core::schedule::{shard_of, SHARDS};
+use openseer_store::BucketKey;
+use openseer_store::{Store, StoreError, StoredResult};
 
 /// Write at once when this many results are waiting.
 const MAX_BATCH: usize = 2_000;

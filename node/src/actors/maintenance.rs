@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use crate::clock::SharedClock;
-use crate::rollup::plan::{Retention, Tier, DAY};
-use crate::store::Store;
+use openseer_core::clock::SharedClock;
+use openseer_core::rollup::plan::{Retention, Tier, DAY};
+use openseer_store::Store;
 
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3_600);
 /// Partitions are made this far ahead.
@@ -62,7 +62,7 @@ pub async fn run_once(
     store: &Store,
     now: i64,
     keep: &Keep,
-) -> Result<Expired, crate::store::StoreError> {
+) -> Result<Expired, openseer_store::StoreError> {
     let r = &keep.data;
     store.create_partitions(now - DAY, now + AHEAD_MS).await?;
     let (partitions_dropped, raw_deleted) = store.expire_raw(now - r.raw_ms).await?;

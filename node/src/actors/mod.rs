@@ -8,7 +8,7 @@
 //! - [`dispatcher::Dispatcher`]: serves worker long-polls from the lease
 //!   managers of every shard.
 //!
-//! Per owned shard (all [`crate::schedule::SHARDS`] shards on a single node;
+//! Per owned shard (all [`openseer_core::schedule::SHARDS`] shards on a single node;
 //! in a cluster, the shards the raft group assigns to this node, started
 //! and stopped by [`Actors::own`] as the assignment changes):
 //! - [`scheduler::Scheduler`]: timer heap of the shard's enabled monitors;
@@ -52,34 +52,23 @@ use openseer_protocol::monitor::CheckSpec;
 use openseer_protocol::wire::{Job, Renewed};
 use ractor::{Actor, ActorRef};
 
-use crate::clock::SharedClock;
-use crate::cluster::assign::{NodeId, ShardMap};
 use crate::cluster::peer::{PeerCall, PeerCast, Peers};
 use crate::cluster::Fence;
-use crate::schedule::{shard_of, SHARDS};
-use crate::store::{Monitor, Results, Store};
+use openseer_core::assign::{NodeId, ShardMap};
+use openseer_core::clock::SharedClock;
+use openseer_core::schedule::{shard_of, SHARDS};
+use openseer_store::{Monitor, Results, Store};
 
 use dispatcher::{DispatchMsg, Dispatcher, LocalQueues};
 use ingest::{Ingest, IngestMsg};
-use lease_manager::{LeaseCheck, LeaseConfig, LeaseManager, LeaseMsg};
+use lease_manager::{LeaseManager, LeaseMsg};
 use maintenance::{Maintenance, MaintenanceMsg};
+use openseer_core::leases::{LeaseCheck, LeaseConfig};
+use openseer_core::model::{LiveEvent, PendingJob};
 use rollup::{Rollup, RollupMsg};
 use scheduler::{SchedMsg, Scheduler};
 use sessions::{Sessions, SessionsMsg};
 use shards::{Route, ShardActors, ShardTable};
-
-/// A job waiting in a lease manager (ready or leased).
-#[derive(Debug, Clone)]
-pub struct PendingJob {
-    pub run_id: String,
-    pub monitor_id: i64,
-    pub org_id: i64,
-    pub region: String,
-    pub scheduled_at_ms: i64,
-    pub interval_ms: i64,
-    pub attempt: u32,
-    pub check: Arc<CheckSpec>,
-}
 
 /// What starting a shard's actors needs.
 struct ShardContext {
@@ -499,7 +488,7 @@ impl Actors {
         worker_id: i64,
         max: usize,
     ) -> Vec<Job> {
-        let worker = crate::store::WorkerAuth {
+        let worker = openseer_store::WorkerAuth {
             worker_id,
             org_id,
             region: region.to_string(),
@@ -667,7 +656,7 @@ impl Actors {
 
     /// Open worker lists of the organization should refresh.
     pub fn workers_changed(&self, org_id: i64) {
-        let events = vec![sessions::LiveEvent::Workers { org_id }];
+        let events = vec![LiveEvent::Workers { org_id }];
         if let Some(p) = &self.peers {
             p.broadcast(&PeerCast::Live(events.clone()));
         }
@@ -735,8 +724,10 @@ impl Route {
     }
 }
 
-fn group_keys(keys: Vec<crate::store::BucketKey>) -> HashMap<u32, Vec<crate::store::BucketKey>> {
-    let mut by_shard: HashMap<u32, Vec<crate::store::BucketKey>> = HashMap::new();
+fn group_keys(
+    keys: Vec<openseer_store::BucketKey>,
+) -> HashMap<u32, Vec<openseer_store::BucketKey>> {
+    let mut by_shard: HashMap<u32, Vec<openseer_store::BucketKey>> = HashMap::new();
     for k in keys {
         by_shard.entry(shard_of(k.0, SHARDS)).or_default().push(k);
     }

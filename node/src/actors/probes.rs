@@ -24,15 +24,7 @@ pub struct Probes {
 
 pub type SharedProbes = Arc<Probes>;
 
-/// Probe jobs carry negative monitor ids.
-pub fn is_probe(monitor_id: i64) -> bool {
-    monitor_id < 0
-}
-
-/// The node waiting for a probe's result.
-pub fn node_of(probe_id: i64) -> u64 {
-    (probe_id.unsigned_abs() >> 32) & 0x7fff_ffff
-}
+pub use openseer_core::model::{is_probe, probe_node as node_of};
 
 impl Probes {
     pub fn new(node: u64) -> Probes {

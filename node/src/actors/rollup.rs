@@ -1,7 +1,7 @@
 //! Rollup: one per shard. Ingest tells it, after each commit, which
 //! (monitor, region, minute) buckets received results; every
 //! [`FLUSH_INTERVAL`] it recomputes those minutes, and every
-//! [`crate::rollup::plan::UPPER_REFRESH_MS`] the hours and days above them.
+//! [`openseer_core::rollup::plan::UPPER_REFRESH_MS`] the hours and days above them.
 //! A bucket that fails to write stays pending and is tried again.
 //!
 //! Crash safety: when everything pending is written, the actor records the
@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use crate::clock::SharedClock;
-use crate::rollup::plan::{Tier, UPPER_REFRESH_MS};
 use crate::rollup::{self, TierKey};
-use crate::store::{BucketKey, Store};
+use openseer_core::clock::SharedClock;
+use openseer_core::rollup::plan::{Tier, UPPER_REFRESH_MS};
+use openseer_store::{BucketKey, Store};
 
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(2);
 

@@ -6,39 +6,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use openseer_protocol::CheckResult;
+use openseer_core::model::LiveEvent;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::mpsc;
 
-use crate::clock::SharedClock;
-use crate::store::Store;
-
-/// Something that happened which open dashboards should show.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub enum LiveEvent {
-    Result {
-        org_id: i64,
-        result: Box<CheckResult>,
-    },
-    /// A worker of the organization enrolled, was revoked, went quiet or
-    /// came back: worker lists should refresh.
-    Workers { org_id: i64 },
-}
-
-impl LiveEvent {
-    pub fn result(org_id: i64, r: &CheckResult) -> LiveEvent {
-        LiveEvent::Result {
-            org_id,
-            result: Box::new(r.clone()),
-        }
-    }
-
-    fn org_id(&self) -> i64 {
-        match self {
-            LiveEvent::Result { org_id, .. } | LiveEvent::Workers { org_id } => *org_id,
-        }
-    }
-}
+use openseer_core::clock::SharedClock;
+use openseer_store::Store;
 
 #[derive(ractor_cluster::RactorMessage)]
 pub enum SessionsMsg {

@@ -10,8 +10,8 @@ use super::lease_manager::LeaseMsg;
 use super::probes;
 use super::rollup::RollupMsg;
 use super::scheduler::SchedMsg;
-use crate::cluster::assign::NodeId;
-use crate::schedule::shard_of;
+use openseer_core::assign::NodeId;
+use openseer_core::schedule::shard_of;
 
 /// The actors of one shard on this node. The probe queue has no
 /// scheduler and no rollup.

@@ -4,7 +4,6 @@
 
 pub mod csrf;
 pub mod password;
-pub mod seal;
 pub mod session_store;
 pub mod throttle;
 pub mod token;

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
 
-use crate::clock::system_now_ms;
-use crate::store::{SessionRow, Store};
+use openseer_core::clock::system_now_ms;
+use openseer_store::{SessionRow, Store};
 
 pub const USER_ID_KEY: &str = "user_id";
 pub const ORG_ID_KEY: &str = "org_id";

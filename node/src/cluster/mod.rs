@@ -15,7 +15,6 @@
 //! `failover_ms` loses its shards. A node that has not heard from a leader
 //! for `fence_ms` (shorter) stops scheduling on its own ([`Fence`]).
 
-pub mod assign;
 pub mod http;
 pub mod peer;
 pub mod raft;
@@ -31,7 +30,7 @@ use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use assign::{NodeId, ShardMap};
+use openseer_core::assign::{self, NodeId, ShardMap};
 use raft::{ClusterState, Command, Contacts, NodeAddr, Raft};
 
 #[derive(Debug, Clone)]
@@ -573,10 +572,10 @@ impl Cluster {
                     since.elapsed() < failover
                 })
                 .collect();
-            let current = if state.shards.owners.len() == crate::schedule::SHARDS as usize {
+            let current = if state.shards.owners.len() == openseer_core::schedule::SHARDS as usize {
                 state.shards.clone()
             } else {
-                ShardMap::unassigned(crate::schedule::SHARDS)
+                ShardMap::unassigned(openseer_core::schedule::SHARDS)
             };
             let next = assign::rebalance(&current, &live);
             if next == state.shards {

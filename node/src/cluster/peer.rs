@@ -19,13 +19,13 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::{NodeServer, NodeServerMessage, RactorClusterMessage};
 use serde::{Deserialize, Serialize};
 
-use super::assign::NodeId;
 use super::raft::ClusterState;
 use super::tls::PeerTls;
-use crate::actors::lease_manager::LeaseCheck;
-use crate::actors::sessions::LiveEvent;
 use crate::actors::{Actors, Reach};
-use crate::store::BucketKey;
+use openseer_core::assign::NodeId;
+use openseer_core::leases::LeaseCheck;
+use openseer_core::model::LiveEvent;
+use openseer_store::BucketKey;
 
 const ALL: &str = "openseer.peers";
 

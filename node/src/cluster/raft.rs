@@ -32,7 +32,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use tokio::sync::watch;
 
-use super::assign::{NodeId, ShardMap};
+use openseer_core::assign::{NodeId, ShardMap};
 
 /// Where a node is reached: its HTTP address (raft, dashboard, worker API)
 /// and its ractor_cluster address (jobs, leases, live events).

@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::errors::ApiError;
 use super::identity::ApiUser;
 use super::AppState;
-use crate::rollup::plan::{Coverage, DAY, HOUR};
-use crate::rollup::{self, Aggregate};
-use crate::store::{Monitor, ResultRow};
+use crate::rollup;
+use openseer_core::rollup::plan::{Coverage, DAY, HOUR};
+use openseer_core::rollup::Aggregate;
+use openseer_store::{Monitor, ResultRow};
 
 pub const PREFIX: &str = "/api/v1";
 
@@ -73,7 +74,7 @@ pub struct ResultView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timings: Option<openseer_protocol::Timings>,
     #[serde(flatten)]
-    pub details: crate::store::Details,
+    pub details: openseer_store::Details,
 }
 
 impl From<ResultRow> for ResultView {
@@ -120,7 +121,7 @@ async fn create(
         .json(MonitorView::from(&m)))
 }
 
-fn monitor_event(u: &ApiUser, action: &'static str, m: &Monitor) -> crate::store::NewAudit {
+fn monitor_event(u: &ApiUser, action: &'static str, m: &Monitor) -> openseer_store::NewAudit {
     u.audit(action).on("monitor", m.id).detail(&m.name)
 }
 
@@ -238,7 +239,7 @@ async fn audit_log(
         .store
         .audit_log(
             u.org_id,
-            crate::store::AuditScope::Organization,
+            openseer_store::AuditScope::Organization,
             q.before,
             limit,
         )

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use openseer_protocol::{ErrorBody, ErrorCode, FieldError};
 
-use crate::store::StoreError;
+use openseer_store::StoreError;
 
 /// An error on a JSON surface.
 #[derive(Debug)]

@@ -12,7 +12,8 @@ use tokio::sync::mpsc;
 use super::errors::PageError;
 use super::identity::SignedIn;
 use super::AppState;
-use crate::actors::sessions::{LiveEvent, SessionsMsg};
+use crate::actors::sessions::SessionsMsg;
+use openseer_core::model::LiveEvent;
 use openseer_web::live::{
     result_row, results_event, status_cell, status_event, ResultVm, StatusVm, WORKERS_EVENT,
 };

@@ -26,7 +26,7 @@ use super::AppState;
 use crate::actors::sessions::SessionsMsg;
 use crate::auth::session_store::{ORG_ID_KEY, USER_ID_KEY};
 use crate::auth::{csrf, token};
-use crate::store::{Membership, NewAudit, StoreError, User, WorkerAuth};
+use openseer_store::{Membership, NewAudit, StoreError, User, WorkerAuth};
 
 /// When the session was signed in (ms): the absolute lifetime counts from it.
 pub const CREATED_KEY: &str = "created";

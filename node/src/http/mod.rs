@@ -90,10 +90,10 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use crate::actors::Actors;
 use crate::auth::session_store::DbSessionStore;
 use crate::auth::throttle::Throttle;
-use crate::clock::SharedClock;
 use crate::cluster::Cluster;
 use crate::settings::Settings;
-use crate::store::Store;
+use openseer_core::clock::SharedClock;
+use openseer_store::Store;
 
 /// Largest JSON body on the user API.
 pub const API_BODY_LIMIT: usize = 256 * 1024;
@@ -139,7 +139,7 @@ impl AppState {
 
     /// The first organization's id, once there is one (organizations are
     /// never deleted, so it is read once).
-    pub async fn instance_org_id(&self) -> Result<Option<i64>, crate::store::StoreError> {
+    pub async fn instance_org_id(&self) -> Result<Option<i64>, openseer_store::StoreError> {
         if let Some(id) = self.instance_org.get() {
             return Ok(Some(*id));
         }
@@ -151,7 +151,7 @@ impl AppState {
 
     /// Records an audit event; a failure is logged, not the caller's error
     /// (the change it describes is already made).
-    pub async fn audit(&self, event: crate::store::NewAudit) {
+    pub async fn audit(&self, event: openseer_store::NewAudit) {
         if let Err(e) = self.store.record_audit(&event, self.now()).await {
             tracing::error!(error = %e, action = event.action, "writing the audit log");
         }

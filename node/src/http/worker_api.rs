@@ -17,11 +17,11 @@ use super::identity::WorkerCaller;
 use super::AppState;
 use crate::actors::dispatcher::DispatchMsg;
 use crate::actors::ingest::{DropReason, IngestMsg};
-use crate::actors::lease_manager::LeaseCheck;
 use crate::actors::probes::is_probe;
 use crate::actors::Reach;
 use crate::auth::token;
-use crate::store::StoredResult;
+use openseer_core::leases::LeaseCheck;
+use openseer_store::StoredResult;
 
 super::routes! {
     fn routes, const ROUTES;
@@ -95,7 +95,7 @@ async fn enroll(
         .ok_or_else(refused)?;
     tracing::info!(worker_id, org_id, region = %req.region, "worker enrolled");
     state
-        .audit(crate::store::NewAudit {
+        .audit(openseer_store::NewAudit {
             org_id: Some(org_id),
             actor: format!("enrollment token \"{token_name}\""),
             action: "worker.enrolled",

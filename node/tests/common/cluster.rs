@@ -68,7 +68,7 @@ impl TestCluster {
         super::memory_guard();
         watchdog();
         let db_url = postgres_database().await?;
-        let store = openseer_node::store::Store::open_url(&db_url)
+        let store = openseer_store::Store::open_url(&db_url)
             .await
             .expect("postgres opens");
         store.migrate().await.expect("postgres migrates");

@@ -6,8 +6,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use openseer_node::auth::seal::SecretsKey;
-use openseer_node::store::Store;
+use openseer_store::seal::SecretsKey;
+use openseer_store::Store;
 use sqlx::Connection;
 
 /// The secrets key of test stores.

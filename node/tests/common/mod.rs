@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use openseer_node::actors::lease_manager::LeaseConfig;
+use openseer_core::leases::LeaseConfig;
 use openseer_node::{Application, Settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -32,16 +32,16 @@ impl TestClock {
     }
 }
 
-impl openseer_node::clock::Clock for TestClock {
+impl openseer_core::clock::Clock for TestClock {
     fn now_ms(&self) -> i64 {
-        openseer_node::clock::system_now_ms() + self.0.load(Ordering::SeqCst)
+        openseer_core::clock::system_now_ms() + self.0.load(Ordering::SeqCst)
     }
 }
 
 pub struct TestApp {
     pub base: String,
     pub setup_url: Option<String>,
-    pub store: openseer_node::store::Store,
+    pub store: openseer_store::Store,
     pub actors: openseer_node::actors::Actors,
     pub handle: actix_web::dev::ServerHandle,
     pub dir: tempfile::TempDir,
@@ -160,13 +160,13 @@ impl TestApp {
         self.store
             .create_member(
                 1,
-                openseer_node::store::NewUser {
+                openseer_store::NewUser {
                     email,
                     name: "Member",
                     password_hash: &hash,
                 },
                 role,
-                openseer_node::clock::system_now_ms(),
+                openseer_core::clock::system_now_ms(),
             )
             .await
             .expect("a member");
@@ -181,12 +181,12 @@ impl TestApp {
         self.store
             .create_organization(
                 "Other Org",
-                openseer_node::store::NewUser {
+                openseer_store::NewUser {
                     email,
                     name: "Other",
                     password_hash: &hash,
                 },
-                openseer_node::clock::system_now_ms(),
+                openseer_core::clock::system_now_ms(),
             )
             .await
             .expect("second organization");

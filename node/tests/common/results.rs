@@ -1,8 +1,8 @@
 //! Results as a worker would deliver them, for tests that write them
 //! straight to the store.
 
-use openseer_node::store::StoredResult;
 use openseer_protocol::{CheckResult, Outcome, Timings};
+use openseer_store::StoredResult;
 
 /// A result of `monitor_id` in `region` scheduled at `at`: started 5 ms
 /// later, received 100 ms later. Checks that got an answer (up, degraded,

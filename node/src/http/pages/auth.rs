@@ -21,7 +21,7 @@ use crate::http::identity::{
     has_csrf, peer_ip, start_session, CsrfForm, CsrfOnly, SignedIn, REAUTH_KEY,
 };
 use crate::http::AppState;
-use crate::store::{NewAudit, NewUser, StoreError, User};
+use openseer_store::{NewAudit, NewUser, StoreError, User};
 
 /// A sign-in waiting for its second factor: the user, and since when.
 const PENDING_USER_KEY: &str = "pending_user";

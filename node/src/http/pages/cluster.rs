@@ -42,7 +42,7 @@ pub async fn cluster_page(
                 leader: mine.leader,
                 term: mine.term,
                 nodes,
-                shard_map: (0..crate::schedule::SHARDS)
+                shard_map: (0..openseer_core::schedule::SHARDS)
                     .map(|i| map.owner_of(i))
                     .collect(),
             })

@@ -24,8 +24,8 @@ use crate::auth::{csrf, password, token};
 use crate::http::errors::PageError;
 use crate::http::identity::{has_csrf, peer_ip, start_session, CsrfForm, SignedIn};
 use crate::http::AppState;
-use crate::rollup::plan::DAY;
-use crate::store::{AuditScope, Invitee, NewAudit, NewUser, StoreError};
+use openseer_core::rollup::plan::DAY;
+use openseer_store::{AuditScope, Invitee, NewAudit, NewUser, StoreError};
 
 /// How long an invitation link is good for unless the form says otherwise.
 const DEFAULT_INVITATION_DAYS: i64 = 7;
@@ -366,7 +366,7 @@ const INVALID_INVITATION: &str = "This invitation link is not valid any more: it
 async fn open_invitation(
     state: &AppState,
     presented: &str,
-) -> Result<Option<crate::store::Invitation>, PageError> {
+) -> Result<Option<openseer_store::Invitation>, PageError> {
     let Some(hash) = token::lookup_hash(TokenKind::Invitation, presented) else {
         return Ok(None);
     };

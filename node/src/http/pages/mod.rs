@@ -205,7 +205,7 @@ fn expiry_days(field: &str, text: &str, now: i64, errors: &mut Vec<FieldError>) 
         return None;
     }
     match t.parse::<i64>() {
-        Ok(d) if (1..=3650).contains(&d) => Some(now + d * crate::rollup::plan::DAY),
+        Ok(d) if (1..=3650).contains(&d) => Some(now + d * openseer_core::rollup::plan::DAY),
         _ => {
             errors.push(FieldError::new(
                 field,

@@ -16,11 +16,10 @@ use super::{frame, html, html_or_invalid, redirect};
 use crate::http::errors::PageError;
 use crate::http::identity::{has_csrf, CsrfForm, CsrfOnly, SignedIn};
 use crate::http::AppState;
-use crate::rollup::{
-    self,
-    plan::{Coverage, Tier, DAY, HOUR},
-};
-use crate::store::{Monitor, MonitorStatus, NewAudit};
+use crate::rollup;
+use openseer_core::rollup::plan::{Coverage, Tier, DAY, HOUR};
+use openseer_core::rollup::Aggregate;
+use openseer_store::{Monitor, MonitorStatus, NewAudit};
 
 pub fn regions_of(m: &Monitor) -> Vec<String> {
     regions_or_any(&m.regions)
@@ -181,7 +180,7 @@ pub async fn overview(
         .map(|(&i, rt)| {
             let m = &list[i];
             let h = &hours[&m.id];
-            let mut day = rollup::Aggregate::default();
+            let mut day = Aggregate::default();
             for a in h {
                 day.merge(a);
             }
@@ -289,7 +288,7 @@ pub async fn monitor_page(
     let only: Option<Vec<String>> = (!region.is_empty()).then(|| vec![region.to_string()]);
     let coverage = Coverage::at(now, &state.settings.retention);
     let mut uptimes = Vec::new();
-    let mut in_range = rollup::Aggregate::default();
+    let mut in_range = Aggregate::default();
     for (label, key) in [
         ("24 h", "24h"),
         ("7 d", "7d"),

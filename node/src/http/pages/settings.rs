@@ -16,7 +16,7 @@ use crate::auth::{password, token};
 use crate::http::errors::PageError;
 use crate::http::identity::{has_csrf, CsrfForm, CsrfOnly, SignedIn};
 use crate::http::AppState;
-use crate::store::NewApiToken;
+use openseer_store::NewApiToken;
 
 /// The widest scope a member with `role` may give a token: a token never
 /// says it may do more than its user.

@@ -16,7 +16,7 @@ use crate::auth::{token, totp};
 use crate::http::errors::PageError;
 use crate::http::identity::{has_csrf, CsrfForm, CsrfOnly, SignedIn};
 use crate::http::AppState;
-use crate::store::{NewAudit, User};
+use openseer_store::{NewAudit, User};
 
 const PURPOSE: &str = "user.totp";
 
@@ -141,7 +141,7 @@ pub async fn begin(
     let sealed = state.store.sealer()?.seal(PURPOSE, &hex::encode(&secret));
     match state.store.begin_totp(s.user.id, &sealed).await {
         Ok(()) => {}
-        Err(crate::store::StoreError::Conflict(_)) => {}
+        Err(openseer_store::StoreError::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
     }
     Ok(super::redirect("/settings/2fa"))

@@ -16,7 +16,7 @@ use crate::auth::token;
 use crate::http::errors::PageError;
 use crate::http::identity::{has_csrf, CsrfForm, CsrfOnly, SignedIn};
 use crate::http::AppState;
-use crate::store::{Monitor, NewEnrollmentToken};
+use openseer_store::{Monitor, NewEnrollmentToken};
 
 async fn workers_view(
     s: &SignedIn,

@@ -1,6 +1,7 @@
-//! Rollups: per (monitor, region), buckets of 1 minute, 1 hour and 1 day with
-//! counts by outcome, latency min/max/mean, per-phase means and a latency
-//! [`sketch::Sketch`] for percentiles.
+//! The rollup service: per (monitor, region), buckets of 1 minute, 1 hour
+//! and 1 day with counts by outcome, latency min/max/mean, per-phase means
+//! and a latency sketch for percentiles (the arithmetic is
+//! `openseer_core::rollup`'s; this module reads and writes them).
 //!
 //! Every bucket is *recomputed* from the tier below it (minutes from raw
 //! results, hours from minutes, days from hours), never patched with deltas,
@@ -8,16 +9,12 @@
 //! a rebuild all converge on the same numbers. The Rollup actors
 //! (`crate::actors::rollup`) decide when; this module decides what.
 
-pub mod aggregate;
-pub mod plan;
-pub mod sketch;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-pub use aggregate::{Aggregate, RawSample};
-use plan::{Coverage, Piece, Retention, SeriesShape, Tier};
+use openseer_core::rollup::plan::{self, Coverage, Piece, Retention, SeriesShape, Tier};
+use openseer_core::rollup::Aggregate;
 
-use crate::store::{BucketKey, Results, RollupRow, Store, StoreResult};
+use openseer_store::{BucketKey, Results, RollupRow, Store, StoreResult};
 
 /// A (monitor, region, bucket start) of some tier.
 pub type TierKey = (i64, String, i64);
@@ -267,7 +264,7 @@ pub fn parse_since(s: &str, now: i64) -> Result<i64, String> {
     if let [y, m, d] = parts[..] {
         if let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i64>(), m.parse::<u32>(), d.parse::<u32>()) {
             if (1..=12).contains(&m) && (1..=31).contains(&d) {
-                return Ok(openseer_web::time::days_from_civil(y, m, d) * plan::DAY);
+                return Ok(openseer_core::calendar::days_from_civil(y, m, d) * plan::DAY);
             }
         }
     }

@@ -7,13 +7,13 @@ use openseer_protocol::Outcome;
 use sqlx::Row;
 
 use super::{placeholders, translate, Backend, Store, StoreError, StoreResult, WritePool};
-use crate::rollup::plan::{Tier, DAY};
-use crate::rollup::sketch::Sketch;
-pub use crate::rollup::{Aggregate, RawSample};
-use openseer_web::time::{civil_from_days, days_from_civil};
+use openseer_core::calendar::{civil_from_days, days_from_civil};
+use openseer_core::rollup::plan::{Tier, DAY};
+use openseer_core::rollup::sketch::Sketch;
+pub use openseer_core::rollup::{Aggregate, RawSample};
 
 /// A (monitor, region, minute) whose rollups need recomputing.
-pub type BucketKey = (i64, String, i64);
+pub use openseer_core::model::BucketKey;
 
 /// A set of raw results, by the index that finds them.
 #[derive(Debug, Clone, Copy)]

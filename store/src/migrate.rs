@@ -11,27 +11,27 @@ const SQLITE: &[Migration] = &[
     (
         1,
         "foundation",
-        include_str!("../../../migrations/sqlite/0001_foundation.sql"),
+        include_str!("../../migrations/sqlite/0001_foundation.sql"),
     ),
     (
         2,
         "check_details",
-        include_str!("../../../migrations/sqlite/0002_check_details.sql"),
+        include_str!("../../migrations/sqlite/0002_check_details.sql"),
     ),
     (
         3,
         "rollups",
-        include_str!("../../../migrations/sqlite/0003_rollups.sql"),
+        include_str!("../../migrations/sqlite/0003_rollups.sql"),
     ),
     (
         4,
         "monitor_status",
-        include_str!("../../../migrations/sqlite/0004_monitor_status.sql"),
+        include_str!("../../migrations/sqlite/0004_monitor_status.sql"),
     ),
     (
         5,
         "teams",
-        include_str!("../../../migrations/sqlite/0005_teams.sql"),
+        include_str!("../../migrations/sqlite/0005_teams.sql"),
     ),
 ];
 
@@ -39,22 +39,22 @@ const POSTGRES: &[Migration] = &[
     (
         1,
         "foundation",
-        include_str!("../../../migrations/postgres/0001_foundation.sql"),
+        include_str!("../../migrations/postgres/0001_foundation.sql"),
     ),
     (
         3,
         "rollups",
-        include_str!("../../../migrations/postgres/0003_rollups.sql"),
+        include_str!("../../migrations/postgres/0003_rollups.sql"),
     ),
     (
         4,
         "monitor_status",
-        include_str!("../../../migrations/postgres/0004_monitor_status.sql"),
+        include_str!("../../migrations/postgres/0004_monitor_status.sql"),
     ),
     (
         5,
         "teams",
-        include_str!("../../../migrations/postgres/0005_teams.sql"),
+        include_str!("../../migrations/postgres/0005_teams.sql"),
     ),
 ];
 
@@ -109,7 +109,7 @@ macro_rules! apply {
             )
             .bind(version)
             .bind(name)
-            .bind(crate::clock::system_now_ms())
+            .bind(openseer_core::clock::system_now_ms())
             .execute(&mut *tx)
             .await
             .map_err(translate)?;

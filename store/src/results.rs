@@ -6,15 +6,7 @@ use openseer_protocol::{AssertionResult, CheckResult, Outcome, Timings, TlsInfo}
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{placeholders, translate, Backend, Store, StoreResult, WritePool};
-
-/// A result ready to be written, with who delivered it and when.
-#[derive(Debug, Clone)]
-pub struct StoredResult {
-    pub result: CheckResult,
-    pub worker_id: Option<i64>,
-    pub received_at: i64,
-}
+use super::{placeholders, translate, Backend, Store, StoreResult, StoredResult, WritePool};
 
 /// The `details` column of a result.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -14,8 +14,8 @@
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.backend {
-            $crate::store::Backend::Sqlite($pool) => $body,
-            $crate::store::Backend::Postgres($pool) => $body,
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres($pool) => $body,
         }
     };
 }
@@ -26,6 +26,7 @@ mod migrate;
 mod monitors;
 mod results;
 mod rollups;
+pub mod seal;
 mod tokens;
 
 use std::collections::HashSet;
@@ -38,13 +39,14 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-use crate::auth::seal::{Sealer, SecretsKey};
+use crate::seal::{Sealer, SecretsKey};
 
 pub use accounts::{Invitation, Invitee, Member, Membership, NewUser, SessionRow, TotpState, User};
 pub use audit::{AuditEntry, AuditScope, NewAudit};
-pub use monitors::{Monitor, MonitorStatus, MonitorSummary};
-pub use results::{Details, ResultRow, StoredResult, Written};
-pub use rollups::{BucketKey, Results, RollupRow};
+pub use monitors::{MonitorStatus, MonitorSummary};
+pub use openseer_core::model::{BucketKey, Monitor, StoredResult};
+pub use results::{Details, ResultRow, Written};
+pub use rollups::{Results, RollupRow};
 pub use tokens::{
     ApiToken, EnrollmentToken, NewApiToken, NewEnrollmentToken, TokenAuth, Worker, WorkerAuth,
 };
@@ -155,6 +157,15 @@ impl WritePool for PgPool {
     }
 }
 
+/// Where the database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A `postgres://` URL.
+    Postgres(String),
+    /// An SQLite file (created when missing).
+    Sqlite(std::path::PathBuf),
+}
+
 #[derive(Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
@@ -186,16 +197,13 @@ impl Store {
         )))
     }
 
-    /// The database the settings name (`database_url`, else SQLite in
-    /// `data_dir`), with the secrets key they name.
-    pub async fn open_settings(settings: &crate::Settings) -> StoreResult<Store> {
-        let key = crate::settings::secrets_key(settings)
-            .map_err(|e| StoreError::Config(format!("the secrets key: {e}")))?;
-        let store = match &settings.database_url {
-            Some(url) => Store::open_url(url).await?,
-            None => Store::open_sqlite(&settings.data_dir.join("openseer.db")).await?,
+    /// The database at `location`, sealing secrets with `key`.
+    pub async fn open(location: &Location, key: &SecretsKey) -> StoreResult<Store> {
+        let store = match location {
+            Location::Postgres(url) => Store::open_url(url).await?,
+            Location::Sqlite(path) => Store::open_sqlite(path).await?,
         };
-        Ok(store.with_secrets_key(&key))
+        Ok(store.with_secrets_key(key))
     }
 
     pub async fn open_postgres(url: &str) -> StoreResult<Store> {
@@ -242,7 +250,7 @@ impl Store {
         self
     }
 
-    pub(crate) fn sealer(&self) -> StoreResult<&Sealer> {
+    pub fn sealer(&self) -> StoreResult<&Sealer> {
         self.sealer.as_deref().ok_or_else(|| {
             StoreError::Config("this store was opened without the secrets key".into())
         })

@@ -7,51 +7,11 @@
 //! sealing existed are read as they are and sealed by `seal_legacy_monitors`.
 
 use openseer_protocol::monitor::{CheckSpec, ValidMonitor, DEFAULT_MAX_BODY_BYTES};
-use openseer_protocol::{CheckOptions, Header, MonitorInput, StatusRanges};
+use openseer_protocol::{CheckOptions, Header, StatusRanges};
 use sqlx::Row;
 
-use super::{translate, Store, StoreError, StoreResult};
-use crate::auth::seal::Sealer;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Monitor {
-    pub id: i64,
-    pub org_id: i64,
-    pub name: String,
-    pub interval_seconds: u32,
-    /// Empty means any region.
-    pub regions: Vec<String>,
-    pub enabled: bool,
-    pub check: CheckSpec,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-impl Monitor {
-    /// The input that would recreate this monitor (for edit forms and the API).
-    pub fn to_input(&self) -> MonitorInput {
-        MonitorInput {
-            name: self.name.clone(),
-            url: self.check.url.clone(),
-            method: self.check.method.clone(),
-            headers: self.check.headers.clone(),
-            body: self.check.body.clone(),
-            interval_seconds: self.interval_seconds,
-            timeout_ms: self.check.timeout_ms,
-            regions: self.regions.clone(),
-            expected_status: self.check.expected_status.to_string(),
-            keyword: self.check.keyword.clone(),
-            enabled: self.enabled,
-            follow_redirects: self.check.options.follow_redirects,
-            max_redirects: self.check.options.max_redirects,
-            verify_tls: self.check.options.verify_tls,
-            ip_family: self.check.options.ip_family,
-            assertions: self.check.options.assertions.clone(),
-            degraded_above_ms: self.check.options.degraded_above_ms,
-            cert_expiry_days: self.check.options.cert_expiry_days,
-        }
-    }
-}
+use super::{translate, Monitor, Store, StoreError, StoreResult};
+use crate::seal::Sealer;
 
 /// What lists of monitors show: no request details, nothing to parse but
 /// the regions.

@@ -1,0 +1,110 @@
+//! The small model types several layers share: a monitor as the store
+//! keeps it, a job waiting for a worker, a result ready to be written, the
+//! key of a rollup bucket, a live event for dashboards.
+
+use std::sync::Arc;
+
+use openseer_protocol::monitor::CheckSpec;
+use openseer_protocol::{CheckResult, MonitorInput};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitor {
+    pub id: i64,
+    pub org_id: i64,
+    pub name: String,
+    pub interval_seconds: u32,
+    /// Empty means any region.
+    pub regions: Vec<String>,
+    pub enabled: bool,
+    pub check: CheckSpec,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Monitor {
+    /// The input that would recreate this monitor (for edit forms and the API).
+    pub fn to_input(&self) -> MonitorInput {
+        MonitorInput {
+            name: self.name.clone(),
+            url: self.check.url.clone(),
+            method: self.check.method.clone(),
+            headers: self.check.headers.clone(),
+            body: self.check.body.clone(),
+            interval_seconds: self.interval_seconds,
+            timeout_ms: self.check.timeout_ms,
+            regions: self.regions.clone(),
+            expected_status: self.check.expected_status.to_string(),
+            keyword: self.check.keyword.clone(),
+            enabled: self.enabled,
+            follow_redirects: self.check.options.follow_redirects,
+            max_redirects: self.check.options.max_redirects,
+            verify_tls: self.check.options.verify_tls,
+            ip_family: self.check.options.ip_family,
+            assertions: self.check.options.assertions.clone(),
+            degraded_above_ms: self.check.options.degraded_above_ms,
+            cert_expiry_days: self.check.options.cert_expiry_days,
+        }
+    }
+}
+
+/// A job waiting in a lease manager (ready or leased).
+#[derive(Debug, Clone)]
+pub struct PendingJob {
+    pub run_id: String,
+    pub monitor_id: i64,
+    pub org_id: i64,
+    pub region: String,
+    pub scheduled_at_ms: i64,
+    pub interval_ms: i64,
+    pub attempt: u32,
+    pub check: Arc<CheckSpec>,
+}
+
+/// A result ready to be written, with who delivered it and when.
+#[derive(Debug, Clone)]
+pub struct StoredResult {
+    pub result: CheckResult,
+    pub worker_id: Option<i64>,
+    pub received_at: i64,
+}
+
+/// A rollup bucket: (monitor, region, bucket start).
+pub type BucketKey = (i64, String, i64);
+
+/// Something that happened which open dashboards should show.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LiveEvent {
+    Result {
+        org_id: i64,
+        result: Box<CheckResult>,
+    },
+    /// A worker of the organization enrolled, was revoked, went quiet or
+    /// came back: worker lists should refresh.
+    Workers { org_id: i64 },
+}
+
+impl LiveEvent {
+    pub fn result(org_id: i64, r: &CheckResult) -> LiveEvent {
+        LiveEvent::Result {
+            org_id,
+            result: Box::new(r.clone()),
+        }
+    }
+
+    pub fn org_id(&self) -> i64 {
+        match self {
+            LiveEvent::Result { org_id, .. } | LiveEvent::Workers { org_id } => *org_id,
+        }
+    }
+}
+
+/// Probe jobs ("test this request") carry negative monitor ids.
+pub fn is_probe(monitor_id: i64) -> bool {
+    monitor_id < 0
+}
+
+/// The node waiting for a probe's result (its id is `-(node << 32 | seq)`).
+pub fn probe_node(probe_id: i64) -> u64 {
+    (probe_id.unsigned_abs() >> 32) & 0x7fff_ffff
+}
