@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::tls::ClusterTls;
-use crate::cluster::ClusterSettings;
 use crate::settings::Settings;
+use openseer_cluster::tls::ClusterTls;
+use openseer_cluster::ClusterSettings;
 use openseer_core::rollup::plan::{Retention, DAY};
 
 /// The configuration file. Every field is optional; unknown keys are an error.

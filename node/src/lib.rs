@@ -7,7 +7,6 @@
 
 pub mod actors;
 pub mod auth;
-pub mod cluster;
 pub mod config;
 pub mod dev;
 pub mod http;
@@ -25,7 +24,7 @@ use actix_web::dev::{Server, ServerHandle};
 use openseer_protocol::token::TokenKind;
 
 use crate::actors::{Actors, Membership};
-use crate::cluster::Cluster;
+use openseer_cluster::Cluster;
 use openseer_core::clock::{SharedClock, SystemClock};
 use openseer_store::Store;
 
@@ -43,7 +42,7 @@ pub enum BuildError {
     #[error("the database schema is not current; run `openseer migrate` (or start without --no-migrate)")]
     NotMigrated,
     #[error(transparent)]
-    Cluster(#[from] cluster::ClusterError),
+    Cluster(#[from] openseer_cluster::ClusterError),
     #[error("starting the cluster links: {0}")]
     Peers(String),
     #[error("binding {addr}: {source}")]
@@ -128,7 +127,7 @@ impl Application {
         };
 
         let cluster = match &settings.cluster {
-            Some(c) => Some(Cluster::start(c.clone(), &settings.data_dir).await?),
+            Some(c) => Some(Cluster::start(c.clone(), &settings.data_dir, jobs_scheduled).await?),
             None => None,
         };
         let membership = match &cluster {
@@ -153,17 +152,17 @@ impl Application {
         if let Some(c) = &cluster {
             let tls = match &c.settings.tls {
                 Some(files) => Some(
-                    cluster::tls::PeerTls::load(files)
+                    openseer_cluster::tls::PeerTls::load(files)
                         .map_err(|e| BuildError::Peers(format!("cluster TLS: {e}")))?,
                 ),
                 None => None,
             };
-            cluster::peer::start(
+            openseer_cluster::peer::start(
                 c.me,
                 &c.settings.cluster_addr,
                 &c.secret,
                 tls,
-                actors.clone(),
+                Arc::new(actors::peer_handler::FromPeers(actors.clone())),
                 c.state.clone(),
             )
             .await
@@ -254,4 +253,11 @@ async fn follow_assignment(cluster: Arc<Cluster>, actors: Actors) {
             return;
         }
     }
+}
+
+/// Jobs this node's schedulers emitted so far (for the cluster's rate).
+fn jobs_scheduled() -> u64 {
+    metrics::get()
+        .jobs_scheduled
+        .load(std::sync::atomic::Ordering::Relaxed)
 }

@@ -312,7 +312,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     client
                         .post(format!("{base}/leave"))
                         .bearer_auth(&c.secret)
-                        .json(&openseer_node::cluster::LeaveRequest { node_id: c.node_id })
+                        .json(&openseer_cluster::LeaveRequest { node_id: c.node_id })
                         .send()
                         .await?
                 }

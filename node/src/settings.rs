@@ -31,7 +31,7 @@ pub struct Settings {
     pub database_url: Option<String>,
     pub retention: Retention,
     /// Set when this node is one of a cluster.
-    pub cluster: Option<crate::cluster::ClusterSettings>,
+    pub cluster: Option<openseer_cluster::ClusterSettings>,
     /// Encrypts secrets at rest (monitor headers and bodies, TOTP secrets).
     /// Without one: derived from the cluster secret in a cluster, else
     /// `secrets.key` in the data directory (see [`secrets_key`]).

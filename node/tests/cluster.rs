@@ -906,12 +906,12 @@ async fn with_cluster_tls_nodes_still_carry_each_others_jobs_body() {
 
     // The port itself: a TLS handshake with a certificate of the cluster's
     // CA goes through; one from another CA does not.
-    let handshake = |files: openseer_node::cluster::tls::ClusterTls| {
+    let handshake = |files: openseer_cluster::tls::ClusterTls| {
         let addr = c.nodes[&2].cluster.clone();
         async move {
-            let tls = openseer_node::cluster::tls::PeerTls::load(&files).unwrap();
+            let tls = openseer_cluster::tls::PeerTls::load(&files).unwrap();
             let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            let name = openseer_node::cluster::tls::server_name(&addr).unwrap();
+            let name = openseer_cluster::tls::server_name(&addr).unwrap();
             let mut s = tls
                 .connector
                 .connect(name, tcp)
@@ -928,7 +928,7 @@ async fn with_cluster_tls_nodes_still_carry_each_others_jobs_body() {
             }
         }
     };
-    let ours = openseer_node::cluster::tls::ClusterTls {
+    let ours = openseer_cluster::tls::ClusterTls {
         cert: certs.path().join("node1.crt"),
         key: certs.path().join("node1.key"),
         ca: certs.path().join("ca.crt"),
@@ -938,7 +938,7 @@ async fn with_cluster_tls_nodes_still_carry_each_others_jobs_body() {
         .expect("a peer of the cluster's CA");
     let strangers = tempfile::tempdir().unwrap();
     cluster_certificates(strangers.path(), 1);
-    let stranger = openseer_node::cluster::tls::ClusterTls {
+    let stranger = openseer_cluster::tls::ClusterTls {
         cert: strangers.path().join("node1.crt"),
         key: strangers.path().join("node1.key"),
         ..ours

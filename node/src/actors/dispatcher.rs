@@ -21,7 +21,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::lease_manager::LeaseMsg;
 use super::shards::{Route, ShardTable};
-use crate::cluster::peer::{PeerCall, PeerCast, Peers};
+use openseer_cluster::peer::{PeerCall, PeerCast, Peers};
 use openseer_core::assign::NodeId;
 use openseer_core::clock::SharedClock;
 use openseer_store::WorkerAuth;

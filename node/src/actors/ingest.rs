@@ -12,7 +12,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use super::rollup::RollupMsg;
 use super::sessions::SessionsMsg;
 use super::shards::{Route, ShardActors, ShardTable};
-use crate::cluster::peer::{PeerCast, Peers};
+use openseer_cluster::peer::{PeerCast, Peers};
 use openseer_core::clock::SharedClock;
 use openseer_core::model::LiveEvent;
 use openseer_core::rollup::plan::Tier;

@@ -37,6 +37,7 @@ pub mod dispatcher;
 pub mod ingest;
 pub mod lease_manager;
 pub mod maintenance;
+pub mod peer_handler;
 pub mod probes;
 pub mod rollup;
 pub mod root;
@@ -52,8 +53,8 @@ use openseer_protocol::monitor::CheckSpec;
 use openseer_protocol::wire::{Job, Renewed};
 use ractor::{Actor, ActorRef};
 
-use crate::cluster::peer::{PeerCall, PeerCast, Peers};
-use crate::cluster::Fence;
+use openseer_cluster::peer::{PeerCall, PeerCast, Peers};
+use openseer_cluster::Fence;
 use openseer_core::assign::{NodeId, ShardMap};
 use openseer_core::clock::SharedClock;
 use openseer_core::schedule::{shard_of, SHARDS};
@@ -414,55 +415,8 @@ impl Actors {
         }
     }
 
-    /// Something another node tells this one.
-    pub fn on_peer_cast(&self, cast: PeerCast) {
-        match cast {
-            PeerCast::Release(run_ids) => {
-                for (route, ids) in self.group_by_route(run_ids) {
-                    if let Route::Local(a) = route {
-                        let _ = a.lease_manager.cast(LeaseMsg::Release(ids));
-                    }
-                }
-            }
-            PeerCast::Live(events) => {
-                let _ = self.sessions.cast(SessionsMsg::Publish(events));
-            }
-            PeerCast::Dirty(keys) => {
-                for (shard, keys) in group_keys(keys) {
-                    if let Route::Local(ShardActors {
-                        rollup: Some(r), ..
-                    }) = self.shards.route(shard)
-                    {
-                        let _ = r.cast(RollupMsg::Dirty(keys));
-                    }
-                }
-            }
-            PeerCast::MonitorChanged(id) => {
-                let actors = self.clone();
-                tokio::spawn(async move {
-                    match actors.context.store.monitor_any_org(id).await {
-                        Ok(Some(m)) => actors.monitor_changed(&m),
-                        Ok(None) => actors.monitor_removed(id),
-                        Err(e) => {
-                            tracing::warn!(monitor_id = id, error = %e, "loading a changed monitor")
-                        }
-                    }
-                });
-            }
-            PeerCast::MonitorRemoved(id) => self.monitor_removed(id),
-            PeerCast::CheckNow(id) => self.check_now(id),
-            PeerCast::JobsReady {
-                node,
-                org_id,
-                region,
-            } => {
-                let _ = self.dispatcher.cast(DispatchMsg::RemoteReady {
-                    node,
-                    org_id,
-                    region,
-                });
-            }
-        }
+    fn store(&self) -> &Store {
+        &self.context.store
     }
 
     /// Run ids grouped by where their lease manager runs.

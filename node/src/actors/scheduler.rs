@@ -29,7 +29,7 @@ pub struct Args {
     pub clock: SharedClock,
     pub monitors: Vec<Monitor>,
     pub lease_manager: ActorRef<LeaseMsg>,
-    pub fence: Arc<crate::cluster::Fence>,
+    pub fence: Arc<openseer_cluster::Fence>,
     /// Also schedule the ticks of the last this-many ms (at most one per
     /// monitor): a shard taken over from another node may have had its
     /// latest tick fall between the two owners. A tick both ran is stored
@@ -45,7 +45,7 @@ pub struct State {
     clock: SharedClock,
     table: Timetable,
     lease_manager: ActorRef<LeaseMsg>,
-    fence: Arc<crate::cluster::Fence>,
+    fence: Arc<openseer_cluster::Fence>,
     timer: Option<(i64, Timer)>,
 }
 

@@ -41,6 +41,7 @@ macro_rules! routes {
 pub(crate) use routes;
 
 pub mod api;
+pub mod cluster_api;
 pub mod errors;
 pub mod events;
 pub mod identity;
@@ -72,8 +73,8 @@ pub fn route_table() -> Vec<(String, String)> {
         worker_api::ROUTES,
     ));
     all.extend(scoped(
-        crate::cluster::http::PREFIX,
-        crate::cluster::http::ROUTES,
+        crate::http::cluster_api::PREFIX,
+        crate::http::cluster_api::ROUTES,
     ));
     all
 }
@@ -90,8 +91,8 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use crate::actors::Actors;
 use crate::auth::session_store::DbSessionStore;
 use crate::auth::throttle::Throttle;
-use crate::cluster::Cluster;
 use crate::settings::Settings;
+use openseer_cluster::Cluster;
 use openseer_core::clock::SharedClock;
 use openseer_store::Store;
 
@@ -192,7 +193,7 @@ pub fn server(
             .wrap(security_headers(node_id))
             .wrap(actix_web::middleware::from_fn(request_id::middleware))
             .configure(top_routes)
-            .service(crate::cluster::http::scope())
+            .service(crate::http::cluster_api::scope())
             .service(worker_api::scope())
             .service(api::scope())
             .configure(pages::routes)

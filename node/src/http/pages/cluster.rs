@@ -68,7 +68,10 @@ pub async fn cluster_leave(
     if !c.view().nodes.iter().any(|n| n.id == id) {
         return Err(PageError::NotFound);
     }
-    if let Err(e) = c.leave(crate::cluster::LeaveRequest { node_id: id }).await {
+    if let Err(e) = c
+        .leave(openseer_cluster::LeaveRequest { node_id: id })
+        .await
+    {
         tracing::warn!(node_id = id, error = %e, "removing a node from the dashboard");
         return Err(PageError::Internal);
     }

@@ -1,16 +1,17 @@
-//! Node-to-node HTTP: `/cluster/v1/...`, for holders of the cluster secret
+//! Node-to-node HTTP: `/cluster/v1/...`, served here and handed to the
+//! cluster crate's [`Cluster`], for holders of the cluster secret
 //! only (bearer, compared in constant time). Raft RPCs, join, leave and the
 //! cluster's state for `openseer cluster status` and tests.
 
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, VoteRequest,
-};
 
-use super::raft::TypeConfig;
-use super::{Cluster, JoinRequest, LeaveRequest};
+use openseer_cluster::raft::{
+    AppendEntriesRequest, InstallSnapshotRequest, TypeConfig, VoteRequest,
+};
+use openseer_cluster::{Cluster, ClusterError, JoinRequest, LeaveRequest};
+
 use crate::http::AppState;
 
 /// Raft messages carry snapshots and batches of entries.
@@ -74,17 +75,7 @@ async fn append(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let rpc = body.into_inner();
-    let leader = rpc.vote.leader_id().voted_for();
-    let answer = cluster.raft.append_entries(rpc).await;
-    // Any answer but a higher vote means the sender is a current leader.
-    if matches!(&answer, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
-        cluster.fence.heard();
-        if let Some(leader) = leader {
-            cluster.contacts.heard_leader(leader);
-        }
-    }
-    HttpResponse::Ok().json(answer)
+    HttpResponse::Ok().json(cluster.on_append(body.into_inner()).await)
 }
 
 async fn vote(
@@ -96,7 +87,7 @@ async fn vote(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    HttpResponse::Ok().json(cluster.raft.vote(body.into_inner()).await)
+    HttpResponse::Ok().json(cluster.on_vote(body.into_inner()).await)
 }
 
 async fn snapshot(
@@ -108,15 +99,15 @@ async fn snapshot(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    HttpResponse::Ok().json(cluster.raft.install_snapshot(body.into_inner()).await)
+    HttpResponse::Ok().json(cluster.on_snapshot(body.into_inner()).await)
 }
 
 /// 204 once a membership change is done; 409 when no other node can take
 /// the shards; 503 with the reason otherwise.
-fn outcome(result: Result<(), super::ClusterError>) -> HttpResponse {
+fn outcome(result: Result<(), ClusterError>) -> HttpResponse {
     match result {
         Ok(()) => HttpResponse::NoContent().finish(),
-        Err(e @ super::ClusterError::NobodyToTakeOver) => HttpResponse::Conflict()
+        Err(e @ ClusterError::NobodyToTakeOver) => HttpResponse::Conflict()
             .content_type("text/plain")
             .body(format!("{e}\n")),
         Err(e) => {

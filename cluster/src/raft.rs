@@ -1,7 +1,7 @@
 //! The openraft group: type configuration, the log store (a SQLite file in
 //! the node's data directory: never the shared database), the state machine
 //! (membership + shard map), and the network (HTTP between nodes, bearer
-//! cluster secret; the server side is in `cluster/http.rs`).
+//! cluster secret; the server side is the node's `http/cluster_api.rs`).
 //!
 //! The log store commits with `synchronous=FULL` in WAL mode before it calls
 //! openraft's flush callback, so an acknowledged entry is on disk.
@@ -18,10 +18,9 @@ use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
-};
+/// The RPC bodies the node's `/cluster/v1/raft/*` endpoints take.
+pub use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::raft::{AppendEntriesResponse, InstallSnapshotResponse, VoteResponse};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
 use openraft::{
     AnyError, Entry, EntryPayload, LogId, RaftLogReader, RaftSnapshotBuilder, SnapshotMeta,

@@ -2,7 +2,9 @@
 //! cluster address (authenticated by the cluster secret as the cookie) and
 //! one [`PeerActor`], registered in the process groups `openseer.peers` and
 //! `openseer.node.<id>`, through which other nodes reach its lease
-//! managers, rollups, schedulers and live sessions.
+//! managers, rollups, schedulers and live sessions. What a node does with
+//! what it is sent is its [`PeerHandler`]'s business: this module only
+//! carries it.
 //!
 //! Payloads are JSON inside `Vec<u8>` (ractor's byte conversion of a
 //! `Vec<u8>` is the identity, so a malformed payload is our error to report,
@@ -19,13 +21,12 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::{NodeServer, NodeServerMessage, RactorClusterMessage};
 use serde::{Deserialize, Serialize};
 
-use super::raft::ClusterState;
-use super::tls::PeerTls;
-use crate::actors::{Actors, Reach};
 use openseer_core::assign::NodeId;
 use openseer_core::leases::LeaseCheck;
-use openseer_core::model::LiveEvent;
-use openseer_store::BucketKey;
+use openseer_core::model::{BucketKey, LiveEvent};
+
+use crate::raft::ClusterState;
+use crate::tls::PeerTls;
 
 const ALL: &str = "openseer.peers";
 
@@ -147,31 +148,59 @@ impl Peers {
     }
 }
 
-pub struct PeerActor;
+/// What a node does with what other nodes send it.
+pub trait PeerHandler: Send + Sync + 'static {
+    /// Due jobs from this node's own queues, for a worker polling another node.
+    fn take(
+        &self,
+        org_id: i64,
+        region: String,
+        worker_id: i64,
+        max: usize,
+    ) -> impl std::future::Future<Output = Vec<Job>> + Send;
+    /// Lease checks of this node's own lease managers, in the order asked.
+    fn complete(
+        &self,
+        worker_id: i64,
+        run_ids: Vec<String>,
+    ) -> impl std::future::Future<Output = Result<Vec<LeaseCheck>, String>> + Send;
+    /// Renewals by this node's own lease managers: (renewed, lost).
+    fn renew(
+        &self,
+        worker_id: i64,
+        run_ids: Vec<String>,
+    ) -> impl std::future::Future<Output = Result<(Vec<Renewed>, Vec<String>), String>> + Send;
+    /// The result of a probe this node waits for; whether it was taken.
+    fn probe(&self, org_id: i64, result: CheckResult) -> bool;
+    /// A notice that wants no answer.
+    fn notice(&self, cast: PeerCast);
+}
 
-pub struct PeerArgs {
+pub struct PeerActor<H>(std::marker::PhantomData<H>);
+
+pub struct PeerArgs<H> {
     pub me: NodeId,
-    pub actors: Actors,
+    pub handler: Arc<H>,
 }
 
-pub struct PeerState {
-    actors: Actors,
+pub struct PeerState<H> {
+    handler: Arc<H>,
 }
 
-impl Actor for PeerActor {
+impl<H: PeerHandler> Actor for PeerActor<H> {
     type Msg = PeerMsg;
-    type State = PeerState;
-    type Arguments = PeerArgs;
+    type State = PeerState<H>;
+    type Arguments = PeerArgs<H>;
 
     async fn pre_start(
         &self,
         myself: ActorRef<PeerMsg>,
-        args: PeerArgs,
-    ) -> Result<PeerState, ActorProcessingErr> {
+        args: PeerArgs<H>,
+    ) -> Result<PeerState<H>, ActorProcessingErr> {
         ractor::pg::join(ALL.to_string(), vec![myself.get_cell()]);
         ractor::pg::join(group_of(args.me), vec![myself.get_cell()]);
         Ok(PeerState {
-            actors: args.actors,
+            handler: args.handler,
         })
     }
 
@@ -179,23 +208,23 @@ impl Actor for PeerActor {
         &self,
         _: ActorRef<PeerMsg>,
         msg: PeerMsg,
-        state: &mut PeerState,
+        state: &mut PeerState<H>,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             PeerMsg::Call(bytes, reply) => {
-                let actors = state.actors.clone();
+                let handler = state.handler.clone();
                 // Answered off the actor, so one slow lease manager does not
                 // hold up every other node's requests.
                 tokio::spawn(async move {
                     let answer = match serde_json::from_slice::<PeerCall>(&bytes) {
-                        Ok(call) => answer(&actors, call).await,
+                        Ok(call) => answer(&*handler, call).await,
                         Err(e) => encode::<()>(Err(format!("unreadable request: {e}"))),
                     };
                     let _ = reply.send(answer);
                 });
             }
             PeerMsg::Cast(bytes) => match serde_json::from_slice::<PeerCast>(&bytes) {
-                Ok(cast) => state.actors.on_peer_cast(cast),
+                Ok(cast) => state.handler.notice(cast),
                 Err(e) => tracing::warn!(error = %e, "unreadable notice from a peer"),
             },
         }
@@ -207,48 +236,34 @@ fn encode<T: Serialize>(r: Result<T, String>) -> Vec<u8> {
     serde_json::to_vec(&r).expect("peer answers serialize")
 }
 
-async fn answer(actors: &Actors, call: PeerCall) -> Vec<u8> {
+async fn answer<H: PeerHandler>(handler: &H, call: PeerCall) -> Vec<u8> {
     match call {
         PeerCall::Take {
             org_id,
             region,
             worker_id,
             max,
-        } => encode::<Vec<Job>>(Ok(actors.take_local(org_id, &region, worker_id, max).await)),
+        } => encode::<Vec<Job>>(Ok(handler.take(org_id, region, worker_id, max).await)),
         PeerCall::Complete { worker_id, run_ids } => {
-            // Answered in the order asked: the caller pairs them by position.
-            let checks = actors
-                .complete(worker_id, &run_ids, Reach::ThisNode)
-                .await
-                .map(|by_id| {
-                    run_ids
-                        .iter()
-                        .map(|id| by_id.get(id).copied().unwrap_or(LeaseCheck::NotLeased))
-                        .collect::<Vec<_>>()
-                });
-            encode::<Vec<LeaseCheck>>(checks)
+            encode::<Vec<LeaseCheck>>(handler.complete(worker_id, run_ids).await)
         }
-        PeerCall::Renew { worker_id, run_ids } => encode::<(Vec<Renewed>, Vec<String>)>(
-            actors.renew(worker_id, &run_ids, Reach::ThisNode).await,
-        ),
-        PeerCall::Probe { org_id, result } => {
-            let taken =
-                actors.probes.is_waiting(&result.run_id, org_id) && actors.probes.complete(*result);
-            encode::<bool>(Ok(taken))
+        PeerCall::Renew { worker_id, run_ids } => {
+            encode::<(Vec<Renewed>, Vec<String>)>(handler.renew(worker_id, run_ids).await)
         }
+        PeerCall::Probe { org_id, result } => encode::<bool>(Ok(handler.probe(org_id, *result))),
     }
 }
 
 /// Starts the node server and the peer actor, and keeps connections to
 /// every member with a higher id than ours (the lower id dials, so two
 /// nodes never race to open two sessions). With `tls`, connections both
-/// ways are mutual TLS (see [`super::tls`]).
-pub async fn start(
+/// ways are mutual TLS (see [`crate::tls`]).
+pub async fn start<H: PeerHandler>(
     me: NodeId,
     listen: &str,
     secret: &str,
     tls: Option<PeerTls>,
-    actors: Actors,
+    handler: Arc<H>,
     mut state: tokio::sync::watch::Receiver<Arc<ClusterState>>,
 ) -> Result<(), String> {
     let addr: std::net::SocketAddr = listen
@@ -267,9 +282,13 @@ pub async fn start(
     let (server, _) = Actor::spawn(None, server, ())
         .await
         .map_err(|e| format!("starting the cluster listener on {listen}: {e}"))?;
-    Actor::spawn(None, PeerActor, PeerArgs { me, actors })
-        .await
-        .map_err(|e| format!("starting the peer actor: {e}"))?;
+    Actor::spawn(
+        None,
+        PeerActor(std::marker::PhantomData),
+        PeerArgs { me, handler },
+    )
+    .await
+    .map_err(|e| format!("starting the peer actor: {e}"))?;
     tokio::spawn(async move {
         loop {
             let members: BTreeMap<NodeId, String> = state
@@ -295,7 +314,7 @@ async fn dial(server: &ActorRef<NodeServerMessage>, id: NodeId, addr: &str, tls:
         let Some(tls) = tls else {
             return ractor_cluster::client_connect(server, addr.to_string()).await;
         };
-        let name = match super::tls::server_name(addr) {
+        let name = match crate::tls::server_name(addr) {
             Ok(n) => n,
             Err(e) => return Err(ClientConnectErr::Encryption(std::io::Error::other(e))),
         };
