@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use openseer_core::clock::{system_now_ms, SystemClock};
 use openseer_core::leases::LeaseConfig;
 use openseer_core::rollup::plan::{Coverage, Tier, DAY};
-use openseer_node::actors::ingest::IngestMsg;
 use openseer_node::actors::Actors;
 use openseer_node::rollup::{self};
 use openseer_store::{Store, StoredResult};
@@ -57,17 +56,8 @@ async fn ingest(admin: &str, seconds: u64) -> anyhow::Result<()> {
                     })
                     .collect();
                 let n = items.len() as u64;
-                let r = ractor::call_t!(
-                    actors.ingest,
-                    |reply| IngestMsg::Submit {
-                        items,
-                        org_id,
-                        reply
-                    },
-                    60_000
-                );
-                match r {
-                    Ok(Ok(_)) => done.fetch_add(n, Ordering::Relaxed),
+                match actors.write_results(items, org_id).await {
+                    Ok(_) => done.fetch_add(n, Ordering::Relaxed),
                     other => panic!("ingest failed: {other:?}"),
                 };
                 tick += 1;

@@ -219,14 +219,7 @@ impl Application {
     /// long-polls, lets running requests finish;
     /// [`Application::run_until_stopped`] then drains the actors.
     pub async fn shutdown(handle: ServerHandle, actors: &Actors) {
-        let _ = actors
-            .sessions
-            .cast(actors::sessions::SessionsMsg::CloseStreams);
-        // Workers' long-polls (up to 30 s) would otherwise hold the
-        // graceful stop up to its 10 s limit.
-        let _ = actors
-            .dispatcher
-            .cast(actors::dispatcher::DispatchMsg::Stopping);
+        actors.stopping();
         handle.stop(true).await;
     }
 }

@@ -296,10 +296,7 @@ async fn walk() {
         .await
         .unwrap()
         .len();
-    app.actors
-        .sessions
-        .cast(openseer_node::actors::sessions::SessionsMsg::CloseStreams)
-        .unwrap();
+    app.actors.close_streams();
     c.wait()
         .at_most(Duration::from_secs(10))
         .every(Duration::from_millis(20))

@@ -472,8 +472,7 @@ async fn a_node_that_lost_an_actor_says_it_is_not_ready() {
     // A scheduler dies: its shard's monitors would silently go unchecked.
     let shard = app
         .actors
-        .shards
-        .local(3)
+        .local_shard(3)
         .expect("a single node owns every shard");
     shard.scheduler.expect("a shard has a scheduler").kill();
     let body = common::wait_for(std::time::Duration::from_secs(3), "unready", || async {
@@ -489,7 +488,7 @@ async fn a_node_that_lost_an_actor_says_it_is_not_ready() {
 async fn a_clean_stop_is_not_a_failure() {
     let mut app = TestApp::spawn().await;
     app.stop().await;
-    assert_eq!(app.actors.health.failure(), None);
+    assert_eq!(app.actors.failure(), None);
 }
 
 /// PostgreSQL stops under a running node and worker, then comes back. The

@@ -131,7 +131,7 @@ async fn admin_results_contain(app: &TestApp, monitor_id: i64, run_id: &str) -> 
         .await
         .unwrap()
         .iter()
-        .any(|r| r.run_id == run_id && r.outcome != "missed")
+        .any(|r| r.run_id == run_id && r.outcome != openseer_protocol::Outcome::Missed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

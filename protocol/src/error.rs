@@ -70,3 +70,36 @@ impl ErrorBody {
         }
     }
 }
+
+/// Text that names no known value of an enumeration (a role, a scope, an
+/// outcome, an error kind), as read back from storage or the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownValue {
+    pub what: &'static str,
+    pub value: String,
+}
+
+impl std::fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown {} {:?}", self.what, self.value)
+    }
+}
+
+impl std::error::Error for UnknownValue {}
+
+/// `TryFrom<String>` through the type's `parse`, for readers of stored text.
+macro_rules! parses_from_string {
+    ($ty:ty, $what:literal) => {
+        impl TryFrom<String> for $ty {
+            type Error = $crate::error::UnknownValue;
+            fn try_from(value: String) -> Result<$ty, $crate::error::UnknownValue> {
+                <$ty>::parse(&value).ok_or($crate::error::UnknownValue { what: $what, value })
+            }
+        }
+    };
+}
+
+parses_from_string!(crate::Role, "role");
+parses_from_string!(crate::Scope, "token scope");
+parses_from_string!(crate::Outcome, "outcome");
+parses_from_string!(crate::ErrorKind, "error kind");

@@ -16,6 +16,6 @@ pub mod wire;
 
 pub use access::{Role, Scope};
 pub use assertion::{Assertion, AssertionResult};
-pub use error::{ErrorBody, ErrorCode, FieldError};
+pub use error::{ErrorBody, ErrorCode, FieldError, UnknownValue};
 pub use monitor::{CheckOptions, CheckSpec, Header, MonitorInput, StatusRanges};
 pub use result::{CheckResult, ErrorKind, Outcome, Timings, TlsInfo};

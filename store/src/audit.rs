@@ -1,8 +1,6 @@
 //! The audit log: who did what to which object, and when. Rows are only
 //! ever added, then dropped by retention (`audit_retention_days`).
 
-use sqlx::Row;
-
 use super::{translate, Store, StoreResult};
 
 /// An event to record. `org_id` is `None` for events of the instance
@@ -54,7 +52,7 @@ impl NewAudit {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditEntry {
     pub id: i64,
     pub org_id: Option<i64>,
@@ -107,28 +105,13 @@ impl Store {
             let sql = format!(
                 "SELECT id, org_id, at, actor_id, actor, action, object_type, object_id, detail, ip FROM audit_log WHERE {orgs} AND id < $2 ORDER BY id DESC LIMIT $3"
             );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(org_id)
                 .bind(before.unwrap_or(i64::MAX))
                 .bind(limit)
                 .fetch_all(pool)
                 .await
-                .map_err(translate)?;
-            Ok(rows
-                .iter()
-                .map(|r| AuditEntry {
-                    id: r.get("id"),
-                    org_id: r.get("org_id"),
-                    at: r.get("at"),
-                    actor_id: r.get("actor_id"),
-                    actor: r.get("actor"),
-                    action: r.get("action"),
-                    object_type: r.get("object_type"),
-                    object_id: r.get("object_id"),
-                    detail: r.get("detail"),
-                    ip: r.get("ip"),
-                })
-                .collect())
+                .map_err(translate)
         })
     }
 

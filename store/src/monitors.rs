@@ -7,8 +7,7 @@
 //! sealing existed are read as they are and sealed by `seal_legacy_monitors`.
 
 use openseer_protocol::monitor::{CheckSpec, ValidMonitor, DEFAULT_MAX_BODY_BYTES};
-use openseer_protocol::{CheckOptions, Header, StatusRanges};
-use sqlx::Row;
+use openseer_protocol::{CheckOptions, Header, Outcome, StatusRanges};
 
 use super::{translate, Monitor, Store, StoreError, StoreResult};
 use crate::seal::Sealer;
@@ -27,11 +26,12 @@ pub struct MonitorSummary {
 }
 
 /// The latest result of a monitor in one region.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MonitorStatus {
     pub monitor_id: i64,
     pub region: String,
-    pub outcome: String,
+    #[sqlx(try_from = "String")]
+    pub outcome: Outcome,
     pub scheduled_at: i64,
     pub status_code: Option<i64>,
     pub total_ms: Option<f64>,
@@ -42,32 +42,9 @@ pub struct MonitorStatus {
 
 const COLUMNS: &str = "id, org_id, name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, options, created_at, updated_at";
 
-/// A `Monitor` from a row of `COLUMNS` (either backend's row type).
-macro_rules! from_row {
-    ($store:expr, $r:expr) => {{
-        let r = $r;
-        $store.parse_monitor(MonitorColumns {
-            id: r.get("id"),
-            org_id: r.get("org_id"),
-            name: r.get("name"),
-            url: r.get("url"),
-            method: r.get("method"),
-            headers: r.get("headers"),
-            body: r.get("body"),
-            interval_s: r.get("interval_s"),
-            timeout_ms: r.get("timeout_ms"),
-            regions: r.get("regions"),
-            expected_status: r.get("expected_status"),
-            keyword: r.get("keyword"),
-            enabled: r.get("enabled"),
-            options: r.get("options"),
-            created_at: r.get("created_at"),
-            updated_at: r.get("updated_at"),
-        })
-    }};
-}
-
-/// The columns of a monitor row as stored.
+/// The columns of a monitor row as stored (`COLUMNS`); [`Store::parse_monitor`]
+/// opens the sealed ones and parses the rest.
+#[derive(sqlx::FromRow)]
 struct MonitorColumns {
     id: i64,
     org_id: i64,
@@ -85,6 +62,17 @@ struct MonitorColumns {
     options: String,
     created_at: i64,
     updated_at: i64,
+}
+
+/// The columns [`MonitorSummary`] is read from.
+#[derive(sqlx::FromRow)]
+struct SummaryColumns {
+    id: i64,
+    name: String,
+    url: String,
+    interval_s: i64,
+    regions: String,
+    enabled: bool,
 }
 
 const HEADERS_PURPOSE: &str = "monitor.headers";
@@ -250,7 +238,7 @@ impl Store {
                 "INSERT INTO monitors (org_id, name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, options, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING {COLUMNS}"
             );
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let row = sqlx::query_as::<_, MonitorColumns>(sqlx::AssertSqlSafe(sql))
                 .bind(org_id)
                 .bind(&m.name)
                 .bind(&m.check.url)
@@ -269,7 +257,7 @@ impl Store {
                 .fetch_one(pool)
                 .await
                 .map_err(translate)?;
-            from_row!(self, &row)
+            self.parse_monitor(row)
         })
     }
 
@@ -287,7 +275,7 @@ impl Store {
                 "UPDATE monitors SET name = $1, url = $2, method = $3, headers = $4, body = $5, interval_s = $6, timeout_ms = $7, regions = $8, expected_status = $9, keyword = $10, enabled = $11, options = $12, updated_at = $13
                  WHERE id = $14 AND org_id = $15 RETURNING {COLUMNS}"
             );
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let row = sqlx::query_as::<_, MonitorColumns>(sqlx::AssertSqlSafe(sql))
                 .bind(&m.name)
                 .bind(&m.check.url)
                 .bind(&m.check.method)
@@ -306,8 +294,7 @@ impl Store {
                 .fetch_optional(pool)
                 .await
                 .map_err(translate)?;
-            row.as_ref()
-                .map(|r| from_row!(self, r))
+            row.map(|r| self.parse_monitor(r))
                 .unwrap_or(Err(StoreError::NotFound))
         })
     }
@@ -321,7 +308,7 @@ impl Store {
     ) -> StoreResult<Monitor> {
         on_pool!(self, pool => {
             let sql = format!("UPDATE monitors SET enabled = $1, updated_at = $2 WHERE id = $3 AND org_id = $4 RETURNING {COLUMNS}");
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let row = sqlx::query_as::<_, MonitorColumns>(sqlx::AssertSqlSafe(sql))
                 .bind(enabled)
                 .bind(now)
                 .bind(id)
@@ -329,8 +316,7 @@ impl Store {
                 .fetch_optional(pool)
                 .await
                 .map_err(translate)?;
-            row.as_ref()
-                .map(|r| from_row!(self, r))
+            row.map(|r| self.parse_monitor(r))
                 .unwrap_or(Err(StoreError::NotFound))
         })
     }
@@ -353,14 +339,13 @@ impl Store {
     pub async fn monitor(&self, org_id: i64, id: i64) -> StoreResult<Monitor> {
         on_pool!(self, pool => {
             let sql = format!("SELECT {COLUMNS} FROM monitors WHERE id = $1 AND org_id = $2");
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let row = sqlx::query_as::<_, MonitorColumns>(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .bind(org_id)
                 .fetch_optional(pool)
                 .await
                 .map_err(translate)?;
-            row.as_ref()
-                .map(|r| from_row!(self, r))
+            row.map(|r| self.parse_monitor(r))
                 .unwrap_or(Err(StoreError::NotFound))
         })
     }
@@ -369,12 +354,12 @@ impl Store {
     pub async fn monitor_any_org(&self, id: i64) -> StoreResult<Option<Monitor>> {
         on_pool!(self, pool => {
             let sql = format!("SELECT {COLUMNS} FROM monitors WHERE id = $1");
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let row = sqlx::query_as::<_, MonitorColumns>(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .fetch_optional(pool)
                 .await
                 .map_err(translate)?;
-            row.as_ref().map(|r| from_row!(self, r)).transpose()
+            row.map(|r| self.parse_monitor(r)).transpose()
         })
     }
 
@@ -383,33 +368,33 @@ impl Store {
             let sql = format!(
                 "SELECT {COLUMNS} FROM monitors WHERE org_id = $1 ORDER BY lower(name), id"
             );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let rows = sqlx::query_as::<_, MonitorColumns>(sqlx::AssertSqlSafe(sql))
                 .bind(org_id)
                 .fetch_all(pool)
                 .await
                 .map_err(translate)?;
-            rows.iter().map(|r| from_row!(self, r)).collect()
+            rows.into_iter().map(|r| self.parse_monitor(r)).collect()
         })
     }
 
     /// Every monitor of the organization, by name, as lists show them.
     pub async fn monitor_list(&self, org_id: i64) -> StoreResult<Vec<MonitorSummary>> {
         on_pool!(self, pool => {
-            let rows = sqlx::query("SELECT id, name, url, interval_s, regions, enabled FROM monitors WHERE org_id = $1 ORDER BY lower(name), id")
+            let rows: Vec<SummaryColumns> = sqlx::query_as("SELECT id, name, url, interval_s, regions, enabled FROM monitors WHERE org_id = $1 ORDER BY lower(name), id")
                 .bind(org_id)
                 .fetch_all(pool)
                 .await
                 .map_err(translate)?;
-            rows.iter()
+            rows.into_iter()
                 .map(|r| {
                     Ok(MonitorSummary {
-                        id: r.get("id"),
-                        name: r.get("name"),
-                        url: r.get("url"),
-                        interval_seconds: r.get::<i64, _>("interval_s") as u32,
-                        regions: serde_json::from_str(r.get::<&str, _>("regions"))
+                        id: r.id,
+                        name: r.name,
+                        url: r.url,
+                        interval_seconds: r.interval_s as u32,
+                        regions: serde_json::from_str(&r.regions)
                             .map_err(|e| StoreError::Conflict(format!("stored regions unreadable: {e}")))?,
-                        enabled: r.get("enabled"),
+                        enabled: r.enabled,
                     })
                 })
                 .collect()
@@ -420,11 +405,11 @@ impl Store {
     pub async fn enabled_monitors(&self) -> StoreResult<Vec<Monitor>> {
         on_pool!(self, pool => {
             let sql = format!("SELECT {COLUMNS} FROM monitors WHERE enabled");
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let rows = sqlx::query_as::<_, MonitorColumns>(sqlx::AssertSqlSafe(sql))
                 .fetch_all(pool)
                 .await
                 .map_err(translate)?;
-            rows.iter().map(|r| from_row!(self, r)).collect()
+            rows.into_iter().map(|r| self.parse_monitor(r)).collect()
         })
     }
 
@@ -450,24 +435,11 @@ impl Store {
              WHERE {filter}"
         );
         on_pool!(self, pool => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for id in ids {
                 q = q.bind(id);
             }
-            let rows = q.fetch_all(pool).await.map_err(translate)?;
-            Ok(rows
-                .iter()
-                .map(|r| MonitorStatus {
-                    monitor_id: r.get("monitor_id"),
-                    region: r.get("region"),
-                    outcome: r.get("outcome"),
-                    scheduled_at: r.get("scheduled_at"),
-                    status_code: r.get("status_code"),
-                    total_ms: r.get("total_ms"),
-                    error_message: r.get("error_message"),
-                    since: r.get("since"),
-                })
-                .collect())
+            q.fetch_all(pool).await.map_err(translate)
         })
     }
 }

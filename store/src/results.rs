@@ -2,9 +2,8 @@
 
 use std::collections::HashSet;
 
-use openseer_protocol::{AssertionResult, CheckResult, Outcome, Timings, TlsInfo};
+use openseer_protocol::{AssertionResult, CheckResult, ErrorKind, Outcome, Timings, TlsInfo};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::{placeholders, translate, Backend, Store, StoreResult, StoredResult, WritePool};
 
@@ -159,8 +158,8 @@ pub struct ResultRow {
     pub region: String,
     pub scheduled_at: i64,
     pub started_at: Option<i64>,
-    pub outcome: String,
-    pub error_kind: Option<String>,
+    pub outcome: Outcome,
+    pub error_kind: Option<ErrorKind>,
     pub error_message: Option<String>,
     pub status_code: Option<i64>,
     pub total_ms: Option<f64>,
@@ -192,6 +191,64 @@ fn of_monitors<'a>(batch: &[&'a StoredResult], exist: &HashSet<i64>) -> Vec<&'a 
         .copied()
         .filter(|s| exist.contains(&s.result.monitor_id))
         .collect()
+}
+
+/// A `results_raw` row as stored.
+#[derive(sqlx::FromRow)]
+struct ResultColumns {
+    run_id: String,
+    monitor_id: i64,
+    region: String,
+    scheduled_at: i64,
+    started_at: Option<i64>,
+    #[sqlx(try_from = "String")]
+    outcome: Outcome,
+    error_kind: Option<String>,
+    error_message: Option<String>,
+    status_code: Option<i64>,
+    total_ms: Option<f64>,
+    body_bytes: Option<i64>,
+    worker_id: Option<i64>,
+    dns_ms: Option<f64>,
+    connect_ms: Option<f64>,
+    tls_ms: Option<f64>,
+    ttfb_ms: Option<f64>,
+    transfer_ms: Option<f64>,
+    details: Option<String>,
+}
+
+impl From<ResultColumns> for ResultRow {
+    fn from(r: ResultColumns) -> ResultRow {
+        let phase = |v: Option<f64>| v.unwrap_or(0.0);
+        ResultRow {
+            run_id: r.run_id,
+            monitor_id: r.monitor_id,
+            region: r.region,
+            scheduled_at: r.scheduled_at,
+            started_at: r.started_at,
+            outcome: r.outcome,
+            // A kind this build does not know (written by a newer one) reads as none.
+            error_kind: r.error_kind.as_deref().and_then(ErrorKind::parse),
+            error_message: r.error_message,
+            status_code: r.status_code,
+            total_ms: r.total_ms,
+            body_bytes: r.body_bytes,
+            worker_id: r.worker_id,
+            timings: r.ttfb_ms.map(|ttfb_ms| Timings {
+                dns_ms: phase(r.dns_ms),
+                connect_ms: phase(r.connect_ms),
+                tls_ms: phase(r.tls_ms),
+                ttfb_ms,
+                transfer_ms: phase(r.transfer_ms),
+            }),
+            // A details blob we cannot read is shown as no details, not an error page.
+            details: r
+                .details
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl Store {
@@ -359,15 +416,11 @@ impl Store {
                 "SELECT id, org_id FROM monitors WHERE id IN ({})",
                 placeholders(1, ids.len())
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for id in ids {
                 q = q.bind(id);
             }
-            let rows = q.fetch_all(pool).await.map_err(translate)?;
-            Ok(rows
-                .iter()
-                .map(|r| (r.get("id"), r.get("org_id")))
-                .collect())
+            q.fetch_all(pool).await.map_err(translate)
         })
     }
 
@@ -379,7 +432,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<ResultRow>> {
         on_pool!(self, pool => {
-            let rows = sqlx::query(
+            let rows: Vec<ResultColumns> = sqlx::query_as(
                 "SELECT r.run_id, r.monitor_id, r.region, r.scheduled_at, r.started_at, r.outcome, r.error_kind, r.error_message, r.status_code, r.total_ms, r.body_bytes, r.worker_id,
                         r.dns_ms, r.connect_ms, r.tls_ms, r.ttfb_ms, r.transfer_ms, r.details
                  FROM results_raw r JOIN monitors m ON m.id = r.monitor_id
@@ -392,35 +445,7 @@ impl Store {
             .fetch_all(pool)
             .await
             .map_err(translate)?;
-            Ok(rows
-                .iter()
-                .map(|r| ResultRow {
-                    run_id: r.get("run_id"),
-                    monitor_id: r.get("monitor_id"),
-                    region: r.get("region"),
-                    scheduled_at: r.get("scheduled_at"),
-                    started_at: r.get("started_at"),
-                    outcome: r.get("outcome"),
-                    error_kind: r.get("error_kind"),
-                    error_message: r.get("error_message"),
-                    status_code: r.get("status_code"),
-                    total_ms: r.get("total_ms"),
-                    body_bytes: r.get("body_bytes"),
-                    worker_id: r.get("worker_id"),
-                    timings: r.get::<Option<f64>, _>("ttfb_ms").map(|ttfb_ms| Timings {
-                        dns_ms: r.get::<Option<f64>, _>("dns_ms").unwrap_or(0.0),
-                        connect_ms: r.get::<Option<f64>, _>("connect_ms").unwrap_or(0.0),
-                        tls_ms: r.get::<Option<f64>, _>("tls_ms").unwrap_or(0.0),
-                        ttfb_ms,
-                        transfer_ms: r.get::<Option<f64>, _>("transfer_ms").unwrap_or(0.0),
-                    }),
-                    // A details blob we cannot read is shown as no details, not an error page.
-                    details: r
-                        .get::<Option<&str>, _>("details")
-                        .and_then(|d| serde_json::from_str(d).ok())
-                        .unwrap_or_default(),
-                })
-                .collect())
+            Ok(rows.into_iter().map(ResultRow::from).collect())
         })
     }
 
@@ -432,7 +457,7 @@ impl Store {
         from: i64,
     ) -> StoreResult<Vec<(String, i64)>> {
         on_pool!(self, pool => {
-            let rows = sqlx::query(
+            sqlx::query_as(
                 "SELECT region, scheduled_at FROM results_raw
                  WHERE monitor_id = $1 AND scheduled_at >= $2 AND outcome IN ('down', 'error')
                  ORDER BY scheduled_at",
@@ -441,8 +466,7 @@ impl Store {
             .bind(from)
             .fetch_all(pool)
             .await
-            .map_err(translate)?;
-            Ok(rows.iter().map(|r| (r.get("region"), r.get("scheduled_at"))).collect())
+            .map_err(translate)
         })
     }
 

@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 
 use openseer_protocol::Outcome;
-use sqlx::Row;
 
 use super::{placeholders, translate, Backend, Store, StoreError, StoreResult, WritePool};
 use openseer_core::calendar::{civil_from_days, days_from_civil};
@@ -43,40 +42,78 @@ const DELETE_BATCH: i64 = 5_000;
 const ROLLUP_COLUMNS: &str = "monitor_id, region, tier, bucket_start, up, degraded, down, error, missed, lat_count, lat_min, lat_max, lat_sum,
     phase_count, dns_sum, connect_sum, tls_sum, ttfb_sum, transfer_sum, sketch";
 
-macro_rules! rollup_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        let tier: i64 = r.get("tier");
-        let sketch: Vec<u8> = r.get("sketch");
-        RollupRow {
-            monitor_id: r.get("monitor_id"),
-            region: r.get("region"),
-            tier: Tier::from_ms(tier)
-                .ok_or_else(|| StoreError::Conflict(format!("unknown rollup tier {tier}")))?,
-            bucket_start: r.get("bucket_start"),
+/// A `rollups` row as stored ([`ROLLUP_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct RollupColumns {
+    monitor_id: i64,
+    region: String,
+    tier: i64,
+    bucket_start: i64,
+    up: i64,
+    degraded: i64,
+    down: i64,
+    error: i64,
+    missed: i64,
+    lat_count: i64,
+    lat_min: Option<f64>,
+    lat_max: Option<f64>,
+    lat_sum: f64,
+    phase_count: i64,
+    dns_sum: f64,
+    connect_sum: f64,
+    tls_sum: f64,
+    ttfb_sum: f64,
+    transfer_sum: f64,
+    sketch: Vec<u8>,
+}
+
+impl TryFrom<RollupColumns> for RollupRow {
+    type Error = StoreError;
+    fn try_from(r: RollupColumns) -> StoreResult<RollupRow> {
+        Ok(RollupRow {
+            monitor_id: r.monitor_id,
+            region: r.region,
+            tier: Tier::from_ms(r.tier)
+                .ok_or_else(|| StoreError::Conflict(format!("unknown rollup tier {}", r.tier)))?,
+            bucket_start: r.bucket_start,
             agg: Aggregate {
-                up: r.get("up"),
-                degraded: r.get("degraded"),
-                down: r.get("down"),
-                error: r.get("error"),
-                missed: r.get("missed"),
-                lat_count: r.get("lat_count"),
-                lat_min: r.get("lat_min"),
-                lat_max: r.get("lat_max"),
-                lat_sum: r.get("lat_sum"),
-                phase_count: r.get("phase_count"),
+                up: r.up,
+                degraded: r.degraded,
+                down: r.down,
+                error: r.error,
+                missed: r.missed,
+                lat_count: r.lat_count,
+                lat_min: r.lat_min,
+                lat_max: r.lat_max,
+                lat_sum: r.lat_sum,
+                phase_count: r.phase_count,
                 phase_sums: [
-                    r.get("dns_sum"),
-                    r.get("connect_sum"),
-                    r.get("tls_sum"),
-                    r.get("ttfb_sum"),
-                    r.get("transfer_sum"),
+                    r.dns_sum,
+                    r.connect_sum,
+                    r.tls_sum,
+                    r.ttfb_sum,
+                    r.transfer_sum,
                 ],
-                sketch: Sketch::decode(&sketch)
+                sketch: Sketch::decode(&r.sketch)
                     .map_err(|e| StoreError::Conflict(format!("stored sketch unreadable: {e}")))?,
             },
-        }
-    }};
+        })
+    }
+}
+
+/// A raw result as the rollups read it.
+#[derive(sqlx::FromRow)]
+struct SampleColumns {
+    monitor_id: i64,
+    region: String,
+    scheduled_at: i64,
+    outcome: String,
+    total_ms: Option<f64>,
+    dns_ms: Option<f64>,
+    connect_ms: Option<f64>,
+    tls_ms: Option<f64>,
+    ttfb_ms: Option<f64>,
+    transfer_ms: Option<f64>,
 }
 
 /// `monitor_id IN (...)`, and `region IN (...)` when regions are given,
@@ -113,29 +150,27 @@ impl Store {
                 filters(ids.len(), regions.map(<[String]>::len), 3)
             ) + " ORDER BY scheduled_at";
             on_pool!(self, pool => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to);
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(from).bind(to);
                 for id in ids {
                     q = q.bind(id);
                 }
                 for r in regions.unwrap_or_default() {
                     q = q.bind(r);
                 }
-                let rows = q.fetch_all(pool).await.map_err(translate)?;
-                for r in &rows {
-                    let outcome: &str = r.get("outcome");
-                    let Some(outcome) = Outcome::parse(outcome) else {
+                let rows: Vec<SampleColumns> = q.fetch_all(pool).await.map_err(translate)?;
+                for r in rows {
+                    let Some(outcome) = Outcome::parse(&r.outcome) else {
                         continue;
                     };
-                    let ttfb: Option<f64> = r.get("ttfb_ms");
                     out.push(RawSample {
-                        monitor_id: r.get("monitor_id"),
-                        region: r.get("region"),
-                        scheduled_at: r.get("scheduled_at"),
+                        monitor_id: r.monitor_id,
+                        region: r.region,
+                        scheduled_at: r.scheduled_at,
                         outcome,
-                        total_ms: r.get("total_ms"),
-                        phases: ttfb.map(|ttfb| {
-                            let p = |c: &str| r.get::<Option<f64>, _>(c).unwrap_or(0.0);
-                            [p("dns_ms"), p("connect_ms"), p("tls_ms"), ttfb, p("transfer_ms")]
+                        total_ms: r.total_ms,
+                        phases: r.ttfb_ms.map(|ttfb| {
+                            let p = |v: Option<f64>| v.unwrap_or(0.0);
+                            [p(r.dns_ms), p(r.connect_ms), p(r.tls_ms), ttfb, p(r.transfer_ms)]
                         }),
                     });
                 }
@@ -160,16 +195,16 @@ impl Store {
                 filters(ids.len(), regions.map(<[String]>::len), 4)
             ) + " ORDER BY monitor_id, bucket_start, region";
             on_pool!(self, pool => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tier.ms()).bind(from).bind(to);
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tier.ms()).bind(from).bind(to);
                 for id in ids {
                     q = q.bind(id);
                 }
                 for r in regions.unwrap_or_default() {
                     q = q.bind(r);
                 }
-                let rows = q.fetch_all(pool).await.map_err(translate)?;
-                for r in &rows {
-                    out.push(rollup_from_row!(r));
+                let rows: Vec<RollupColumns> = q.fetch_all(pool).await.map_err(translate)?;
+                for r in rows {
+                    out.push(r.try_into()?);
                 }
             });
         }
@@ -246,15 +281,12 @@ impl Store {
             "SELECT DISTINCT monitor_id, region, scheduled_at - (scheduled_at % 60000) AS minute FROM results_raw WHERE {column} $1"
         );
         on_pool!(self, pool => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let rows: Vec<BucketKey> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(bound)
                 .fetch_all(pool)
                 .await
                 .map_err(translate)?;
-            Ok(rows
-                .iter()
-                .map(|r| (r.get("monitor_id"), r.get("region"), r.get("minute")))
-                .collect())
+            Ok(rows.into_iter().collect())
         })
     }
 

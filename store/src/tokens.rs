@@ -6,11 +6,12 @@ use sqlx::Row;
 
 use super::{translate, Store, StoreError, StoreResult, WritePool};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApiToken {
     pub id: i64,
     pub user_id: i64,
     pub name: String,
+    #[sqlx(try_from = "String")]
     pub scope: Scope,
     pub created_at: i64,
     pub expires_at: Option<i64>,
@@ -19,12 +20,13 @@ pub struct ApiToken {
 }
 
 /// What a live user API token proves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TokenAuth {
     pub token_id: i64,
     pub token_name: String,
     pub user_id: i64,
     pub org_id: i64,
+    #[sqlx(try_from = "String")]
     pub scope: Scope,
 }
 
@@ -37,7 +39,7 @@ pub struct NewApiToken<'a> {
     pub expires_at: Option<i64>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EnrollmentToken {
     pub id: i64,
     pub name: String,
@@ -72,11 +74,7 @@ pub struct NewEnrollmentToken<'a> {
     pub max_uses: Option<i64>,
 }
 
-fn scope_of(s: &str) -> StoreResult<Scope> {
-    Scope::parse(s).ok_or_else(|| StoreError::Conflict(format!("unknown token scope {s:?} stored")))
-}
-
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Worker {
     pub id: i64,
     pub org_id: i64,
@@ -90,7 +88,7 @@ pub struct Worker {
 }
 
 /// What a valid worker token proves.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, sqlx::FromRow)]
 pub struct WorkerAuth {
     pub worker_id: i64,
     pub org_id: i64,
@@ -124,24 +122,14 @@ impl Store {
         now: i64,
     ) -> StoreResult<Option<TokenAuth>> {
         on_pool!(self, pool => {
-            let row = sqlx::query(
-                "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1) RETURNING id, name, user_id, org_id, scope",
+            sqlx::query_as(
+                "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1) RETURNING id AS token_id, name AS token_name, user_id, org_id, scope",
             )
             .bind(now)
             .bind(token_hash)
             .fetch_optional(pool)
             .await
-            .map_err(translate)?;
-            match row {
-                None => Ok(None),
-                Some(r) => Ok(Some(TokenAuth {
-                    token_id: r.get("id"),
-                    token_name: r.get("name"),
-                    user_id: r.get("user_id"),
-                    org_id: r.get("org_id"),
-                    scope: scope_of(r.get::<&str, _>("scope"))?,
-                })),
-            }
+            .map_err(translate)
         })
     }
 
@@ -152,26 +140,12 @@ impl Store {
         org_id: i64,
     ) -> StoreResult<Vec<ApiToken>> {
         on_pool!(self, pool => {
-            let rows = sqlx::query("SELECT id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 AND org_id = $2 ORDER BY id DESC")
+            sqlx::query_as("SELECT id, user_id, name, scope, created_at, expires_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 AND org_id = $2 ORDER BY id DESC")
                 .bind(user_id)
                 .bind(org_id)
                 .fetch_all(pool)
                 .await
-                .map_err(translate)?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                out.push(ApiToken {
-                    id: r.get("id"),
-                    user_id: r.get("user_id"),
-                    name: r.get("name"),
-                    scope: scope_of(r.get::<&str, _>("scope"))?,
-                    created_at: r.get("created_at"),
-                    expires_at: r.get("expires_at"),
-                    last_used_at: r.get("last_used_at"),
-                    revoked_at: r.get("revoked_at"),
-                });
-            }
-            Ok(out)
+                .map_err(translate)
         })
     }
 
@@ -219,23 +193,11 @@ impl Store {
 
     pub async fn enrollment_tokens(&self, org_id: i64) -> StoreResult<Vec<EnrollmentToken>> {
         on_pool!(self, pool => {
-            let rows = sqlx::query("SELECT id, name, created_at, revoked_at, expires_at, max_uses, uses FROM enrollment_tokens WHERE org_id = $1 ORDER BY id DESC")
+            sqlx::query_as("SELECT id, name, created_at, revoked_at, expires_at, max_uses, uses FROM enrollment_tokens WHERE org_id = $1 ORDER BY id DESC")
                 .bind(org_id)
                 .fetch_all(pool)
                 .await
-                .map_err(translate)?;
-            Ok(rows
-                .iter()
-                .map(|r| EnrollmentToken {
-                    id: r.get("id"),
-                    name: r.get("name"),
-                    created_at: r.get("created_at"),
-                    revoked_at: r.get("revoked_at"),
-                    expires_at: r.get("expires_at"),
-                    max_uses: r.get("max_uses"),
-                    uses: r.get("uses"),
-                })
-                .collect())
+                .map_err(translate)
         })
     }
 
@@ -308,18 +270,13 @@ impl Store {
 
     pub async fn worker_by_token(&self, token_hash: &str) -> StoreResult<Option<WorkerAuth>> {
         on_pool!(self, pool => {
-            let row = sqlx::query(
-                "SELECT id, org_id, region FROM workers WHERE token_hash = $1 AND revoked_at IS NULL",
+            sqlx::query_as(
+                "SELECT id AS worker_id, org_id, region FROM workers WHERE token_hash = $1 AND revoked_at IS NULL",
             )
             .bind(token_hash)
             .fetch_optional(pool)
             .await
-            .map_err(translate)?;
-            Ok(row.map(|r| WorkerAuth {
-                worker_id: r.get("id"),
-                org_id: r.get("org_id"),
-                region: r.get("region"),
-            }))
+            .map_err(translate)
         })
     }
 
@@ -343,25 +300,11 @@ impl Store {
 
     pub async fn workers(&self, org_id: i64) -> StoreResult<Vec<Worker>> {
         on_pool!(self, pool => {
-            let rows = sqlx::query("SELECT id, org_id, name, region, version, capabilities, enrolled_at, last_seen_at, revoked_at FROM workers WHERE org_id = $1 ORDER BY revoked_at IS NOT NULL, region, name, id")
+            sqlx::query_as("SELECT id, org_id, name, region, version, capabilities, enrolled_at, last_seen_at, revoked_at FROM workers WHERE org_id = $1 ORDER BY revoked_at IS NOT NULL, region, name, id")
                 .bind(org_id)
                 .fetch_all(pool)
                 .await
-                .map_err(translate)?;
-            Ok(rows
-                .iter()
-                .map(|r| Worker {
-                    id: r.get("id"),
-                    org_id: r.get("org_id"),
-                    name: r.get("name"),
-                    region: r.get("region"),
-                    version: r.get("version"),
-                    capabilities: r.get("capabilities"),
-                    enrolled_at: r.get("enrolled_at"),
-                    last_seen_at: r.get("last_seen_at"),
-                    revoked_at: r.get("revoked_at"),
-                })
-                .collect())
+                .map_err(translate)
         })
     }
 

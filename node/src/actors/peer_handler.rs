@@ -11,9 +11,10 @@ use openseer_protocol::CheckResult;
 use super::dispatcher::DispatchMsg;
 use super::lease_manager::LeaseMsg;
 use super::rollup::RollupMsg;
+use super::routing::{group_keys, Reach};
 use super::sessions::SessionsMsg;
 use super::shards::{Route, ShardActors};
-use super::{group_keys, Actors, Reach};
+use super::Actors;
 
 /// [`Actors`] as another node sees them.
 pub struct FromPeers(pub Actors);

@@ -15,6 +15,15 @@ use std::sync::{Arc, Mutex};
 use openseer_protocol::CheckResult;
 use tokio::sync::oneshot;
 
+use std::time::Duration;
+
+use openseer_core::model::PendingJob;
+use openseer_protocol::monitor::CheckSpec;
+
+use super::lease_manager::LeaseMsg;
+use super::Actors;
+use openseer_cluster::peer::PeerCall;
+
 pub struct Probes {
     node: u64,
     next: AtomicI64,
@@ -76,6 +85,68 @@ impl Probes {
 
     pub fn forget(&self, run_id: &str) {
         self.waiting.lock().expect("probe registry").remove(run_id);
+    }
+}
+
+impl Actors {
+    /// Hands a probe's result to the node that waits for it.
+    pub(super) async fn deliver_probe(
+        &self,
+        org_id: i64,
+        result: openseer_protocol::CheckResult,
+    ) -> bool {
+        let node = node_of(result.monitor_id);
+        if node == self.shards.me() {
+            return self.probes.is_waiting(&result.run_id, org_id) && self.probes.complete(result);
+        }
+        let Some(peers) = &self.peers else {
+            return false;
+        };
+        peers
+            .call(
+                node,
+                &PeerCall::Probe {
+                    org_id,
+                    result: Box::new(result),
+                },
+            )
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Runs `check` once through a worker of `org_id` in `region` and waits
+    /// up to `wait` for its result.
+    pub async fn probe(
+        &self,
+        org_id: i64,
+        region: &str,
+        check: CheckSpec,
+        now: i64,
+        wait: Duration,
+    ) -> Option<openseer_protocol::CheckResult> {
+        let (monitor_id, run_id, rx) = self.probes.register(org_id, |id| {
+            openseer_protocol::wire::run_id(id, region, now)
+        });
+        let job = PendingJob {
+            run_id: run_id.clone(),
+            monitor_id,
+            org_id,
+            region: region.to_string(),
+            scheduled_at_ms: now,
+            // Nobody took it by then: it is dropped.
+            interval_ms: wait.as_millis() as i64,
+            attempt: 2,
+            check: Arc::new(check),
+        };
+        let _ = self.probe_queue.cast(LeaseMsg::Enqueue(vec![job]));
+        let got = tokio::time::timeout(wait, rx)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        if got.is_none() {
+            self.probes.forget(&run_id);
+        }
+        got
     }
 }
 

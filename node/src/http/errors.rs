@@ -56,6 +56,18 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<crate::actors::ActorsError> for ApiError {
+    fn from(e: crate::actors::ActorsError) -> ApiError {
+        match e {
+            crate::actors::ActorsError::Store(e) => e.into(),
+            crate::actors::ActorsError::Unavailable { what, why } => {
+                tracing::error!(error = %why, "{what}");
+                ApiError::new(ErrorCode::Internal, format!("{what} failed; retry"))
+            }
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {

@@ -7,12 +7,10 @@ use std::time::Duration;
 use actix_web::web::{self, Bytes};
 use actix_web::HttpResponse;
 use futures_util::stream;
-use tokio::sync::mpsc;
 
 use super::errors::PageError;
 use super::identity::SignedIn;
 use super::AppState;
-use crate::actors::sessions::SessionsMsg;
 use openseer_core::model::LiveEvent;
 use openseer_web::live::{
     result_row, results_event, status_cell, status_event, ResultVm, StatusVm, WORKERS_EVENT,
@@ -77,15 +75,10 @@ fn render(e: &LiveEvent) -> String {
 }
 
 pub async fn stream(s: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-    state
+    let rx = state
         .actors
-        .sessions
-        .cast(SessionsMsg::Subscribe {
-            org_id: s.org_id(),
-            tx,
-        })
-        .map_err(|_| PageError::Internal)?;
+        .subscribe(s.org_id(), STREAM_BUFFER)
+        .ok_or(PageError::Internal)?;
     let hello = Bytes::from("retry: 2000\n: connected\n\n");
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.reset();

@@ -23,7 +23,6 @@ use serde::de::DeserializeOwned;
 
 use super::errors::{ApiError, PageError};
 use super::AppState;
-use crate::actors::sessions::SessionsMsg;
 use crate::auth::session_store::{ORG_ID_KEY, USER_ID_KEY};
 use crate::auth::{csrf, token};
 use openseer_store::{Membership, NewAudit, StoreError, User, WorkerAuth};
@@ -452,11 +451,9 @@ impl FromRequest for WorkerCaller {
                 .worker_by_token(&hash)
                 .await?
                 .ok_or_else(ApiError::unauthorized)?;
-            let _ = state.actors.sessions.cast(SessionsMsg::WorkerSeen {
-                worker_id: worker.worker_id,
-                org_id: worker.org_id,
-                at: state.now(),
-            });
+            state
+                .actors
+                .worker_seen(worker.worker_id, worker.org_id, state.now());
             Ok(WorkerCaller(worker))
         })
     }

@@ -245,7 +245,7 @@ async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Htt
     let body = crate::metrics::get().render(&crate::metrics::Readings {
         db_pool_size: size,
         db_pool_idle: idle,
-        shards: state.actors.shards.local_rollups().len() as u32,
+        shards: state.actors.owned_shards(),
         rollup_lag_seconds: lag_ms as f64 / 1000.0,
         raft: state.cluster.as_ref().map(|c| {
             let v = c.view();
@@ -286,7 +286,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .content_type("text/plain")
             .body(format!("not ready: {why}\n"))
     };
-    if let Some(why) = state.actors.health.failure() {
+    if let Some(why) = state.actors.failure() {
         return unready(&why);
     }
     if let Some(c) = &state.cluster {

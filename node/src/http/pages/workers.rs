@@ -27,15 +27,7 @@ async fn workers_view(
     let now = state.now();
     let workers = state.store.workers(s.org_id()).await?;
     let tokens = state.store.enrollment_tokens(s.org_id()).await?;
-    let mut in_flight = std::collections::HashMap::<i64, usize>::new();
-    for (_, lm) in state.actors.shards.local_lease_managers() {
-        if let Ok(m) = ractor::call_t!(lm, crate::actors::lease_manager::LeaseMsg::InFlight, 2_000)
-        {
-            for (w, n) in m {
-                *in_flight.entry(w).or_default() += n;
-            }
-        }
-    }
+    let in_flight = state.actors.in_flight().await;
     // Capabilities are stored as the worker sent them; show them readably.
     let caps: Vec<String> = workers
         .iter()

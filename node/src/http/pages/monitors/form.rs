@@ -1,0 +1,409 @@
+//! The monitor form: new, create, edit, update, and "test this request".
+//! Secret header values and bodies are never put in the page: the edit
+//! form shows `<hidden>` in their place, and a `<hidden>` posted back keeps
+//! the stored value.
+
+use actix_web::{web, HttpResponse};
+use openseer_protocol::monitor::{parse_header_lines, IpFamily, ANY_REGION};
+use openseer_protocol::{FieldError, MonitorInput, Role};
+use openseer_store::Monitor;
+use openseer_web as views;
+use serde::Deserialize;
+
+use super::monitor_event;
+use crate::http::errors::PageError;
+use crate::http::identity::{has_csrf, CsrfForm, SignedIn};
+use crate::http::pages::{frame, html, html_or_invalid, redirect};
+use crate::http::AppState;
+
+/// The monitor form as posted: every field a string, so bad numbers come
+/// back as field errors with the typed text intact.
+#[derive(Deserialize, Default)]
+pub struct MonitorFormData {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    headers: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    interval_seconds: String,
+    #[serde(default)]
+    timeout_ms: String,
+    #[serde(default)]
+    regions: String,
+    #[serde(default)]
+    expected_status: String,
+    #[serde(default)]
+    keyword: String,
+    #[serde(default)]
+    enabled: Option<String>,
+    #[serde(default)]
+    follow_redirects: Option<String>,
+    #[serde(default)]
+    max_redirects: String,
+    #[serde(default)]
+    verify_tls: Option<String>,
+    #[serde(default)]
+    ip_family: String,
+    #[serde(default)]
+    assertions: String,
+    #[serde(default)]
+    degraded_above_ms: String,
+    #[serde(default)]
+    cert_expiry_days: String,
+    /// The monitor being edited, so "test this request" can fill in its
+    /// hidden secrets.
+    #[serde(default)]
+    monitor_id: String,
+}
+
+has_csrf!(MonitorFormData);
+
+impl MonitorFormData {
+    /// The edit form of a monitor: its secrets hidden.
+    fn from_monitor(m: &Monitor) -> MonitorFormData {
+        let shown = m.to_input().redacted();
+        MonitorFormData {
+            csrf: String::new(),
+            monitor_id: m.id.to_string(),
+            name: m.name.clone(),
+            url: m.check.url.clone(),
+            method: m.check.method.clone(),
+            headers: shown
+                .headers
+                .iter()
+                .map(|h| format!("{}: {}", h.name, h.value))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            body: shown.body.unwrap_or_default(),
+            interval_seconds: m.interval_seconds.to_string(),
+            timeout_ms: m.check.timeout_ms.to_string(),
+            regions: m.regions.join(", "),
+            expected_status: m.check.expected_status.to_string(),
+            keyword: m.check.keyword.clone().unwrap_or_default(),
+            enabled: m.enabled.then(|| "on".into()),
+            follow_redirects: m.check.options.follow_redirects.then(|| "on".into()),
+            max_redirects: m.check.options.max_redirects.to_string(),
+            verify_tls: m.check.options.verify_tls.then(|| "on".into()),
+            ip_family: m.check.options.ip_family.as_str().into(),
+            assertions: m
+                .check
+                .options
+                .assertions
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            degraded_above_ms: m
+                .check
+                .options
+                .degraded_above_ms
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            cert_expiry_days: m
+                .check
+                .options
+                .cert_expiry_days
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn defaults() -> MonitorFormData {
+        MonitorFormData {
+            method: "GET".into(),
+            interval_seconds: "60".into(),
+            timeout_ms: "5000".into(),
+            expected_status: "200-399".into(),
+            enabled: Some("on".into()),
+            follow_redirects: Some("on".into()),
+            max_redirects: openseer_protocol::monitor::DEFAULT_MAX_REDIRECTS.to_string(),
+            verify_tls: Some("on".into()),
+            ip_family: "auto".into(),
+            ..MonitorFormData::default()
+        }
+    }
+
+    fn view(&self) -> views::MonitorFormVm<'_> {
+        views::MonitorFormVm {
+            name: &self.name,
+            url: &self.url,
+            method: &self.method,
+            headers: &self.headers,
+            body: &self.body,
+            interval_seconds: &self.interval_seconds,
+            timeout_ms: &self.timeout_ms,
+            regions: &self.regions,
+            expected_status: &self.expected_status,
+            keyword: &self.keyword,
+            enabled: self.enabled.is_some(),
+            follow_redirects: self.follow_redirects.is_some(),
+            max_redirects: &self.max_redirects,
+            verify_tls: self.verify_tls.is_some(),
+            ip_family: &self.ip_family,
+            assertions: &self.assertions,
+            degraded_above_ms: &self.degraded_above_ms,
+            cert_expiry_days: &self.cert_expiry_days,
+            monitor_id: &self.monitor_id,
+        }
+    }
+
+    /// Parses and validates; errors are per field, like the API's. With
+    /// the `stored` monitor, `<hidden>` values take what it has.
+    fn validate(
+        &self,
+        stored: Option<&Monitor>,
+    ) -> Result<openseer_protocol::monitor::ValidMonitor, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let number = |field: &str, text: &str, errors: &mut Vec<FieldError>| match text
+            .trim()
+            .parse::<u32>()
+        {
+            Ok(n) => n,
+            Err(_) => {
+                errors.push(FieldError::new(field, "enter a whole number"));
+                0
+            }
+        };
+        let interval = number("interval_seconds", &self.interval_seconds, &mut errors);
+        let timeout = number("timeout_ms", &self.timeout_ms, &mut errors);
+        let headers = parse_header_lines(&self.headers).unwrap_or_else(|e| {
+            errors.push(FieldError::new("headers", e));
+            Vec::new()
+        });
+        let optional = |field: &str, text: &str, errors: &mut Vec<FieldError>| -> Option<u32> {
+            let t = text.trim();
+            if t.is_empty() {
+                return None;
+            }
+            t.parse::<u32>().map(Some).unwrap_or_else(|_| {
+                errors.push(FieldError::new(
+                    field,
+                    "enter a whole number, or leave it empty",
+                ));
+                None
+            })
+        };
+        let degraded_above_ms = optional("degraded_above_ms", &self.degraded_above_ms, &mut errors);
+        let cert_expiry_days = optional("cert_expiry_days", &self.cert_expiry_days, &mut errors);
+        let max_redirects = match self.max_redirects.trim() {
+            "" => openseer_protocol::monitor::DEFAULT_MAX_REDIRECTS,
+            t => t.parse::<u8>().unwrap_or_else(|_| {
+                errors.push(FieldError::new("max_redirects", "enter a whole number"));
+                0
+            }),
+        };
+        let ip_family = match self.ip_family.as_str() {
+            "" => IpFamily::Auto,
+            f => IpFamily::parse(f).unwrap_or_else(|| {
+                errors.push(FieldError::new("ip_family", "auto, v4 or v6"));
+                IpFamily::Auto
+            }),
+        };
+        let assertions = openseer_protocol::assertion::parse_lines(&self.assertions)
+            .unwrap_or_else(|e| {
+                errors.push(FieldError::new("assertions", e));
+                Vec::new()
+            });
+        let mut input = MonitorInput {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            method: self.method.clone(),
+            headers,
+            body: Some(self.body.clone()).filter(|b| !b.is_empty()),
+            interval_seconds: interval,
+            timeout_ms: timeout,
+            regions: self
+                .regions
+                .split(',')
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty())
+                .collect(),
+            expected_status: self.expected_status.clone(),
+            keyword: Some(self.keyword.clone()).filter(|k| !k.is_empty()),
+            enabled: self.enabled.is_some(),
+            follow_redirects: self.follow_redirects.is_some(),
+            max_redirects,
+            verify_tls: self.verify_tls.is_some(),
+            ip_family,
+            assertions,
+            degraded_above_ms,
+            cert_expiry_days,
+        };
+        if let Some(m) = stored {
+            if let Err(more) = input.restore_hidden(&m.check.headers, m.check.body.as_deref()) {
+                errors.extend(more);
+            }
+        }
+        match input.validate() {
+            Ok(v) if errors.is_empty() => Ok(v),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                for e in more {
+                    // A field that failed to parse already has its error.
+                    if !errors.iter().any(|x| x.field == e.field) {
+                        errors.push(e);
+                    }
+                }
+                Err(errors)
+            }
+        }
+    }
+}
+
+fn form_page(
+    s: &SignedIn,
+    heading: &str,
+    action: &str,
+    f: &MonitorFormData,
+    errors: &[FieldError],
+) -> HttpResponse {
+    let csrf = s.csrf();
+    let page = views::monitor_form_page(
+        &frame(s, heading, &csrf, false),
+        heading,
+        action,
+        &f.view(),
+        errors,
+    );
+    html_or_invalid(page, errors)
+}
+
+pub async fn new_monitor(s: SignedIn) -> Result<HttpResponse, PageError> {
+    s.require(Role::Editor)?;
+    Ok(form_page(
+        &s,
+        "New monitor",
+        "/monitors",
+        &MonitorFormData::defaults(),
+        &[],
+    ))
+}
+
+pub async fn create_monitor(
+    s: SignedIn,
+    state: web::Data<AppState>,
+    CsrfForm(f): CsrfForm<MonitorFormData>,
+) -> Result<HttpResponse, PageError> {
+    s.require(Role::Editor)?;
+    let valid = match f.validate(None) {
+        Ok(v) => v,
+        Err(errors) => return Ok(form_page(&s, "New monitor", "/monitors", &f, &errors)),
+    };
+    let m = state
+        .store
+        .create_monitor(s.org_id(), &valid, state.now())
+        .await?;
+    state.actors.monitor_changed(&m);
+    tracing::info!(monitor_id = m.id, org_id = m.org_id, "monitor created");
+    state.audit(monitor_event(&s, "monitor.created", &m)).await;
+    Ok(redirect(&format!("/monitors/{}", m.id)))
+}
+
+/// "Test this request": the form's request, checked once by a worker in the
+/// monitor's first region; answers with a fragment for the form.
+pub async fn test_request(
+    s: SignedIn,
+    state: web::Data<AppState>,
+    CsrfForm(f): CsrfForm<MonitorFormData>,
+) -> Result<HttpResponse, PageError> {
+    s.require(Role::Editor)?;
+    let stored = match f.monitor_id.trim().parse::<i64>() {
+        Ok(id) => Some(state.store.monitor(s.org_id(), id).await?),
+        Err(_) => None,
+    };
+    let valid = match f.validate(stored.as_ref()) {
+        Ok(v) => v,
+        Err(errors) => {
+            return Ok(html(views::test_result(&views::TestResultVm::Invalid(
+                &errors,
+            ))))
+        }
+    };
+    let region = valid
+        .regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| ANY_REGION.to_string());
+    let wait = std::time::Duration::from_millis(u64::from(valid.check.timeout_ms) + 5_000);
+    let got = state
+        .actors
+        .probe(s.org_id(), &region, valid.check.clone(), state.now(), wait)
+        .await;
+    tracing::info!(org_id = s.org_id(), region = %region, answered = got.is_some(), "request tested");
+    let vm = match &got {
+        Some(r) => views::TestResultVm::Checked {
+            region: &region,
+            outcome: r.outcome.as_str(),
+            status_code: r.status_code,
+            total_ms: r.total_ms,
+            phases: r
+                .timings
+                .as_ref()
+                .map(|t| [t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.transfer_ms]),
+            error: r.error_message.as_deref(),
+            assertions: r
+                .assertions
+                .iter()
+                .map(|a| (a.assertion.as_str(), a.passed, a.detail.as_deref()))
+                .collect(),
+        },
+        None => views::TestResultVm::NoWorker {
+            region: &region,
+            seconds: wait.as_secs(),
+        },
+    };
+    Ok(html(views::test_result(&vm)))
+}
+
+pub async fn edit_monitor(
+    s: SignedIn,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, PageError> {
+    s.require(Role::Editor)?;
+    let m = state.store.monitor(s.org_id(), *id).await?;
+    Ok(form_page(
+        &s,
+        &format!("Edit {}", m.name),
+        &format!("/monitors/{}", m.id),
+        &MonitorFormData::from_monitor(&m),
+        &[],
+    ))
+}
+
+pub async fn update_monitor(
+    s: SignedIn,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(f): CsrfForm<MonitorFormData>,
+) -> Result<HttpResponse, PageError> {
+    s.require(Role::Editor)?;
+    let existing = state.store.monitor(s.org_id(), *id).await?;
+    let valid = match f.validate(Some(&existing)) {
+        Ok(v) => v,
+        Err(errors) => {
+            return Ok(form_page(
+                &s,
+                &format!("Edit {}", existing.name),
+                &format!("/monitors/{}", existing.id),
+                &f,
+                &errors,
+            ))
+        }
+    };
+    let m = state
+        .store
+        .update_monitor(s.org_id(), existing.id, &valid, state.now())
+        .await?;
+    state.actors.monitor_changed(&m);
+    state.audit(monitor_event(&s, "monitor.updated", &m)).await;
+    Ok(redirect(&format!("/monitors/{}", m.id)))
+}
