@@ -22,11 +22,16 @@ pub struct LeaseConfig {
     pub sweep_ms: u64,
 }
 
+/// How long a lease lasts beyond the check's own timeout, unless configured.
+pub const DEFAULT_GRACE_MS: i64 = 15_000;
+/// How often expiry is checked.
+pub const DEFAULT_SWEEP_MS: u64 = 250;
+
 impl Default for LeaseConfig {
     fn default() -> Self {
         LeaseConfig {
-            grace_ms: 15_000,
-            sweep_ms: 250,
+            grace_ms: DEFAULT_GRACE_MS,
+            sweep_ms: DEFAULT_SWEEP_MS,
         }
     }
 }

@@ -10,179 +10,126 @@ use serde::{Deserialize, Serialize};
 use crate::settings::Settings;
 use openseer_cluster::tls::ClusterTls;
 use openseer_cluster::ClusterSettings;
+use openseer_core::leases::{LeaseConfig, DEFAULT_GRACE_MS, DEFAULT_SWEEP_MS};
 use openseer_core::rollup::plan::{Retention, DAY};
 
-/// The configuration file. Every field is optional; unknown keys are an error.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub data_dir: Option<PathBuf>,
-    pub http: Option<String>,
-    pub public_url: Option<String>,
-    pub migrate: Option<bool>,
-    pub log_format: Option<String>,
-    pub lease_grace_ms: Option<i64>,
-    pub worker_stale_ms: Option<i64>,
-    pub metrics_token: Option<String>,
-    pub database_url: Option<String>,
-    pub retention_raw_days: Option<i64>,
-    pub retention_minute_days: Option<i64>,
-    pub retention_hour_days: Option<i64>,
-    pub retention_day_days: Option<i64>,
-    pub node_id: Option<u64>,
-    pub cluster: Option<String>,
-    pub cluster_secret: Option<String>,
-    pub join: Option<String>,
-    pub advertise_http: Option<String>,
-    pub failover_ms: Option<u64>,
-    pub fence_ms: Option<u64>,
-    pub heartbeat_ms: Option<u64>,
-    pub cluster_tls_cert: Option<PathBuf>,
-    pub cluster_tls_key: Option<PathBuf>,
-    pub cluster_tls_ca: Option<PathBuf>,
-    pub secrets_key: Option<String>,
-    pub session_idle_minutes: Option<i64>,
-    pub session_lifetime_hours: Option<i64>,
-    pub audit_retention_days: Option<i64>,
+/// Declares every configuration key once: its type and its default. From
+/// that list come the file's struct (every field optional, unknown keys an
+/// error), the defaults, the overlay of one layer on another, and the
+/// `OPENSEER_<KEY>` environment layer.
+macro_rules! keys {
+    ($( $key:ident : $ty:ty = $default:expr, )*) => {
+        /// The configuration file. Every field is optional; unknown keys are an error.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct FileConfig {
+            $( pub $key: Option<$ty>, )*
+        }
+
+        impl FileConfig {
+            /// Every key with its default, as documented.
+            pub fn defaults() -> FileConfig {
+                FileConfig { $( $key: Some($default), )* }
+            }
+
+            /// `self` with every key that `over` sets replaced.
+            pub fn overlay(self, over: FileConfig) -> FileConfig {
+                FileConfig { $( $key: over.$key.or(self.$key), )* }
+            }
+
+            /// The `OPENSEER_*` layer.
+            pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<FileConfig, ConfigError> {
+                Ok(FileConfig {
+                    $( $key: FromEnv::read(&get, &format!("OPENSEER_{}", stringify!($key).to_uppercase()))?, )*
+                })
+            }
+        }
+    };
 }
 
-impl FileConfig {
-    /// Every key with its default, as documented.
-    pub fn defaults() -> FileConfig {
-        FileConfig {
-            data_dir: Some(PathBuf::from("./openseer-data")),
-            http: Some("127.0.0.1:8080".into()),
-            public_url: Some(String::new()),
-            migrate: Some(true),
-            log_format: Some("text".into()),
-            lease_grace_ms: Some(15_000),
-            worker_stale_ms: Some(60_000),
-            metrics_token: Some(String::new()),
-            database_url: Some(String::new()),
-            retention_raw_days: Some(14),
-            retention_minute_days: Some(30),
-            retention_hour_days: Some(400),
-            retention_day_days: Some(0),
-            node_id: Some(0),
-            cluster: Some(String::new()),
-            cluster_secret: Some(String::new()),
-            join: Some(String::new()),
-            advertise_http: Some(String::new()),
-            failover_ms: Some(2_500),
-            fence_ms: Some(1_500),
-            heartbeat_ms: Some(150),
-            cluster_tls_cert: Some(PathBuf::new()),
-            cluster_tls_key: Some(PathBuf::new()),
-            cluster_tls_ca: Some(PathBuf::new()),
-            secrets_key: Some(String::new()),
-            session_idle_minutes: Some(720),
-            session_lifetime_hours: Some(168),
-            audit_retention_days: Some(400),
+keys! {
+    data_dir: PathBuf = crate::settings::data_dir_default(),
+    http: String = "127.0.0.1:8080".into(),
+    public_url: String = String::new(),
+    migrate: bool = true,
+    log_format: String = "text".into(),
+    lease_grace_ms: i64 = DEFAULT_GRACE_MS,
+    worker_stale_ms: i64 = 60_000,
+    metrics_token: String = String::new(),
+    database_url: String = String::new(),
+    retention_raw_days: i64 = Retention::default().raw_ms / DAY,
+    retention_minute_days: i64 = Retention::default().minute_ms / DAY,
+    retention_hour_days: i64 = Retention::default().hour_ms / DAY,
+    retention_day_days: i64 = Retention::default().day_ms.unwrap_or(0) / DAY,
+    node_id: u64 = 0,
+    cluster: String = String::new(),
+    cluster_secret: String = String::new(),
+    join: String = String::new(),
+    advertise_http: String = String::new(),
+    failover_ms: u64 = 2_500,
+    fence_ms: u64 = 1_500,
+    heartbeat_ms: u64 = 150,
+    cluster_tls_cert: PathBuf = PathBuf::new(),
+    cluster_tls_key: PathBuf = PathBuf::new(),
+    cluster_tls_ca: PathBuf = PathBuf::new(),
+    secrets_key: String = String::new(),
+    session_idle_minutes: i64 = 720,
+    session_lifetime_hours: i64 = 168,
+    audit_retention_days: i64 = crate::actors::maintenance::DEFAULT_AUDIT_RETENTION_DAYS,
+}
+
+/// A key's value as its environment variable spells it.
+trait FromEnv: Sized {
+    fn parse(key: &str, v: String) -> Result<Self, ConfigError>;
+
+    fn read(get: &impl Fn(&str) -> Option<String>, key: &str) -> Result<Option<Self>, ConfigError> {
+        get(key).map(|v| Self::parse(key, v)).transpose()
+    }
+}
+
+impl FromEnv for String {
+    fn parse(_: &str, v: String) -> Result<String, ConfigError> {
+        Ok(v)
+    }
+}
+
+impl FromEnv for PathBuf {
+    fn parse(_: &str, v: String) -> Result<PathBuf, ConfigError> {
+        Ok(PathBuf::from(v))
+    }
+}
+
+impl FromEnv for bool {
+    fn parse(key: &str, v: String) -> Result<bool, ConfigError> {
+        match v.as_str() {
+            "1" | "true" | "yes" => Ok(true),
+            "0" | "false" | "no" => Ok(false),
+            _ => Err(ConfigError::Invalid(
+                key.into(),
+                format!("{v:?} is not true or false"),
+            )),
         }
     }
+}
 
+macro_rules! whole_numbers {
+    ($($t:ty),*) => {$(
+        impl FromEnv for $t {
+            fn parse(key: &str, v: String) -> Result<$t, ConfigError> {
+                v.parse().map_err(|_| {
+                    ConfigError::Invalid(key.into(), format!("{v:?} is not a whole number"))
+                })
+            }
+        }
+    )*};
+}
+whole_numbers!(i64, u64);
+
+impl FileConfig {
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
         toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e.to_string()))
-    }
-
-    /// `self` with every key that `over` sets replaced.
-    pub fn overlay(self, over: FileConfig) -> FileConfig {
-        FileConfig {
-            data_dir: over.data_dir.or(self.data_dir),
-            http: over.http.or(self.http),
-            public_url: over.public_url.or(self.public_url),
-            migrate: over.migrate.or(self.migrate),
-            log_format: over.log_format.or(self.log_format),
-            lease_grace_ms: over.lease_grace_ms.or(self.lease_grace_ms),
-            worker_stale_ms: over.worker_stale_ms.or(self.worker_stale_ms),
-            metrics_token: over.metrics_token.or(self.metrics_token),
-            database_url: over.database_url.or(self.database_url),
-            retention_raw_days: over.retention_raw_days.or(self.retention_raw_days),
-            retention_minute_days: over.retention_minute_days.or(self.retention_minute_days),
-            retention_hour_days: over.retention_hour_days.or(self.retention_hour_days),
-            retention_day_days: over.retention_day_days.or(self.retention_day_days),
-            node_id: over.node_id.or(self.node_id),
-            cluster: over.cluster.or(self.cluster),
-            cluster_secret: over.cluster_secret.or(self.cluster_secret),
-            join: over.join.or(self.join),
-            advertise_http: over.advertise_http.or(self.advertise_http),
-            failover_ms: over.failover_ms.or(self.failover_ms),
-            fence_ms: over.fence_ms.or(self.fence_ms),
-            heartbeat_ms: over.heartbeat_ms.or(self.heartbeat_ms),
-            cluster_tls_cert: over.cluster_tls_cert.or(self.cluster_tls_cert),
-            cluster_tls_key: over.cluster_tls_key.or(self.cluster_tls_key),
-            cluster_tls_ca: over.cluster_tls_ca.or(self.cluster_tls_ca),
-            secrets_key: over.secrets_key.or(self.secrets_key),
-            session_idle_minutes: over.session_idle_minutes.or(self.session_idle_minutes),
-            session_lifetime_hours: over.session_lifetime_hours.or(self.session_lifetime_hours),
-            audit_retention_days: over.audit_retention_days.or(self.audit_retention_days),
-        }
-    }
-
-    /// The `OPENSEER_*` layer.
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<FileConfig, ConfigError> {
-        let num = |key: &str| -> Result<Option<i64>, ConfigError> {
-            get(key)
-                .map(|v| {
-                    v.parse().map_err(|_| {
-                        ConfigError::Invalid(key.into(), format!("{v:?} is not a whole number"))
-                    })
-                })
-                .transpose()
-        };
-        let num_u = |key: &str| -> Result<Option<u64>, ConfigError> {
-            get(key)
-                .map(|v| {
-                    v.parse().map_err(|_| {
-                        ConfigError::Invalid(key.into(), format!("{v:?} is not a whole number"))
-                    })
-                })
-                .transpose()
-        };
-        let flag = |key: &str| -> Result<Option<bool>, ConfigError> {
-            get(key)
-                .map(|v| match v.as_str() {
-                    "1" | "true" | "yes" => Ok(true),
-                    "0" | "false" | "no" => Ok(false),
-                    _ => Err(ConfigError::Invalid(
-                        key.into(),
-                        format!("{v:?} is not true or false"),
-                    )),
-                })
-                .transpose()
-        };
-        Ok(FileConfig {
-            data_dir: get("OPENSEER_DATA_DIR").map(PathBuf::from),
-            http: get("OPENSEER_HTTP"),
-            public_url: get("OPENSEER_PUBLIC_URL"),
-            migrate: flag("OPENSEER_MIGRATE")?,
-            log_format: get("OPENSEER_LOG_FORMAT"),
-            lease_grace_ms: num("OPENSEER_LEASE_GRACE_MS")?,
-            worker_stale_ms: num("OPENSEER_WORKER_STALE_MS")?,
-            metrics_token: get("OPENSEER_METRICS_TOKEN"),
-            database_url: get("OPENSEER_DATABASE_URL"),
-            retention_raw_days: num("OPENSEER_RETENTION_RAW_DAYS")?,
-            retention_minute_days: num("OPENSEER_RETENTION_MINUTE_DAYS")?,
-            retention_hour_days: num("OPENSEER_RETENTION_HOUR_DAYS")?,
-            retention_day_days: num("OPENSEER_RETENTION_DAY_DAYS")?,
-            node_id: num_u("OPENSEER_NODE_ID")?,
-            cluster: get("OPENSEER_CLUSTER"),
-            cluster_secret: get("OPENSEER_CLUSTER_SECRET"),
-            join: get("OPENSEER_JOIN"),
-            advertise_http: get("OPENSEER_ADVERTISE_HTTP"),
-            failover_ms: num_u("OPENSEER_FAILOVER_MS")?,
-            fence_ms: num_u("OPENSEER_FENCE_MS")?,
-            heartbeat_ms: num_u("OPENSEER_HEARTBEAT_MS")?,
-            cluster_tls_cert: get("OPENSEER_CLUSTER_TLS_CERT").map(PathBuf::from),
-            cluster_tls_key: get("OPENSEER_CLUSTER_TLS_KEY").map(PathBuf::from),
-            cluster_tls_ca: get("OPENSEER_CLUSTER_TLS_CA").map(PathBuf::from),
-            secrets_key: get("OPENSEER_SECRETS_KEY"),
-            session_idle_minutes: num("OPENSEER_SESSION_IDLE_MINUTES")?,
-            session_lifetime_hours: num("OPENSEER_SESSION_LIFETIME_HOURS")?,
-            audit_retention_days: num("OPENSEER_AUDIT_RETENTION_DAYS")?,
-        })
     }
 
     /// Checks values and builds the node's settings from defaults + layers.
@@ -218,17 +165,8 @@ impl FileConfig {
                 "at least 1000".into(),
             ));
         }
-        let mut s = Settings::new(
-            c.data_dir.clone().expect("defaulted"),
-            &c.http.clone().expect("defaulted"),
-        );
-        s.public_url = public_url;
-        s.migrate = c.migrate.expect("defaulted");
-        s.lease.grace_ms = grace;
-        s.worker_stale_ms = stale;
-        s.metrics_token = c.metrics_token.clone().filter(|t| !t.is_empty());
-        s.database_url = c.database_url.clone().filter(|u| !u.is_empty());
-        if let Some(u) = &s.database_url {
+        let database_url = c.database_url.clone().filter(|u| !u.is_empty());
+        if let Some(u) = &database_url {
             if !u.starts_with("postgres://") && !u.starts_with("postgresql://") {
                 return Err(ConfigError::Invalid(
                     "database_url".into(),
@@ -247,16 +185,17 @@ impl FileConfig {
             Ok(v * DAY)
         };
         let day_ms = days("retention_day_days", c.retention_day_days)?;
-        s.retention = Retention {
+        let retention = Retention {
             raw_ms: days("retention_raw_days", c.retention_raw_days)?,
             minute_ms: days("retention_minute_days", c.retention_minute_days)?,
             hour_ms: days("retention_hour_days", c.retention_hour_days)?,
             day_ms: (day_ms > 0).then_some(day_ms),
         };
-        s.retention
+        retention
             .check()
             .map_err(|e| ConfigError::Invalid("retention_*_days".into(), e))?;
-        if s.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+        let metrics_token = c.metrics_token.clone().filter(|t| !t.is_empty());
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::Invalid(
                 "metrics_token".into(),
                 "at least 16 characters".into(),
@@ -276,24 +215,42 @@ impl FileConfig {
                 "1 to 8760 hours".into(),
             ));
         }
-        s.sessions = crate::settings::SessionLimits {
-            idle_ms: idle * 60_000,
-            lifetime_ms: lifetime * 3_600_000,
-        };
-        s.audit_retention_ms = days("audit_retention_days", c.audit_retention_days)?;
-        if s.audit_retention_ms == 0 {
+        let audit_retention_ms = days("audit_retention_days", c.audit_retention_days)?;
+        if audit_retention_ms == 0 {
             return Err(ConfigError::Invalid(
                 "audit_retention_days".into(),
                 "at least 1 day".into(),
             ));
         }
         let key = c.secrets_key.clone().unwrap_or_default();
-        if !key.is_empty() {
-            s.secrets_key = Some(
+        let secrets_key = match key.is_empty() {
+            true => None,
+            false => Some(
                 openseer_store::seal::SecretsKey::from_hex(&key)
                     .map_err(|why| ConfigError::Invalid("secrets_key".into(), why.to_string()))?,
-            );
-        }
+            ),
+        };
+        let mut s = Settings {
+            data_dir: c.data_dir.clone().expect("defaulted"),
+            http_addr: c.http.clone().expect("defaulted"),
+            public_url,
+            migrate: c.migrate.expect("defaulted"),
+            lease: LeaseConfig {
+                grace_ms: grace,
+                sweep_ms: DEFAULT_SWEEP_MS,
+            },
+            worker_stale_ms: stale,
+            metrics_token,
+            database_url,
+            retention,
+            cluster: None,
+            secrets_key,
+            sessions: crate::settings::SessionLimits {
+                idle_ms: idle * 60_000,
+                lifetime_ms: lifetime * 3_600_000,
+            },
+            audit_retention_ms,
+        };
         s.cluster = cluster_settings(&c, &s)?;
         Ok((s, log_format))
     }
@@ -392,6 +349,7 @@ pub enum ConfigError {
 /// The effective settings as TOML, for `openseer config check`, with
 /// secrets hidden.
 pub fn effective(settings: &Settings, log_format: &str) -> String {
+    let defaults = FileConfig::defaults();
     let shown = FileConfig {
         data_dir: Some(settings.data_dir.clone()),
         http: Some(settings.http_addr.clone()),
@@ -441,9 +399,21 @@ pub fn effective(settings: &Settings, log_format: &str) -> String {
                 .map(|c| c.advertise_http.clone())
                 .unwrap_or_default(),
         ),
-        failover_ms: Some(settings.cluster.as_ref().map_or(2_500, |c| c.failover_ms)),
-        fence_ms: Some(settings.cluster.as_ref().map_or(1_500, |c| c.fence_ms)),
-        heartbeat_ms: Some(settings.cluster.as_ref().map_or(150, |c| c.heartbeat_ms)),
+        failover_ms: settings
+            .cluster
+            .as_ref()
+            .map(|c| c.failover_ms)
+            .or(defaults.failover_ms),
+        fence_ms: settings
+            .cluster
+            .as_ref()
+            .map(|c| c.fence_ms)
+            .or(defaults.fence_ms),
+        heartbeat_ms: settings
+            .cluster
+            .as_ref()
+            .map(|c| c.heartbeat_ms)
+            .or(defaults.heartbeat_ms),
         cluster_tls_cert: Some(tls(settings, |t| t.cert.clone())),
         cluster_tls_key: Some(tls(settings, |t| t.key.clone())),
         cluster_tls_ca: Some(tls(settings, |t| t.ca.clone())),

@@ -50,32 +50,18 @@ pub struct SessionLimits {
     pub lifetime_ms: i64,
 }
 
-impl Default for SessionLimits {
-    fn default() -> SessionLimits {
-        SessionLimits {
-            idle_ms: 12 * 3_600_000,
-            lifetime_ms: 7 * 24 * 3_600_000,
-        }
-    }
-}
-
 impl Settings {
+    /// The defaults (as `openseer config check` lists them), with a data
+    /// directory and an HTTP address.
     pub fn new(data_dir: PathBuf, http_addr: &str) -> Settings {
-        Settings {
-            data_dir,
-            http_addr: http_addr.to_string(),
-            public_url: None,
-            migrate: true,
-            lease: LeaseConfig::default(),
-            worker_stale_ms: 60_000,
-            metrics_token: None,
-            database_url: None,
-            retention: Retention::default(),
-            cluster: None,
-            secrets_key: None,
-            sessions: SessionLimits::default(),
-            audit_retention_ms: 400 * openseer_core::rollup::plan::DAY,
+        crate::config::FileConfig {
+            data_dir: Some(data_dir),
+            http: Some(http_addr.to_string()),
+            ..crate::config::FileConfig::default()
         }
+        .resolve()
+        .expect("the defaults are valid")
+        .0
     }
 
     pub fn cookie_secure(&self) -> bool {

@@ -40,11 +40,14 @@ pub struct Keep {
     pub audit_ms: i64,
 }
 
+/// Audit events are kept this long unless configured.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: i64 = 400;
+
 impl Default for Keep {
     fn default() -> Keep {
         Keep {
             data: Retention::default(),
-            audit_ms: 400 * DAY,
+            audit_ms: DEFAULT_AUDIT_RETENTION_DAYS * DAY,
         }
     }
 }
