@@ -12,10 +12,9 @@ pub mod dev;
 pub mod http;
 pub mod metrics;
 pub mod rollup;
-pub mod settings;
 pub mod transfer;
 
-pub use settings::Settings;
+pub use config::Settings;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -77,7 +76,7 @@ impl Application {
             path: settings.data_dir.display().to_string(),
             source,
         })?;
-        let store = settings::open_store(&settings).await?;
+        let store = config::open_store(&settings).await?;
         if settings.migrate {
             store.migrate().await?;
         } else if !store.migrations_current().await.unwrap_or(false) {
@@ -90,11 +89,10 @@ impl Application {
                 "sealed monitor secrets stored in the clear"
             );
         }
-        let session_key =
-            settings::session_key(&settings).map_err(|source| BuildError::DataDir {
-                path: settings.data_dir.display().to_string(),
-                source,
-            })?;
+        let session_key = config::session_key(&settings).map_err(|source| BuildError::DataDir {
+            path: settings.data_dir.display().to_string(),
+            source,
+        })?;
         let listener =
             TcpListener::bind(&settings.http_addr).map_err(|source| BuildError::Bind {
                 addr: settings.http_addr.clone(),

@@ -179,7 +179,7 @@ async fn open_store(settings: &Settings) -> anyhow::Result<openseer_store::Store
     if settings.database_url.is_none() {
         std::fs::create_dir_all(&settings.data_dir)?;
     }
-    Ok(openseer_node::settings::open_store(settings).await?)
+    Ok(openseer_node::config::open_store(settings).await?)
 }
 
 fn init_logs(format: &str) {

@@ -7,7 +7,7 @@
 //! results, hours from minutes, days from hours), never patched with deltas,
 //! so a late result, a `missed` placeholder replaced by the real result, or
 //! a rebuild all converge on the same numbers. The Rollup actors
-//! (`crate::actors::rollup`) decide when; this module decides what.
+//! (`actors/rollup.rs`) decide when; this module decides what.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

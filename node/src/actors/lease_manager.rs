@@ -14,11 +14,18 @@ use std::time::Duration;
 use openseer_protocol::wire::{Job, Renewed};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use super::dispatcher::DispatchMsg;
-use super::ingest::IngestMsg;
 use openseer_core::clock::SharedClock;
 use openseer_core::leases::{LeaseCheck, LeaseConfig, Leases, Swept};
-use openseer_core::model::PendingJob;
+use openseer_core::model::{PendingJob, StoredResult};
+
+/// Where a lease manager's news goes (Ingest and the Dispatcher; wired by
+/// [`super::Actors::start`], so this actor knows neither).
+pub trait Outlet: Send + Sync + 'static {
+    /// Missed checks to record, with their organizations.
+    fn missed(&self, results: Vec<(StoredResult, i64)>);
+    /// Jobs are ready in `shard` for this organization and region.
+    fn ready(&self, shard: u32, org_id: i64, region: String);
+}
 
 #[derive(ractor_cluster::RactorMessage)]
 pub enum LeaseMsg {
@@ -52,28 +59,21 @@ pub struct Args {
     pub shard: u32,
     pub clock: SharedClock,
     pub config: LeaseConfig,
-    pub ingest: ActorRef<IngestMsg>,
-    pub dispatcher: ActorRef<DispatchMsg>,
+    pub outlet: std::sync::Arc<dyn Outlet>,
 }
 
 pub struct State {
     shard: u32,
     clock: SharedClock,
     leases: Leases,
-    ingest: ActorRef<IngestMsg>,
-    dispatcher: ActorRef<DispatchMsg>,
+    outlet: std::sync::Arc<dyn Outlet>,
     sweeper: tokio::task::JoinHandle<()>,
 }
 
 impl State {
     fn wake(&self, queues: Vec<(i64, String)>) {
         for (org_id, region) in queues {
-            // Fails only while the node shuts down.
-            let _ = self.dispatcher.cast(DispatchMsg::JobsReady {
-                shard: self.shard as usize,
-                org_id,
-                region,
-            });
+            self.outlet.ready(self.shard, org_id, region);
         }
     }
 }
@@ -97,8 +97,7 @@ impl Actor for LeaseManager {
             shard: args.shard,
             clock: args.clock,
             leases: Leases::new(args.config.grace_ms),
-            ingest: args.ingest,
-            dispatcher: args.dispatcher,
+            outlet: args.outlet,
             sweeper,
         })
     }
@@ -173,7 +172,7 @@ impl Actor for LeaseManager {
                     tracing::info!(%run_id, worker_id, "lease expired; handing the check out again");
                 }
                 if !missed.is_empty() {
-                    state.ingest.cast(IngestMsg::Missed(missed))?;
+                    state.outlet.missed(missed);
                 }
                 state.wake(woken);
             }

@@ -74,12 +74,35 @@ use rollup::RollupMsg;
 use sessions::{Sessions, SessionsMsg};
 use shards::{ShardActors, ShardTable};
 
+/// Lease managers' news, to Ingest (missed checks) and the Dispatcher
+/// (ready jobs).
+struct LeaseNews {
+    ingest: ActorRef<IngestMsg>,
+    dispatcher: ActorRef<DispatchMsg>,
+}
+
+impl lease_manager::Outlet for LeaseNews {
+    fn missed(&self, results: Vec<(openseer_core::model::StoredResult, i64)>) {
+        // Fails only while the node shuts down.
+        let _ = self.ingest.cast(IngestMsg::Missed(results));
+    }
+
+    fn ready(&self, shard: u32, org_id: i64, region: String) {
+        let _ = self.dispatcher.cast(DispatchMsg::JobsReady {
+            shard: shard as usize,
+            org_id,
+            region,
+        });
+    }
+}
+
 /// What starting a shard's actors needs.
 struct ShardContext {
     store: Store,
     clock: SharedClock,
     lease: LeaseConfig,
     fence: Arc<Fence>,
+    outlet: Arc<dyn lease_manager::Outlet>,
 }
 
 /// The node's actors as the rest of the node sees them: a facade whose
@@ -209,6 +232,10 @@ impl Actors {
             },
         )
         .await?;
+        let outlet: Arc<dyn lease_manager::Outlet> = Arc::new(LeaseNews {
+            ingest: ingest.clone(),
+            dispatcher: dispatcher.clone(),
+        });
         let (probe_queue, _) = child(
             &root,
             "probe queue",
@@ -217,8 +244,7 @@ impl Actors {
                 shard: SHARDS,
                 clock: clock.clone(),
                 config: lease.clone(),
-                ingest: ingest.clone(),
-                dispatcher: dispatcher.clone(),
+                outlet: outlet.clone(),
             },
         )
         .await?;
@@ -241,6 +267,7 @@ impl Actors {
                 clock,
                 lease,
                 fence,
+                outlet,
             }),
             owning: Arc::default(),
         };

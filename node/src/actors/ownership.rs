@@ -85,8 +85,7 @@ impl Actors {
                     shard,
                     clock: ctx.clock.clone(),
                     config: ctx.lease.clone(),
-                    ingest: self.ingest.clone(),
-                    dispatcher: self.dispatcher.clone(),
+                    outlet: ctx.outlet.clone(),
                 },
             )
             .await?;

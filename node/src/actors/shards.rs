@@ -7,10 +7,10 @@ use std::sync::{OnceLock, RwLock};
 use ractor::ActorRef;
 
 use super::lease_manager::LeaseMsg;
-use super::probes;
 use super::rollup::RollupMsg;
 use super::scheduler::SchedMsg;
 use openseer_core::assign::NodeId;
+use openseer_core::model::{is_probe, probe_node};
 use openseer_core::schedule::shard_of;
 
 /// The actors of one shard on this node. The probe queue has no
@@ -95,8 +95,8 @@ impl ShardTable {
     /// Where the lease manager (and scheduler) of this monitor's jobs runs;
     /// a probe's is the queue of the node that waits for it.
     pub fn route_monitor(&self, monitor_id: i64) -> Route {
-        if probes::is_probe(monitor_id) {
-            let node = probes::node_of(monitor_id);
+        if is_probe(monitor_id) {
+            let node = probe_node(monitor_id);
             if node != self.me {
                 return Route::Remote(node);
             }

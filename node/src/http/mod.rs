@@ -91,7 +91,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use crate::actors::Actors;
 use crate::auth::session_store::DbSessionStore;
 use crate::auth::throttle::Throttle;
-use crate::settings::Settings;
+use crate::config::Settings;
 use openseer_cluster::Cluster;
 use openseer_core::clock::SharedClock;
 use openseer_store::Store;

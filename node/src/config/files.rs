@@ -1,75 +1,16 @@
-//! Node settings, as `config` resolves them from the file, the environment
-//! and the flags; tests build them directly.
+//! The files a node keeps beside its database: the session cookie key and
+//! the secrets key (each made on first start, readable by the owner only),
+//! and where the database itself is.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use actix_web::cookie::Key;
 
-use openseer_core::leases::LeaseConfig;
-use openseer_core::rollup::plan::Retention;
 use openseer_store::seal::SecretsKey;
 use openseer_store::{Location, Store, StoreError, StoreResult};
 
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// SQLite database, session key and (in dev mode) the worker's state.
-    pub data_dir: PathBuf,
-    /// Address to listen on, e.g. `127.0.0.1:8080` (port 0 picks one).
-    pub http_addr: String,
-    /// The address users reach the node at, if not `http://<http_addr>`.
-    /// An `https://` URL marks session cookies `Secure`.
-    pub public_url: Option<String>,
-    /// Apply migrations at start.
-    pub migrate: bool,
-    pub lease: LeaseConfig,
-    /// A worker not heard from for this long counts as unhealthy.
-    pub worker_stale_ms: i64,
-    /// Bearer token for `/metrics`; without one, `/metrics` is off.
-    pub metrics_token: Option<String>,
-    /// PostgreSQL (`postgres://...`); without it, SQLite in `data_dir`.
-    pub database_url: Option<String>,
-    pub retention: Retention,
-    /// Set when this node is one of a cluster.
-    pub cluster: Option<openseer_cluster::ClusterSettings>,
-    /// Encrypts secrets at rest (monitor headers and bodies, TOTP secrets).
-    /// Without one: derived from the cluster secret in a cluster, else
-    /// `secrets.key` in the data directory (see [`secrets_key`]).
-    pub secrets_key: Option<SecretsKey>,
-    pub sessions: SessionLimits,
-    /// Audit events older than this are dropped.
-    pub audit_retention_ms: i64,
-}
-
-/// How long a dashboard session lasts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionLimits {
-    /// Ends after this long without a request.
-    pub idle_ms: i64,
-    /// Ends this long after sign-in, however active.
-    pub lifetime_ms: i64,
-}
-
-impl Settings {
-    /// The defaults (as `openseer config check` lists them), with a data
-    /// directory and an HTTP address.
-    pub fn new(data_dir: PathBuf, http_addr: &str) -> Settings {
-        crate::config::FileConfig {
-            data_dir: Some(data_dir),
-            http: Some(http_addr.to_string()),
-            ..crate::config::FileConfig::default()
-        }
-        .resolve()
-        .expect("the defaults are valid")
-        .0
-    }
-
-    pub fn cookie_secure(&self) -> bool {
-        self.public_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("https://"))
-    }
-}
+use super::Settings;
 
 /// The key that signs session cookies. Nodes of a cluster derive it from
 /// the cluster secret, so a cookie one node set is good on every node.
@@ -163,8 +104,4 @@ pub async fn open_store(settings: &Settings) -> StoreResult<Store> {
     let key =
         secrets_key(settings).map_err(|e| StoreError::Config(format!("the secrets key: {e}")))?;
     Store::open(&store_location(settings), &key).await
-}
-
-pub fn data_dir_default() -> PathBuf {
-    PathBuf::from("./openseer-data")
 }

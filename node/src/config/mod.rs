@@ -7,11 +7,74 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::settings::Settings;
 use openseer_cluster::tls::ClusterTls;
 use openseer_cluster::ClusterSettings;
 use openseer_core::leases::{LeaseConfig, DEFAULT_GRACE_MS, DEFAULT_SWEEP_MS};
 use openseer_core::rollup::plan::{Retention, DAY};
+
+pub mod files;
+
+pub use files::{open_store, secrets_key, session_key, store_location};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// SQLite database, session key and (in dev mode) the worker's state.
+    pub data_dir: PathBuf,
+    /// Address to listen on, e.g. `127.0.0.1:8080` (port 0 picks one).
+    pub http_addr: String,
+    /// The address users reach the node at, if not `http://<http_addr>`.
+    /// An `https://` URL marks session cookies `Secure`.
+    pub public_url: Option<String>,
+    /// Apply migrations at start.
+    pub migrate: bool,
+    pub lease: LeaseConfig,
+    /// A worker not heard from for this long counts as unhealthy.
+    pub worker_stale_ms: i64,
+    /// Bearer token for `/metrics`; without one, `/metrics` is off.
+    pub metrics_token: Option<String>,
+    /// PostgreSQL (`postgres://...`); without it, SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    pub retention: Retention,
+    /// Set when this node is one of a cluster.
+    pub cluster: Option<ClusterSettings>,
+    /// Encrypts secrets at rest (monitor headers and bodies, TOTP secrets).
+    /// Without one: derived from the cluster secret in a cluster, else
+    /// `secrets.key` in the data directory (see [`secrets_key`]).
+    pub secrets_key: Option<openseer_store::seal::SecretsKey>,
+    pub sessions: SessionLimits,
+    /// Audit events older than this are dropped.
+    pub audit_retention_ms: i64,
+}
+
+/// How long a dashboard session lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Ends after this long without a request.
+    pub idle_ms: i64,
+    /// Ends this long after sign-in, however active.
+    pub lifetime_ms: i64,
+}
+
+impl Settings {
+    /// The defaults (as `openseer config check` lists them), with a data
+    /// directory and an HTTP address.
+    pub fn new(data_dir: PathBuf, http_addr: &str) -> Settings {
+        FileConfig {
+            data_dir: Some(data_dir),
+            http: Some(http_addr.to_string()),
+            ..FileConfig::default()
+        }
+        .resolve()
+        .expect("the defaults are valid")
+        .0
+    }
+
+    pub fn cookie_secure(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+}
 
 /// Declares every configuration key once: its type and its default. From
 /// that list come the file's struct (every field optional, unknown keys an
@@ -48,7 +111,7 @@ macro_rules! keys {
 }
 
 keys! {
-    data_dir: PathBuf = crate::settings::data_dir_default(),
+    data_dir: PathBuf = PathBuf::from("./openseer-data"),
     http: String = "127.0.0.1:8080".into(),
     public_url: String = String::new(),
     migrate: bool = true,
@@ -245,7 +308,7 @@ impl FileConfig {
             retention,
             cluster: None,
             secrets_key,
-            sessions: crate::settings::SessionLimits {
+            sessions: SessionLimits {
                 idle_ms: idle * 60_000,
                 lifetime_ms: lifetime * 3_600_000,
             },
@@ -457,7 +520,7 @@ mod tests {
 
     #[test]
     fn every_key_is_documented() {
-        let doc = include_str!("../../docs/configuration.md");
+        let doc = include_str!("../../../docs/configuration.md");
         let defaults = toml::to_string(&FileConfig::defaults()).unwrap();
         let keys: Vec<&str> = defaults
             .lines()
