@@ -2,7 +2,7 @@
 //! rollups kept by the Rollup actors, on SQLite and on PostgreSQL; a node
 //! that restarts rolls up what it had not.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

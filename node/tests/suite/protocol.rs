@@ -1,6 +1,6 @@
 //! The worker protocol, driven by hand like a third-party worker would.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! the database, the raft view) rather than sleeping for fixed times, except
 //! where the passing of time is the point (an observation window).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,20 +14,11 @@ use common::{wait_for, Browser, Target, PASSWORD};
 use openseer_core::clock::system_now_ms;
 use sqlx::Row;
 
-/// A hung test fails (keeping its nodes' logs) instead of hanging the suite.
-async fn bounded(test: impl std::future::Future<Output = ()>) {
-    const LIMIT: Duration = Duration::from_secs(180);
-    tokio::pin!(test);
-    tokio::select! {
-        () = &mut test => {}
-        // Panics while the test's cluster is still alive, so its logs are kept.
-        () = tokio::time::sleep(LIMIT) => panic!("the test did not finish within {LIMIT:?}"),
-    }
+/// A cluster test: one at a time, and a hung one fails (keeping its nodes'
+/// logs) instead of hanging the suite.
+async fn bounded(test: impl std::future::Future<Output = ()> + Send + 'static) {
+    common::heavy(Duration::from_secs(180), test).await;
 }
-
-/// One cluster at a time: three node processes each are load enough for
-/// this machine, and timings are what these tests measure.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The failover window the issue aims for: the largest gap between two
 /// stored checks of a monitor in a region when a node dies.
@@ -278,7 +269,6 @@ async fn three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one
 }
 
 async fn three_nodes_check_every_monitor_in_every_region_with_each_worker_on_one_node_body() {
-    let _one = SERIAL.lock().await;
     let Some(c) = TestCluster::start_with(3, |_| {
         vec![("OPENSEER_METRICS_TOKEN".into(), METRICS_TOKEN.into())]
     })
@@ -502,7 +492,6 @@ async fn killing_a_follower_then_the_leader_keeps_checks_within_the_failover_win
 }
 
 async fn killing_a_follower_then_the_leader_keeps_checks_within_the_failover_window_body() {
-    let _one = SERIAL.lock().await;
     let Some(mut c) = TestCluster::start(3).await else {
         return;
     };
@@ -555,7 +544,6 @@ async fn a_frozen_node_stops_scheduling_and_the_others_take_its_shards() {
 }
 
 async fn a_frozen_node_stops_scheduling_and_the_others_take_its_shards_body() {
-    let _one = SERIAL.lock().await;
     let Some(c) = TestCluster::start(3).await else {
         return;
     };
@@ -651,7 +639,6 @@ async fn a_rolling_restart_misses_at_most_one_interval() {
 }
 
 async fn a_rolling_restart_misses_at_most_one_interval_body() {
-    let _one = SERIAL.lock().await;
     let Some(mut c) = TestCluster::start(3).await else {
         return;
     };
@@ -716,7 +703,6 @@ async fn through_haproxy_a_signed_in_browser_and_a_worker_outlive_a_node() {
 }
 
 async fn through_haproxy_a_signed_in_browser_and_a_worker_outlive_a_node_body() {
-    let _one = SERIAL.lock().await;
     let Some(mut c) = TestCluster::start(3).await else {
         return;
     };
@@ -863,7 +849,6 @@ async fn with_cluster_tls_nodes_still_carry_each_others_jobs() {
 /// connection. Node 2's cluster port accepts nothing but TLS, so every
 /// check stored proves the handshake and the traffic.
 async fn with_cluster_tls_nodes_still_carry_each_others_jobs_body() {
-    let _one = SERIAL.lock().await;
     let certs = tempfile::tempdir().unwrap();
     cluster_certificates(certs.path(), 2);
     let at = |f: &str| certs.path().join(f).to_str().unwrap().to_string();

@@ -1,7 +1,7 @@
 //! The check engine against local targets started here, one case per
 //! behaviour: timings per phase, hostile targets, redirects, TLS, the guard.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

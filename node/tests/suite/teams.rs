@@ -3,7 +3,7 @@
 //! recovery codes, re-authentication before sensitive actions, session
 //! lifetimes and rotation, scoped and expiring tokens, the audit log.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

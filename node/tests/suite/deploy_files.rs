@@ -2,7 +2,7 @@
 //! no systemd), so this lints them: multi-stage builds with a non-root
 //! runtime, and every binary, package and path they name exists.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! Bad input gets a clear 4xx with a message, never a panic.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use serde_json::json;

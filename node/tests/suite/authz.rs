@@ -9,7 +9,7 @@
 //! answers 5xx, and every route that takes a body refuses one over its
 //! limit with 413.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

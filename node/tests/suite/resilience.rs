@@ -1,7 +1,7 @@
 //! A worker never loses a result it checked: not when the control plane is
 //! down, not when the worker itself is killed, and nothing is stored twice.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;

@@ -9,7 +9,7 @@
 //! Skipped when chromedriver is missing, unless OPENSEER_REQUIRE_BROWSER is
 //! set (ops/test.sh sets it and installs chromium and chromium-driver).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -201,9 +201,7 @@ async fn text(c: &Client, css: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_watches_a_monitor_go_up_and_down_live() {
     // The whole walk takes about 10 s; anything stuck fails it here.
-    tokio::time::timeout(Duration::from_secs(120), walk())
-        .await
-        .expect("the browser walk finishes within 2 minutes");
+    common::heavy(Duration::from_secs(120), walk()).await;
 }
 
 async fn walk() {
@@ -429,9 +427,7 @@ async fn walk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_member_joins_by_link_and_signs_in_with_two_factors() {
-    tokio::time::timeout(Duration::from_secs(120), team_walk())
-        .await
-        .expect("the team walk finishes within 2 minutes");
+    common::heavy(Duration::from_secs(120), team_walk()).await;
 }
 
 async fn team_walk() {

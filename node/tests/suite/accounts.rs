@@ -1,6 +1,6 @@
 //! Accounts: setup, sign-in, throttling, logout, CSRF, organizations.
 
-mod common;
+use crate::common;
 
 use common::{csrf_of, session_cookie, Browser, TestApp, PASSWORD};
 use openseer_protocol::Role;

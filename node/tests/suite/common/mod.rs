@@ -589,6 +589,13 @@ pub const HAPROXY: &[&str] = &["/usr/sbin/haproxy", "/usr/local/sbin/haproxy"];
 pub fn memory_guard() {
     static STARTED: std::sync::Once = std::sync::Once::new();
     STARTED.call_once(|| {
+        // The last resort: every test has limits of its own, but a test
+        // blocked where no limit reaches must not hold CI to its end.
+        std::thread::spawn(|| {
+            std::thread::sleep(std::time::Duration::from_secs(45 * 60));
+            eprintln!("the test suite is still running after 45 minutes: giving up");
+            std::process::exit(101);
+        });
         std::thread::spawn(|| loop {
             let pages = std::fs::read_to_string("/proc/self/statm")
                 .ok()
@@ -605,4 +612,34 @@ pub fn memory_guard() {
             std::thread::sleep(std::time::Duration::from_millis(200));
         });
     });
+}
+
+/// Runs a test that starts processes (a cluster of nodes, a browser): one
+/// such test at a time (each is load enough for this machine, and timings
+/// are what several of them measure), within `limit` from when it gets its
+/// turn. The test itself should panic at `limit` while its processes live
+/// (so their logs are kept); should it be blocked where it cannot, it is
+/// abandoned a minute later and fails, and the suite goes on.
+pub async fn heavy<F>(limit: Duration, test: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = HEAVY.lock().await;
+    let mut task = tokio::spawn(async move {
+        tokio::pin!(test);
+        tokio::select! {
+            () = &mut test => {}
+            () = tokio::time::sleep(limit) => panic!("the test did not finish within {limit:?}"),
+        }
+    });
+    match tokio::time::timeout(limit + Duration::from_secs(60), &mut task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Ok(Err(e)) => panic!("the test's task: {e}"),
+        Err(_) => {
+            task.abort();
+            panic!("the test was blocked past {limit:?} and abandoned");
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! End to end: node + worker + a local target, as a user would run them.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -228,12 +228,29 @@ async fn a_restarted_worker_keeps_its_identity() {
     })
     .await;
     w.shutdown().await.unwrap();
+    let restarted_at = openseer_core::clock::system_now_ms();
     let w = app
         .start_worker_in(&token, "eu", dir.path().to_path_buf(), None)
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The restarted worker has called the node (a poll, or an enrollment
+    // if it lost its identity): some worker was seen after the restart.
+    let store = app.store.clone();
+    let workers = wait_for(
+        Duration::from_secs(10),
+        "the restarted worker's first poll",
+        || {
+            let store = store.clone();
+            async move {
+                let workers = store.workers(1).await.unwrap();
+                workers
+                    .iter()
+                    .any(|w| w.last_seen_at >= restarted_at)
+                    .then_some(workers)
+            }
+        },
+    )
+    .await;
     w.shutdown().await.unwrap();
-    let workers = app.store.workers(1).await.unwrap();
     assert_eq!(workers.len(), 1, "a restart enrolled a second worker");
 }
 

@@ -1,6 +1,6 @@
 //! Operations: monitors as code, backups, health and readiness, request ids.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use openseer_node::transfer::{Client, ImportReport, MonitorsFile};

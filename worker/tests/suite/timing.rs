@@ -1,7 +1,7 @@
 //! Timing precision, in a test binary of its own so no other test competes
 //! for the CPU while it measures (test binaries run one after another).
 
-mod support;
+use crate::support;
 
 use openseer_protocol::Outcome;
 

@@ -3,7 +3,7 @@
 //! the dashboard or the API (shown as `<hidden>`, kept when sent back),
 //! and not in any log line at debug level, along with passwords and tokens.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! The store conformance suite: every store operation, run against SQLite
 //! and against a fresh PostgreSQL database, with the same assertions.
 
-mod common;
+use crate::common;
 
 use common::db::TestDb;
 use common::results::stored as result;
@@ -1253,18 +1253,18 @@ mod upgrade_from_before_teams {
         (
             "sqlite",
             concat!(
-                include_str!("../../migrations/sqlite/0001_foundation.sql"),
-                include_str!("../../migrations/sqlite/0002_check_details.sql"),
-                include_str!("../../migrations/sqlite/0003_rollups.sql"),
-                include_str!("../../migrations/sqlite/0004_monitor_status.sql"),
+                include_str!("../../../migrations/sqlite/0001_foundation.sql"),
+                include_str!("../../../migrations/sqlite/0002_check_details.sql"),
+                include_str!("../../../migrations/sqlite/0003_rollups.sql"),
+                include_str!("../../../migrations/sqlite/0004_monitor_status.sql"),
             ),
         ),
         (
             "postgres",
             concat!(
-                include_str!("../../migrations/postgres/0001_foundation.sql"),
-                include_str!("../../migrations/postgres/0003_rollups.sql"),
-                include_str!("../../migrations/postgres/0004_monitor_status.sql"),
+                include_str!("../../../migrations/postgres/0001_foundation.sql"),
+                include_str!("../../../migrations/postgres/0003_rollups.sql"),
+                include_str!("../../../migrations/postgres/0004_monitor_status.sql"),
             ),
         ),
     ];

@@ -3,7 +3,7 @@
 //! monitor page shows 90 days of data (uptime, percentiles, the daily bar,
 //! down periods). Fragments for htmx say `Vary: HX-Request`.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use openseer_core::rollup::plan::{Tier, DAY, HOUR, MINUTE};

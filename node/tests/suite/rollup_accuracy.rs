@@ -6,7 +6,7 @@
 //! uptime and counts must be exact. The same again with 5% of the results
 //! arriving late, after their buckets were rolled up.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

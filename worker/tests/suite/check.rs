@@ -1,6 +1,6 @@
 //! The checker against local fake endpoints, one case per behaviour.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
