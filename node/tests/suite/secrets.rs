@@ -5,8 +5,6 @@
 
 use crate::common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{csrf_of, wait_for, Target, TestApp, PASSWORD};
@@ -14,31 +12,6 @@ use common::{csrf_of, wait_for, Target, TestApp, PASSWORD};
 const HEADER_SECRET: &str = "Bearer hdr-secret-4f1c";
 const KEY_SECRET: &str = "key-secret-9a2e";
 const BODY_SECRET: &str = "body-secret-77d0";
-
-/// Every log line of this test process, at debug level and up.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() -> Captured {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
-    captured
-}
 
 /// All bytes of the files under `dir` (the database and its WAL).
 fn files_under(dir: &std::path::Path) -> Vec<u8> {
@@ -59,7 +32,8 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_reach_the_target_and_nowhere_else() {
-    let logs = capture_logs();
+    // Every log line of the process, at debug level and up.
+    let logs = common::LogCapture::start();
     let app = TestApp::spawn().await;
     let admin = app.setup_admin("admin@example.com").await;
     let worker = app
@@ -205,7 +179,7 @@ async fn secrets_reach_the_target_and_nowhere_else() {
     }
 
     // Not in a log line, nor the password or the tokens.
-    let logged = logs.0.lock().unwrap().clone();
+    let logged = logs.bytes();
     assert!(
         contains(&logged, "request"),
         "the logs were captured ({} bytes)",

@@ -66,13 +66,7 @@ impl TestApp {
     /// Settings of the test's own, and a clock it moves.
     pub async fn spawn_full(tweak: impl FnOnce(&mut Settings), clock: Arc<TestClock>) -> TestApp {
         memory_guard();
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "warn".into()),
-            )
-            .with_test_writer()
-            .try_init();
+        init_tracing();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::new(dir.path().join("data"), "127.0.0.1:0");
         settings.lease = LeaseConfig {
@@ -641,5 +635,78 @@ where
             task.abort();
             panic!("the test was blocked past {limit:?} and abandoned");
         }
+    }
+}
+
+/// How many tests capture the process's log lines right now.
+static CAPTURING: AtomicU64 = AtomicU64::new(0);
+
+fn captured_bytes() -> &'static Mutex<Vec<u8>> {
+    static BYTES: std::sync::OnceLock<Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(Mutex::default)
+}
+
+struct CaptureWriter;
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        captured_bytes()
+            .lock()
+            .expect("capture")
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The process's one subscriber: lines at `RUST_LOG` (default warn) to the
+/// test's output, and every line at debug and up to the capture while a
+/// test captures (all tests share a process, so a capture sees theirs too).
+pub fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let shown = tracing_subscriber::fmt::layer()
+            .with_test_writer()
+            .with_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            );
+        let captured = tracing_subscriber::fmt::layer()
+            .with_writer(|| CaptureWriter)
+            .with_ansi(false)
+            .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                CAPTURING.load(Ordering::Relaxed) > 0 && *m.level() <= tracing::Level::DEBUG
+            }));
+        let _ = tracing_subscriber::registry()
+            .with(shown)
+            .with(captured)
+            .try_init();
+    });
+}
+
+/// Captures every log line of the process from now until it is dropped.
+pub struct LogCapture;
+
+impl LogCapture {
+    pub fn start() -> LogCapture {
+        init_tracing();
+        CAPTURING.fetch_add(1, Ordering::SeqCst);
+        LogCapture
+    }
+
+    /// Everything captured so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        captured_bytes().lock().expect("capture").clone()
+    }
+}
+
+impl Drop for LogCapture {
+    fn drop(&mut self) {
+        CAPTURING.fetch_sub(1, Ordering::SeqCst);
     }
 }
