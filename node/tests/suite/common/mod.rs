@@ -679,9 +679,14 @@ pub fn init_tracing() {
         let captured = tracing_subscriber::fmt::layer()
             .with_writer(|| CaptureWriter)
             .with_ansi(false)
-            .with_filter(tracing_subscriber::filter::filter_fn(|m| {
-                CAPTURING.load(Ordering::Relaxed) > 0 && *m.level() <= tracing::Level::DEBUG
-            }));
+            .with_filter(
+                tracing_subscriber::filter::filter_fn(|m| {
+                    CAPTURING.load(Ordering::Relaxed) > 0 && *m.level() <= tracing::Level::DEBUG
+                })
+                // Without the hint the process's max level would be the
+                // shown layer's (warn), and debug lines would never be made.
+                .with_max_level_hint(tracing::level_filters::LevelFilter::DEBUG),
+            );
         let _ = tracing_subscriber::registry()
             .with(shown)
             .with(captured)
