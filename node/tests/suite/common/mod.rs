@@ -680,7 +680,9 @@ pub fn init_tracing() {
             .with_writer(|| CaptureWriter)
             .with_ansi(false)
             .with_filter(
-                tracing_subscriber::filter::filter_fn(|m| {
+                // Dynamic: a plain filter_fn's answer is cached per callsite,
+                // and most callsites are first hit while nobody captures.
+                tracing_subscriber::filter::dynamic_filter_fn(|m, _| {
                     CAPTURING.load(Ordering::Relaxed) > 0 && *m.level() <= tracing::Level::DEBUG
                 })
                 // Without the hint the process's max level would be the
