@@ -17,6 +17,8 @@ pub enum ErrorCode {
     TooManyRequests,
     Conflict,
     LeaseLost,
+    /// The request (its body) did not arrive in time.
+    RequestTimeout,
     Internal,
 }
 
@@ -28,6 +30,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict | ErrorCode::LeaseLost => 409,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::ValidationFailed => 422,
             ErrorCode::TooManyRequests => 429,

@@ -33,6 +33,11 @@ const SQLITE: &[Migration] = &[
         "teams",
         include_str!("../../migrations/sqlite/0005_teams.sql"),
     ),
+    (
+        6,
+        "hardening",
+        include_str!("../../migrations/sqlite/0006_hardening.sql"),
+    ),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -55,6 +60,11 @@ const POSTGRES: &[Migration] = &[
         5,
         "teams",
         include_str!("../../migrations/postgres/0005_teams.sql"),
+    ),
+    (
+        6,
+        "hardening",
+        include_str!("../../migrations/postgres/0006_hardening.sql"),
     ),
 ];
 

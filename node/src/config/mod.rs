@@ -44,6 +44,8 @@ pub struct Settings {
     pub sessions: SessionLimits,
     /// Audit events older than this are dropped.
     pub audit_retention_ms: i64,
+    /// A request's body must have arrived this long after its headers.
+    pub body_timeout_ms: u64,
 }
 
 /// How long a dashboard session lasts.
@@ -313,6 +315,7 @@ impl FileConfig {
                 lifetime_ms: lifetime * 3_600_000,
             },
             audit_retention_ms,
+            body_timeout_ms: 30_000,
         };
         s.cluster = cluster_settings(&c, &s)?;
         Ok((s, log_format))

@@ -95,6 +95,9 @@ fn json_error(err: JsonPayloadError) -> actix_web::Error {
         JsonPayloadError::Deserialize(e) => {
             ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON: {e}"))
         }
+        JsonPayloadError::Payload(e) if super::body_timeout::is_timeout(e) => {
+            ApiError::new(ErrorCode::RequestTimeout, e.to_string())
+        }
         other => ApiError::new(ErrorCode::BadRequest, other.to_string()),
     };
     api.into()
@@ -110,8 +113,11 @@ pub fn form_config() -> web::FormConfig {
     web::FormConfig::default()
         .limit(super::FORM_BODY_LIMIT)
         .error_handler(|err, _req| {
-            let status = match err {
+            let status = match &err {
                 UrlencodedError::Overflow { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                UrlencodedError::Payload(e) if super::body_timeout::is_timeout(e) => {
+                    StatusCode::REQUEST_TIMEOUT
+                }
                 _ => StatusCode::BAD_REQUEST,
             };
             actix_web::error::InternalError::from_response(

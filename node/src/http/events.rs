@@ -85,10 +85,12 @@ pub async fn stream(s: SignedIn, state: web::Data<AppState>) -> Result<HttpRespo
     let mut recheck = tokio::time::interval(RECHECK);
     recheck.reset();
     let (user_id, org_id) = (s.user.id, s.org_id());
-    let watch = (rx, keepalive, recheck, state.clone());
+    // The stream's own session: signing it out (or a password change)
+    // ends the stream, whatever other sessions the user has.
+    let watch = (rx, keepalive, recheck, state.clone(), s.sid.clone());
     let events = stream::unfold(
         watch,
-        move |(mut rx, mut keepalive, mut recheck, state)| async move {
+        move |(mut rx, mut keepalive, mut recheck, state, sid)| async move {
             let chunk = loop {
                 tokio::select! {
                     e = rx.recv() => break render(&e?),
@@ -96,7 +98,7 @@ pub async fn stream(s: SignedIn, state: web::Data<AppState>) -> Result<HttpRespo
                     _ = recheck.tick() => {
                         // A database hiccup keeps the stream; only a clear
                         // "no longer signed in here" ends it.
-                        if let Ok(false) = state.store.signed_in_to(user_id, org_id, state.now()).await {
+                        if let Ok(false) = state.store.session_alive(&sid, user_id, org_id, state.now()).await {
                             return None;
                         }
                     }
@@ -104,7 +106,7 @@ pub async fn stream(s: SignedIn, state: web::Data<AppState>) -> Result<HttpRespo
             };
             Some((
                 Ok::<_, actix_web::Error>(Bytes::from(chunk)),
-                (rx, keepalive, recheck, state),
+                (rx, keepalive, recheck, state, sid),
             ))
         },
     );

@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 
 use super::errors::{ApiError, PageError};
 use super::AppState;
-use crate::auth::session_store::{ORG_ID_KEY, USER_ID_KEY};
+use crate::auth::session_store::{ORG_ID_KEY, SID_KEY, USER_ID_KEY};
 use crate::auth::{csrf, token};
 use openseer_store::{Membership, NewAudit, StoreError, User, WorkerAuth};
 
@@ -94,6 +94,8 @@ struct SessionUser {
     user: User,
     org: Membership,
     orgs: Vec<Membership>,
+    /// The session's id (see `SID_KEY`).
+    sid: String,
 }
 
 /// Why a session does not stand for a signed-in user (any more).
@@ -151,10 +153,24 @@ async fn session_user(
     if now - seen > seen_refresh_ms(limits.idle_ms) {
         let _ = session.insert(SEEN_KEY, now);
     }
+    // Sessions from before session ids get one now.
+    let sid = match session.get::<String>(SID_KEY).ok().flatten() {
+        Some(sid) => sid,
+        None => {
+            let sid = token::random_hex(16);
+            let _ = session.insert(SID_KEY, &sid);
+            sid
+        }
+    };
     if org.require_2fa && !user.totp_enabled && !reachable_without_2fa(path) {
         return Err(NoUser::TwoFactorRequired);
     }
-    Ok(SessionUser { user, org, orgs })
+    Ok(SessionUser {
+        user,
+        org,
+        orgs,
+        sid,
+    })
 }
 
 /// Starts a signed-in session for `user_id` in `org_id` under a new key (a
@@ -178,6 +194,9 @@ pub fn start_session(
     session
         .insert("csrf", token::random_hex(32))
         .map_err(|_| PageError::Internal)?;
+    session
+        .insert(SID_KEY, token::random_hex(16))
+        .map_err(|_| PageError::Internal)?;
     Ok(())
 }
 
@@ -194,6 +213,8 @@ pub struct SignedIn {
     pub operator: bool,
     pub ip: Option<String>,
     pub session: Session,
+    /// This session's id, the same across key rotations.
+    pub sid: String,
 }
 
 impl SignedIn {
@@ -283,6 +304,7 @@ impl FromRequest for SignedIn {
                 operator,
                 ip,
                 session,
+                sid: su.sid,
             })
         })
     }

@@ -41,6 +41,7 @@ macro_rules! routes {
 pub(crate) use routes;
 
 pub mod api;
+mod body_timeout;
 pub mod cluster_api;
 pub mod errors;
 pub mod events;
@@ -190,6 +191,7 @@ pub fn server(
             .app_data(errors::query_config())
             .app_data(web::PayloadConfig::new(API_BODY_LIMIT))
             .wrap(sessions)
+            .wrap(actix_web::middleware::from_fn(body_timeout::middleware))
             .wrap(security_headers(node_id))
             .wrap(actix_web::middleware::from_fn(request_id::middleware))
             .configure(top_routes)
@@ -200,6 +202,8 @@ pub fn server(
             .default_service(web::to(errors::not_found))
     })
     .workers(2)
+    // A client has this long to send its request line and headers.
+    .client_request_timeout(std::time::Duration::from_secs(10))
     // The process stops on its own terms (main: drain the cluster share,
     // then stop serving). Were actix to stop at SIGTERM by itself, a
     // draining node would refuse its peers' raft and drain requests.

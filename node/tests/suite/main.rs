@@ -11,6 +11,7 @@ mod cluster;
 mod dashboard;
 mod deploy_files;
 mod e2e;
+mod hardening;
 mod operations;
 mod protocol;
 mod resilience;

@@ -260,6 +260,7 @@ async fn members_and_owners(store: &Store) {
         state: "{}",
         user_id: Some(owner),
         org_id: Some(org),
+        sid: None,
         expires_at: NOW + 10_000,
     };
     store.session_save("in-acme", row(acme)).await.unwrap();
@@ -512,6 +513,7 @@ async fn sessions(store: &Store) {
         state,
         user_id,
         org_id: user_id.map(|_| acme),
+        sid: user_id.map(|_| "sid-1".to_string()),
         expires_at,
     };
     store
@@ -550,8 +552,26 @@ async fn sessions(store: &Store) {
         .await
         .unwrap();
     assert_eq!(store.sessions_purge_expired(NOW + 1).await.unwrap(), 1);
+    // A live stream's own session, by its id.
+    assert!(store.session_alive("sid-1", user, acme, NOW).await.unwrap());
+    assert!(!store.session_alive("sid-2", user, acme, NOW).await.unwrap());
+    assert!(!store
+        .session_alive("sid-1", user, acme + 1, NOW)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .session_alive("sid-1", user, acme, NOW + 9_000)
+            .await
+            .unwrap(),
+        "expired"
+    );
     store.session_delete("h1").await.unwrap();
     assert_eq!(store.session_load("h1", NOW).await.unwrap(), None);
+    assert!(
+        !store.session_alive("sid-1", user, acme, NOW).await.unwrap(),
+        "signed out"
+    );
 }
 
 async fn monitors_are_scoped_by_organization(store: &Store) {

@@ -236,5 +236,7 @@ pub struct SessionRow<'a> {
     pub state: &'a str,
     pub user_id: Option<i64>,
     pub org_id: Option<i64>,
+    /// The session's id, kept across key rotations.
+    pub sid: Option<String>,
     pub expires_at: i64,
 }

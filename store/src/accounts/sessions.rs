@@ -19,13 +19,14 @@ impl Store {
     pub async fn session_save(&self, key_hash: &str, row: SessionRow<'_>) -> StoreResult<()> {
         on_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO sessions (key_hash, state, user_id, org_id, expires_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT(key_hash) DO UPDATE SET state = excluded.state, user_id = excluded.user_id, org_id = excluded.org_id, expires_at = excluded.expires_at",
+                "INSERT INTO sessions (key_hash, state, user_id, org_id, sid, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT(key_hash) DO UPDATE SET state = excluded.state, user_id = excluded.user_id, org_id = excluded.org_id, sid = excluded.sid, expires_at = excluded.expires_at",
             )
             .bind(key_hash)
             .bind(row.state)
             .bind(row.user_id)
             .bind(row.org_id)
+            .bind(&row.sid)
             .bind(row.expires_at)
             .execute(pool)
             .await
@@ -43,11 +44,12 @@ impl Store {
     ) -> StoreResult<bool> {
         on_pool!(self, pool => {
             let r = sqlx::query(
-                "UPDATE sessions SET state = $1, user_id = $2, org_id = $3, expires_at = $4 WHERE key_hash = $5 AND expires_at > $6",
+                "UPDATE sessions SET state = $1, user_id = $2, org_id = $3, sid = $4, expires_at = $5 WHERE key_hash = $6 AND expires_at > $7",
             )
             .bind(row.state)
             .bind(row.user_id)
             .bind(row.org_id)
+            .bind(&row.sid)
             .bind(row.expires_at)
             .bind(key_hash)
             .bind(now)
@@ -81,13 +83,22 @@ impl Store {
         })
     }
 
-    /// Whether the user still has a live session in the organization and is
-    /// still its member (live streams check this as they go).
-    pub async fn signed_in_to(&self, user_id: i64, org_id: i64, now: i64) -> StoreResult<bool> {
+    /// Whether the session `sid` is still there (not signed out, expired or
+    /// ended by a password change), signed in to `org_id` as `user_id`, and
+    /// the user still a member of it (live streams check this as they go).
+    pub async fn session_alive(
+        &self,
+        sid: &str,
+        user_id: i64,
+        org_id: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
         on_pool!(self, pool => {
             let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM sessions s JOIN memberships m ON m.user_id = s.user_id AND m.org_id = s.org_id WHERE s.user_id = $1 AND s.org_id = $2 AND s.expires_at > $3",
+                "SELECT COUNT(*) FROM sessions s JOIN memberships m ON m.user_id = s.user_id AND m.org_id = s.org_id
+                 WHERE s.sid = $1 AND s.user_id = $2 AND s.org_id = $3 AND s.expires_at > $4",
             )
+            .bind(sid)
             .bind(user_id)
             .bind(org_id)
             .bind(now)

@@ -24,7 +24,7 @@ use crate::http::AppState;
 use openseer_store::{NewAudit, NewUser, StoreError, User};
 
 /// A sign-in waiting for its second factor: the user, and since when.
-const PENDING_USER_KEY: &str = "pending_user";
+use crate::auth::session_store::PENDING_USER_KEY;
 const PENDING_AT_KEY: &str = "pending_at";
 /// Where to go once the sign-in completes.
 const PENDING_NEXT_KEY: &str = "pending_next";

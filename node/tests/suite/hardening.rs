@@ -1,0 +1,224 @@
+//! What an attacker tried against the release build, each kept out: a
+//! request in flight outliving its session, live streams outliving their
+//! own session, slow bodies, anonymous visitors filling the session table.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common;
+use common::{csrf_of, session_cookie, Browser, TestApp, TestClock, PASSWORD};
+
+/// Signs in with a client that keeps no cookies; the session cookie.
+async fn sign_in(app: &TestApp, email: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http.get(app.url("/login")).send().await.unwrap();
+    let pre = session_cookie(&r).expect("a cookie on the sign-in page");
+    let csrf = csrf_of(&r.text().await.unwrap());
+    let r = http
+        .post(app.url("/login"))
+        .header("cookie", &pre)
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("email", email),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    session_cookie(&r).expect("a session at sign-in")
+}
+
+async fn get_with(app: &TestApp, cookie: &str, path: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn csrf_with(app: &TestApp, cookie: &str) -> String {
+    csrf_of(
+        &get_with(app, cookie, "/settings/profile")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    )
+}
+
+async fn logout(app: &TestApp, cookie: &str) {
+    let csrf = csrf_with(app, cookie).await;
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/logout"))
+        .header("cookie", cookie)
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+}
+
+/// A request whose body is still on its way when the session is signed
+/// out must not sign the session back in when it completes: once the
+/// session store re-saved a deleted session's state under a new key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_flight_does_not_revive_a_signed_out_session() {
+    let clock = Arc::new(TestClock::default());
+    let app = TestApp::spawn_with_clock(clock.clone()).await;
+    drop(app.setup_admin("admin@example.com").await);
+    let cookie = sign_in(&app, "admin@example.com").await;
+    let csrf = csrf_with(&app, &cookie).await;
+    // Past the last-seen refresh: the slow request writes the session's
+    // state back when it completes.
+    clock.advance(61_000);
+    let body = format!("_csrf={csrf}&name=Slow+Loris");
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /settings/profile HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    sock.write_all(&body.as_bytes()[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    logout(&app, &cookie).await;
+    sock.write_all(&body.as_bytes()[10..]).await.unwrap();
+    let mut answer = String::new();
+    sock.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let revived = answer
+        .lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: "))
+        .find(|c| c.starts_with("openseer_session="))
+        .map(|c| c.split(';').next().unwrap().to_string());
+    for c in revived.iter().chain([&cookie]) {
+        let r = get_with(&app, c, "/").await;
+        assert_eq!(r.status(), 303, "a signed-out session is signed in again");
+        assert_eq!(r.headers()["location"], "/login");
+    }
+}
+
+/// A body that stalls is cut off at the node's body timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_is_refused_at_the_body_timeout() {
+    let app = TestApp::spawn_with(|s| s.body_timeout_ms = 1_000).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    // A signed-in form post whose body stalls: 408.
+    drop(app.setup_admin("admin@example.com").await);
+    let cookie = sign_in(&app, "admin@example.com").await;
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /settings/profile HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 500\r\n\r\n_csrf="
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(20), sock.read(&mut answer))
+        .await
+        .expect("the node answers a stalled body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
+/// Reads a live stream until it ends, within `limit`; false if it runs on.
+async fn ends_within(stream: &mut reqwest::Response, limit: Duration) -> bool {
+    tokio::time::timeout(limit, async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await
+    .is_ok()
+}
+
+/// A live stream ends when its own session is signed out or its
+/// password changed, though the user has other sessions still.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_ends_with_its_own_session() {
+    let app = TestApp::spawn().await;
+    drop(app.setup_admin("admin@example.com").await);
+    let here = sign_in(&app, "admin@example.com").await;
+    let elsewhere = sign_in(&app, "admin@example.com").await;
+    let mut live = get_with(&app, &here, "/events").await;
+    assert_eq!(live.status(), 200);
+    assert!(live.chunk().await.unwrap().is_some(), "the stream opened");
+    logout(&app, &here).await;
+    assert!(
+        ends_within(&mut live, Duration::from_secs(10)).await,
+        "the signed-out session's live stream runs on"
+    );
+    assert_eq!(get_with(&app, &elsewhere, "/").await.status(), 200);
+
+    // A password changed in another session ends this one's stream.
+    let here = sign_in(&app, "admin@example.com").await;
+    let mut live = get_with(&app, &here, "/events").await;
+    assert!(live.chunk().await.unwrap().is_some(), "the stream opened");
+    let b = Browser::new(&app);
+    assert_eq!(b.login("admin@example.com", PASSWORD).await, 303);
+    let (_, page) = b.get("/settings/profile").await;
+    let (s, page) = b
+        .post_form(
+            "/settings/password",
+            &[
+                ("_csrf", &csrf_of(&page)),
+                ("current_password", PASSWORD),
+                ("new_password", "another correct horse battery"),
+                ("confirm_password", "another correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{page}");
+    assert!(
+        ends_within(&mut live, Duration::from_secs(10)).await,
+        "a live stream outlives its session's password change"
+    );
+}
+
+/// Visitors without a cookie cost no database row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_visitors_write_no_session_rows() {
+    let app = TestApp::spawn().await;
+    drop(app.setup_admin("admin@example.com").await);
+    let rows = || async {
+        let db = app.dir.path().join("data").join("openseer.db");
+        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+            "sqlite:{}",
+            db.display()
+        ))
+        .await
+        .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        n
+    };
+    let before = rows().await;
+    let http = reqwest::Client::new();
+    for _ in 0..50 {
+        let r = http.get(app.url("/login")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            session_cookie(&r).is_some(),
+            "the form's state is in the cookie"
+        );
+    }
+    assert_eq!(rows().await, before, "anonymous visits wrote session rows");
+    // And the sign-in form still works with that cookie (its CSRF token).
+    let b = Browser::new(&app);
+    assert_eq!(b.login("admin@example.com", PASSWORD).await, 303);
+    assert_eq!(rows().await, before + 1);
+}
