@@ -190,3 +190,182 @@ pub struct TlsInfo {
 
 /// Longest error message a node stores; longer ones are cut.
 pub const MAX_ERROR_MESSAGE_LEN: usize = 1024;
+
+/// What a node keeps of a worker's report: numbers must be in range (a
+/// result with one out of range is refused), texts and lists are cut.
+pub mod limits {
+    /// No check lasts longer than a day (monitors time out in minutes).
+    pub const MAX_CHECK_MS: f64 = 86_400_000.0;
+    /// A body bigger than a terabyte was not counted.
+    pub const MAX_BODY_BYTES: u64 = 1 << 40;
+    pub const MAX_REDIRECTS_KEPT: usize = 32;
+    pub const MAX_URL_LEN: usize = 2048;
+    pub const MAX_ASSERTIONS_KEPT: usize = 64;
+    /// Each assertion's text and detail.
+    pub const MAX_ASSERTION_TEXT: usize = 512;
+    /// The TLS version, subject and issuer.
+    pub const MAX_TLS_TEXT: usize = 512;
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub fn cut(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return;
+    }
+    let mut at = max;
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    s.truncate(at);
+}
+
+fn duration_ok(ms: f64) -> bool {
+    ms.is_finite() && (0.0..=limits::MAX_CHECK_MS).contains(&ms)
+}
+
+impl CheckResult {
+    /// This result as a node keeps it: `Err` with the reason when a number
+    /// is out of range (a duration negative, not finite or over a day, a
+    /// status code outside 100-599, a body over a terabyte); texts and
+    /// lists cut to their limits.
+    pub fn bounded(mut self) -> Result<CheckResult, String> {
+        if !duration_ok(self.total_ms) {
+            return Err("total_ms must be a duration from 0 to a day".into());
+        }
+        if let Some(t) = &self.timings {
+            let phases = [t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.transfer_ms];
+            if !phases.into_iter().all(duration_ok) {
+                return Err("each phase's time must be a duration from 0 to a day".into());
+            }
+        }
+        if self.status_code.is_some_and(|c| !(100..=599).contains(&c)) {
+            return Err("status_code must be from 100 to 599".into());
+        }
+        if self.body_bytes > limits::MAX_BODY_BYTES {
+            return Err("body_bytes is beyond any body a check reads".into());
+        }
+        if let Some(m) = &mut self.error_message {
+            cut(m, MAX_ERROR_MESSAGE_LEN);
+        }
+        self.redirects.truncate(limits::MAX_REDIRECTS_KEPT);
+        for url in &mut self.redirects {
+            cut(url, limits::MAX_URL_LEN);
+        }
+        self.assertions.truncate(limits::MAX_ASSERTIONS_KEPT);
+        for a in &mut self.assertions {
+            cut(&mut a.assertion, limits::MAX_ASSERTION_TEXT);
+            if let Some(d) = &mut a.detail {
+                cut(d, limits::MAX_ASSERTION_TEXT);
+            }
+        }
+        if let Some(tls) = &mut self.tls {
+            cut(&mut tls.version, limits::MAX_TLS_TEXT);
+            for name in [&mut tls.subject, &mut tls.issuer].into_iter().flatten() {
+                cut(name, limits::MAX_TLS_TEXT);
+            }
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    fn result() -> CheckResult {
+        CheckResult {
+            run_id: "1.eu.0".into(),
+            monitor_id: 1,
+            region: "eu".into(),
+            scheduled_at_ms: 0,
+            started_at_ms: 1,
+            outcome: Outcome::Up,
+            error_kind: None,
+            error_message: None,
+            status_code: Some(200),
+            total_ms: 12.0,
+            body_bytes: 10,
+            timings: None,
+            tls: None,
+            redirects: Vec::new(),
+            assertions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused() {
+        assert!(result().bounded().is_ok());
+        for bad in [
+            CheckResult {
+                total_ms: f64::NAN,
+                ..result()
+            },
+            CheckResult {
+                total_ms: -1.0,
+                ..result()
+            },
+            CheckResult {
+                total_ms: 1e308,
+                ..result()
+            },
+            CheckResult {
+                status_code: Some(65535),
+                ..result()
+            },
+            CheckResult {
+                status_code: Some(99),
+                ..result()
+            },
+            CheckResult {
+                body_bytes: u64::MAX,
+                ..result()
+            },
+            CheckResult {
+                timings: Some(Timings {
+                    ttfb_ms: -5.0,
+                    ..Timings::default()
+                }),
+                ..result()
+            },
+        ] {
+            assert!(bad.bounded().is_err());
+        }
+    }
+
+    #[test]
+    fn texts_and_lists_are_cut_on_character_boundaries() {
+        let long = "é".repeat(2_000_000);
+        let r = CheckResult {
+            error_message: Some(long.clone()),
+            redirects: vec![long.clone(); 2_000],
+            assertions: vec![
+                crate::AssertionResult {
+                    assertion: long.clone(),
+                    passed: false,
+                    detail: Some(long.clone()),
+                };
+                100
+            ],
+            tls: Some(TlsInfo {
+                version: long.clone(),
+                subject: Some(long.clone()),
+                issuer: Some(long),
+                not_after_ms: None,
+            }),
+            ..result()
+        }
+        .bounded()
+        .unwrap();
+        assert!(r.error_message.unwrap().len() <= MAX_ERROR_MESSAGE_LEN);
+        assert_eq!(r.redirects.len(), limits::MAX_REDIRECTS_KEPT);
+        assert!(r.redirects.iter().all(|u| u.len() <= limits::MAX_URL_LEN));
+        assert_eq!(r.assertions.len(), limits::MAX_ASSERTIONS_KEPT);
+        assert!(r
+            .assertions
+            .iter()
+            .all(|a| a.assertion.len() <= limits::MAX_ASSERTION_TEXT
+                && a.detail.as_ref().unwrap().len() <= limits::MAX_ASSERTION_TEXT));
+        let tls = r.tls.unwrap();
+        assert!(tls.subject.unwrap().len() <= limits::MAX_TLS_TEXT);
+    }
+}

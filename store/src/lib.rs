@@ -45,7 +45,7 @@ pub use accounts::{Invitation, Invitee, Member, Membership, NewUser, SessionRow,
 pub use audit::{AuditEntry, AuditScope, NewAudit};
 pub use monitors::{MonitorStatus, MonitorSummary};
 pub use openseer_core::model::{BucketKey, Monitor, StoredResult};
-pub use results::{Details, ResultRow, Written};
+pub use results::{Details, MonitorScope, ResultRow, Written};
 pub use rollups::{Results, RollupRow};
 pub use tokens::{
     ApiToken, EnrollmentToken, NewApiToken, NewEnrollmentToken, TokenAuth, Worker, WorkerAuth,

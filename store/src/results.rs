@@ -7,6 +7,16 @@ use serde::{Deserialize, Serialize};
 
 use super::{placeholders, translate, Backend, Store, StoreResult, StoredResult, WritePool};
 
+/// Whose a monitor is and which results can be its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorScope {
+    pub id: i64,
+    pub org_id: i64,
+    pub interval_ms: i64,
+    /// Empty means any region.
+    pub regions: Vec<String>,
+}
+
 /// The `details` column of a result.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Details {
@@ -406,21 +416,34 @@ impl Store {
         }
     }
 
-    /// Monitor ids (of those given) that exist, with their organization.
-    pub async fn monitor_orgs(&self, ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
+    /// The monitors (of those given) that exist: whose they are, and the
+    /// grid and regions their results must fit.
+    pub async fn monitor_scopes(&self, ids: &[i64]) -> StoreResult<Vec<MonitorScope>> {
         on_pool!(self, pool => {
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
             let sql = format!(
-                "SELECT id, org_id FROM monitors WHERE id IN ({})",
+                "SELECT id, org_id, interval_s, regions FROM monitors WHERE id IN ({})",
                 placeholders(1, ids.len())
             );
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(sql));
             for id in ids {
                 q = q.bind(id);
             }
-            q.fetch_all(pool).await.map_err(translate)
+            let rows = q.fetch_all(pool).await.map_err(translate)?;
+            rows.into_iter()
+                .map(|(id, org_id, interval_s, regions)| {
+                    Ok(MonitorScope {
+                        id,
+                        org_id,
+                        interval_ms: interval_s * 1000,
+                        regions: serde_json::from_str(&regions).map_err(|e| {
+                            crate::StoreError::Conflict(format!("stored regions unreadable: {e}"))
+                        })?,
+                    })
+                })
+                .collect()
         })
     }
 

@@ -6,9 +6,10 @@ use std::collections::{HashMap, HashSet};
 
 use openseer_core::leases::LeaseCheck;
 use openseer_core::model::{is_probe, StoredResult};
+use openseer_core::schedule::phase_ms;
 use openseer_protocol::wire::{self, Job, Rejected};
 use openseer_protocol::{CheckResult, ErrorCode, Outcome};
-use openseer_store::{StoreError, WorkerAuth};
+use openseer_store::{MonitorScope, StoreError, WorkerAuth};
 
 use super::dispatcher::DispatchMsg;
 use super::ingest::{DropReason, IngestMsg};
@@ -51,8 +52,33 @@ fn check_shape(r: &CheckResult, worker_region: &str) -> Result<(), String> {
     if r.outcome == Outcome::Missed {
         return Err("workers cannot report missed checks".into());
     }
-    if !r.total_ms.is_finite() || r.total_ms < 0.0 {
-        return Err("total_ms must be a non-negative number".into());
+    Ok(())
+}
+
+/// How far ahead of this node's clock a tick may be (other nodes' and
+/// workers' clocks differ a little).
+const CLOCK_SKEW_MS: i64 = 2_000;
+
+/// Whether a result nobody holds a lease for could be one of the
+/// monitor's checks: a tick on its grid, not in the future, in one of its
+/// regions. Such results come from a worker's outbox after the lease
+/// manager that leased them stopped (a restart, a shard handed over); a
+/// result that fits none of this was never scheduled ("check now" ticks
+/// are off the grid: they are stored while their lease is held).
+fn could_be_scheduled(r: &CheckResult, m: &MonitorScope, now: i64) -> Result<(), &'static str> {
+    if r.scheduled_at_ms > now + CLOCK_SKEW_MS {
+        return Err("this tick is in the future");
+    }
+    let interval = m.interval_ms.max(1);
+    if (r.scheduled_at_ms - phase_ms(m.id, interval)).rem_euclid(interval) != 0 {
+        return Err("this tick is not on the monitor's schedule");
+    }
+    let region_of_monitor = match m.regions.is_empty() {
+        true => r.region == openseer_protocol::monitor::ANY_REGION,
+        false => m.regions.contains(&r.region),
+    };
+    if !region_of_monitor {
+        return Err("the monitor is not checked in this region");
     }
     Ok(())
 }
@@ -87,14 +113,16 @@ impl Actors {
     }
 
     /// Decides the fate of each submitted result: refused (malformed,
-    /// another organization's monitor, a lease another worker holds),
-    /// handed to the probe that waits for it, or stored. Answers after the
+    /// numbers out of range, another organization's monitor, a lease
+    /// another worker holds, or, with no lease at all, a tick that was never
+    /// the monitor's), handed to the probe that waits for it, or stored
+    /// (texts and lists cut to what a node keeps). Answers after the
     /// stored ones are committed; rows that can never be written (their
     /// monitor was deleted meanwhile) are answered as refused for good.
     pub async fn submit_results(
         &self,
         worker: &WorkerAuth,
-        mut results: Vec<CheckResult>,
+        results: Vec<CheckResult>,
         now: i64,
     ) -> Result<Accepted, ActorsError> {
         let mut out = Accepted::default();
@@ -106,36 +134,47 @@ impl Actors {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let orgs: HashMap<i64, i64> = self.store().monitor_orgs(&ids).await?.into_iter().collect();
+        let scopes: HashMap<i64, MonitorScope> = self
+            .store()
+            .monitor_scopes(&ids)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
         let mut seen = HashSet::new();
-        results.retain(|r| {
-            if let Err(m) = check_shape(r, &worker.region) {
-                out.rejected.push(rejected(r, ErrorCode::BadRequest, m));
-                return false;
+        let mut checked = Vec::with_capacity(results.len());
+        for r in results {
+            if let Err(m) = check_shape(&r, &worker.region) {
+                out.rejected.push(rejected(&r, ErrorCode::BadRequest, m));
+                continue;
             }
             // Whose probe it is is checked where it waits (`deliver_probe`).
-            if orgs.get(&r.monitor_id) != Some(&worker.org_id) && !is_probe(r.monitor_id) {
+            let ours = scopes
+                .get(&r.monitor_id)
+                .filter(|m| m.org_id == worker.org_id);
+            if ours.is_none() && !is_probe(r.monitor_id) {
                 out.rejected.push(rejected(
-                    r,
+                    &r,
                     ErrorCode::NotFound,
                     "no such monitor (deleted?)",
                 ));
-                return false;
+                continue;
             }
             // A run id twice in one batch is stored once; the second copy is dropped here.
-            seen.insert(r.run_id.clone())
-        });
-        for r in &mut results {
-            if let Some(m) = &mut r.error_message {
-                if m.len() > openseer_protocol::result::MAX_ERROR_MESSAGE_LEN {
-                    let mut cut = openseer_protocol::result::MAX_ERROR_MESSAGE_LEN;
-                    while !m.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    m.truncate(cut);
-                }
+            if !seen.insert(r.run_id.clone()) {
+                continue;
+            }
+            let run_id = r.run_id.clone();
+            match r.bounded() {
+                Ok(r) => checked.push(r),
+                Err(why) => out.rejected.push(Rejected {
+                    run_id,
+                    code: ErrorCode::BadRequest,
+                    message: why,
+                }),
             }
         }
+        let results = checked;
 
         // Leases: a result for a lease another worker now holds is refused.
         let run_ids: Vec<String> = results.iter().map(|r| r.run_id.clone()).collect();
@@ -168,7 +207,20 @@ impl Actors {
                         });
                     }
                 }
-                LeaseCheck::Held | LeaseCheck::NotLeased => to_store.push(StoredResult {
+                LeaseCheck::NotLeased => {
+                    let fits = scopes
+                        .get(&r.monitor_id)
+                        .map_or(Err("no such monitor"), |m| could_be_scheduled(&r, m, now));
+                    match fits {
+                        Ok(()) => to_store.push(StoredResult {
+                            result: r,
+                            worker_id: Some(worker.worker_id),
+                            received_at: now,
+                        }),
+                        Err(why) => out.rejected.push(rejected(&r, ErrorCode::BadRequest, why)),
+                    }
+                }
+                LeaseCheck::Held => to_store.push(StoredResult {
                     result: r,
                     worker_id: Some(worker.worker_id),
                     received_at: now,

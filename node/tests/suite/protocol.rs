@@ -435,3 +435,118 @@ async fn deleted_monitors_never_block_ingest_on_postgres() {
     let url = db.url.clone();
     deleted_monitors_never_block_ingest(TestApp::spawn_with(|s| s.database_url = url).await).await;
 }
+
+/// A result no lease stands for is stored only if it could be one of the
+/// monitor's checks: on its grid, not in the future, in its region. A
+/// result scheduled 50 years ahead once pinned a monitor at "up" for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_nobody_leased_must_fit_the_monitors_schedule() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let token = app.enrollment_token(&admin).await;
+    let eu = RawWorker::enroll(&app, &token, "eu").await;
+    let us = RawWorker::enroll(&app, &token, "us").await;
+    let id = api_monitor(
+        &admin,
+        json!({"name": "m", "url": "http://127.0.0.1:9/", "interval_seconds": 60, "regions": ["eu"]}),
+    )
+    .await;
+    let interval = 60_000;
+    let phase = openseer_core::schedule::phase_ms(id, interval);
+    let now = openseer_core::clock::system_now_ms();
+    let on_grid = |k: i64| phase + k * interval;
+    let past = on_grid((now - phase) / interval - 2);
+    let result = |region: &str, at: i64| {
+        json!({"run_id": openseer_protocol::wire::run_id(id, region, at), "monitor_id": id,
+               "region": region, "scheduled_at_ms": at, "started_at_ms": at + 1,
+               "outcome": "up", "status_code": 200, "total_ms": 3.0, "body_bytes": 1})
+    };
+    let refused = |answer: &SubmitResultsResponse, why: &str| {
+        assert!(answer.accepted.is_empty(), "{why}: {answer:?}");
+        assert_eq!(answer.rejected.len(), 1, "{why}: {answer:?}");
+    };
+    let fifty_years = on_grid((now + 50 * 365 * 86_400_000 - phase) / interval);
+    refused(
+        &eu.submit(json!([result("eu", fifty_years)])).await,
+        "50 years ahead",
+    );
+    let next = on_grid((now - phase) / interval + 2);
+    refused(
+        &eu.submit(json!([result("eu", next)])).await,
+        "a coming tick",
+    );
+    refused(
+        &eu.submit(json!([result("eu", past + 1)])).await,
+        "off the grid",
+    );
+    refused(
+        &us.submit(json!([result("us", past)])).await,
+        "not a region of the monitor",
+    );
+    // A past tick of the monitor, as a worker's outbox delivers it after the
+    // node that leased it restarted: kept.
+    let kept = eu.submit(json!([result("eu", past)])).await;
+    assert_eq!(kept.accepted.len(), 1, "{kept:?}");
+    assert_eq!(app.store.count_results(id).await.unwrap(), 1);
+    let statuses = app.store.monitor_statuses(1, id).await.unwrap();
+    assert!(
+        statuses.iter().all(|s| s.scheduled_at <= now),
+        "{statuses:?}"
+    );
+}
+
+/// Numbers a worker reports must be in range; texts and lists are cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workers_numbers_are_checked_and_its_texts_cut() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let eu = RawWorker::enroll(&app, &app.enrollment_token(&admin).await, "eu").await;
+    let id = api_monitor(
+        &admin,
+        json!({"name": "m", "url": "http://127.0.0.1:9/", "interval_seconds": 60, "regions": ["eu"]}),
+    )
+    .await;
+    let phase = openseer_core::schedule::phase_ms(id, 60_000);
+    let now = openseer_core::clock::system_now_ms();
+    let tick = |back: i64| phase + ((now - phase) / 60_000 - back) * 60_000;
+    let result = |at: i64, extra: serde_json::Value| {
+        let mut r = json!({"run_id": openseer_protocol::wire::run_id(id, "eu", at), "monitor_id": id,
+               "region": "eu", "scheduled_at_ms": at, "started_at_ms": at + 1,
+               "outcome": "up", "status_code": 200, "total_ms": 3.0, "body_bytes": 1});
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        r
+    };
+    for (back, bad) in [
+        (2, json!({"total_ms": 1e308})),
+        (3, json!({"total_ms": -4.0})),
+        (4, json!({"status_code": 65535})),
+        (5, json!({"body_bytes": u64::MAX})),
+        (
+            6,
+            json!({"timings": {"dns_ms": 0.0, "connect_ms": 0.0, "tls_ms": 0.0, "ttfb_ms": -1.0, "transfer_ms": 0.0}}),
+        ),
+    ] {
+        let answer = eu.submit(json!([result(tick(back), bad.clone())])).await;
+        assert_eq!(answer.rejected.len(), 1, "{bad}: {answer:?}");
+    }
+    let huge = "x".repeat(2 << 20);
+    let answer = eu
+        .submit(json!([result(
+            tick(7),
+            json!({
+                "redirects": vec!["http://127.0.0.1/r"; 2_000],
+                "assertions": [{"assertion": "status == 200", "passed": true, "detail": huge}],
+                "tls": {"version": "TLSv1.3", "subject": "x".repeat(1 << 20)}
+            })
+        )]))
+        .await;
+    assert_eq!(answer.accepted.len(), 1, "{answer:?}");
+    let rows = app.store.recent_results(1, id, 10).await.unwrap();
+    assert_eq!(rows.len(), 1, "only the sane result is stored");
+    let d = &rows[0].details;
+    assert!(d.redirects.len() <= 32);
+    assert!(d.assertions[0].detail.as_ref().unwrap().len() <= 512);
+    assert!(d.tls.as_ref().unwrap().subject.as_ref().unwrap().len() <= 512);
+}

@@ -653,9 +653,15 @@ async fn monitors_are_scoped_by_organization(store: &Store) {
             .map(|m| m.org_id),
         Some(a)
     );
-    let mut orgs = store.monitor_orgs(&[m1.id, m2.id, 12_345]).await.unwrap();
+    let scopes = store.monitor_scopes(&[m1.id, m2.id, 12_345]).await.unwrap();
+    let mut orgs: Vec<(i64, i64)> = scopes.iter().map(|s| (s.id, s.org_id)).collect();
     orgs.sort();
     assert_eq!(orgs, [(m1.id, a), (m2.id, a)]);
+    let s1 = scopes.iter().find(|s| s.id == m1.id).unwrap();
+    assert_eq!(
+        (s1.interval_ms, s1.regions.clone()),
+        (i64::from(m1.interval_seconds) * 1000, m1.regions.clone())
+    );
     insert(
         store,
         &[
