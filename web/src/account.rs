@@ -170,11 +170,18 @@ pub struct MembersVm<'a> {
 }
 
 /// The roles `me` may hand out: only owners make owners.
+/// Owners grant any role; admins grant editor and viewer.
 fn grantable(me: Role) -> Vec<Role> {
     Role::ALL
         .into_iter()
-        .filter(|r| *r != Role::Owner || me == Role::Owner)
+        .filter(|r| *r < Role::Admin || me == Role::Owner)
         .collect()
+}
+
+/// Whether `me` may change or remove a member with role `theirs`: owners
+/// manage everyone, admins editors and viewers.
+fn manages(me: Role, theirs: Role) -> bool {
+    me == Role::Owner || (me >= Role::Admin && theirs < Role::Admin)
 }
 
 pub fn members_page(frame: &Frame, v: &MembersVm, errors: &[FieldError]) -> Markup {
@@ -199,7 +206,7 @@ pub fn members_page(frame: &Frame, v: &MembersVm, errors: &[FieldError]) -> Mark
                             td { (m.email) @if m.is_me { " " span.muted { "(you)" } } }
                             td { (m.name) }
                             td {
-                                @if manage && (m.role != Role::Owner || v.my_role == Role::Owner) {
+                                @if manages(v.my_role, m.role) {
                                     form.inline method="post" action={ "/settings/members/" (m.user_id) "/role" } {
                                         (csrf_field(frame.csrf))
                                         label.sr-only for={ "role-" (m.user_id) } { "Role of " (m.email) }
@@ -213,7 +220,7 @@ pub fn members_page(frame: &Frame, v: &MembersVm, errors: &[FieldError]) -> Mark
                             td.hide-sm { @if m.two_factor { "on" } @else { "off" } }
                             td.hide-sm { (time_el(m.since)) }
                             @if manage {
-                                td { @if m.role != Role::Owner || v.my_role == Role::Owner {
+                                td { @if manages(v.my_role, m.role) || m.is_me {
                                     form.inline method="post" action={ "/settings/members/" (m.user_id) "/remove" } data-confirm={ "Remove " (m.email) " from " (v.org_name) "? Their sessions here end at once." } {
                                         (csrf_field(frame.csrf))
                                         button.danger type="submit" { @if m.is_me { "Leave" } @else { "Remove" } }

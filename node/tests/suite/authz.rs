@@ -27,6 +27,9 @@ enum Need {
     Public,
     /// A dashboard session of a member with at least this role.
     Page(Role),
+    /// As `Page`, and the password (and second factor) given in the last
+    /// 10 minutes; signing in counts. Otherwise the node asks for it again.
+    PageReauth(Role),
     /// A session of an owner or admin of the instance's first organization.
     Operator,
     /// A user API caller with at least this role and token scope.
@@ -93,44 +96,50 @@ fn matrix() -> BTreeMap<(&'static str, &'static str), (Need, Object)> {
         (("POST", "/monitors/{id}/resume"), (Page(e), O::Monitor)),
         (("POST", "/monitors/{id}/delete"), (Page(e), O::Monitor)),
         (("GET", "/workers"), (Page(v), O::None)),
-        (("POST", "/workers/enrollment-tokens"), (Page(a), O::None)),
+        (
+            ("POST", "/workers/enrollment-tokens"),
+            (PageReauth(a), O::None),
+        ),
         (
             ("POST", "/workers/enrollment-tokens/{id}/revoke"),
             (Page(a), O::EnrollmentToken),
         ),
-        (("POST", "/workers/{id}/revoke"), (Page(a), O::Worker)),
+        (("POST", "/workers/{id}/revoke"), (PageReauth(a), O::Worker)),
         (("GET", "/cluster"), (Operator, O::None)),
         (("POST", "/cluster/nodes/{id}/leave"), (Operator, O::Node)),
         (("GET", "/settings/tokens"), (Page(v), O::None)),
-        (("POST", "/settings/tokens"), (Page(v), O::None)),
+        (("POST", "/settings/tokens"), (PageReauth(v), O::None)),
         (
             ("POST", "/settings/tokens/{id}/revoke"),
             (Page(v), O::ApiToken),
         ),
         (("GET", "/settings/profile"), (Page(v), O::None)),
         (("POST", "/settings/profile"), (Page(v), O::None)),
-        (("POST", "/settings/password"), (Page(v), O::None)),
+        (("POST", "/settings/password"), (PageReauth(v), O::None)),
         (("GET", "/settings/2fa"), (Page(v), O::None)),
-        (("POST", "/settings/2fa/setup"), (Page(v), O::None)),
+        (("POST", "/settings/2fa/setup"), (PageReauth(v), O::None)),
         (("POST", "/settings/2fa/enable"), (Page(v), O::None)),
-        (("POST", "/settings/2fa/disable"), (Page(v), O::None)),
-        (("POST", "/settings/2fa/recovery-codes"), (Page(v), O::None)),
+        (("POST", "/settings/2fa/disable"), (PageReauth(v), O::None)),
+        (
+            ("POST", "/settings/2fa/recovery-codes"),
+            (PageReauth(v), O::None),
+        ),
         (("GET", "/settings/members"), (Page(v), O::None)),
         (
             ("POST", "/settings/members/{user_id}/role"),
-            (Page(a), O::Member),
+            (PageReauth(a), O::Member),
         ),
         (
             ("POST", "/settings/members/{user_id}/remove"),
-            (Page(a), O::Member),
+            (PageReauth(a), O::Member),
         ),
-        (("POST", "/settings/invitations"), (Page(a), O::None)),
+        (("POST", "/settings/invitations"), (PageReauth(a), O::None)),
         (
             ("POST", "/settings/invitations/{id}/revoke"),
             (Page(a), O::Invitation),
         ),
         (("GET", "/settings/organization"), (Page(a), O::None)),
-        (("POST", "/settings/organization"), (Page(a), O::None)),
+        (("POST", "/settings/organization"), (PageReauth(a), O::None)),
         (("GET", "/settings/audit"), (Page(a), O::None)),
         (("GET", "/static/{name}"), (Public, O::Asset)),
         (("GET", "/api/v1/monitors"), (Api(v, Scope::Read), O::None)),
@@ -353,10 +362,10 @@ fn allowed(caller: Kind, need: Need, object: Object) -> bool {
     let own_org_object = object == O::None || object == O::Asset;
     match (need, caller) {
         (Public, _) => true,
-        (Page(r), Kind::Member(mine)) => mine >= r,
+        (Page(r) | PageReauth(r), Kind::Member(mine)) => mine >= r,
         // An admin of another organization, in their own: allowed where the
         // route names no object of ours.
-        (Page(r), Kind::OtherOrganization) => own_org_object && Role::Admin >= r,
+        (Page(r) | PageReauth(r), Kind::OtherOrganization) => own_org_object && Role::Admin >= r,
         (Operator, Kind::Member(mine)) => mine >= Role::Admin,
         (Api(r, _), Kind::Member(mine)) => mine >= r,
         (Api(_, _), Kind::OtherOrganization) => own_org_object,
@@ -593,7 +602,12 @@ fn security_headers(a: &Answer, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_every_caller_as_the_matrix_says() {
-    let app = TestApp::spawn_with(|s| s.metrics_token = Some(METRICS_TOKEN.into())).await;
+    let clock = std::sync::Arc::new(common::TestClock::default());
+    let app = TestApp::spawn_full(
+        |s| s.metrics_token = Some(METRICS_TOKEN.into()),
+        clock.clone(),
+    )
+    .await;
     let matrix = matrix();
     let served: BTreeSet<(String, String)> =
         openseer_node::http::route_table().into_iter().collect();
@@ -656,6 +670,27 @@ async fn every_route_answers_every_caller_as_the_matrix_says() {
                     a.location
                 ));
             }
+        }
+    }
+    // Eleven minutes on, the owner's sign-in no longer covers the
+    // sensitive actions: each asks for the password again.
+    clock.advance(11 * 60_000);
+    let owner = callers
+        .iter()
+        .find(|c| c.kind == Kind::Member(Role::Owner))
+        .expect("the owner");
+    for (&(method, path), &(need, object)) in &matrix {
+        let PageReauth(_) = need else {
+            continue;
+        };
+        let concrete = concrete(&app, path, object, owner).await;
+        let a = call(&app, owner, need, method, &concrete).await;
+        calls += 1;
+        if !(a.status == 303 && a.location.starts_with("/reauth")) {
+            failures.push(format!(
+                "{method} {concrete} by an owner signed in 11 minutes ago: expected a re-authentication, got {} {}",
+                a.status, a.location
+            ));
         }
     }
     assert!(

@@ -222,3 +222,98 @@ async fn anonymous_visitors_write_no_session_rows() {
     assert_eq!(b.login("admin@example.com", PASSWORD).await, 303);
     assert_eq!(rows().await, before + 1);
 }
+
+/// Owners manage owners and admins; admins manage editors and viewers
+/// (they once demoted, removed and created other admins).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_owners_manage_admins() {
+    use openseer_protocol::Role;
+    let app = TestApp::spawn().await;
+    let owner = app.setup_admin("owner@example.com").await;
+    let admin = app.member("admin@example.com", Role::Admin).await;
+    drop(app.member("other-admin@example.com", Role::Admin).await);
+    drop(app.member("editor@example.com", Role::Editor).await);
+    let id_of = |email: &'static str| {
+        let store = app.store.clone();
+        async move { store.user_by_email(email).await.unwrap().unwrap().id }
+    };
+    let other_admin = id_of("other-admin@example.com").await;
+    let editor = id_of("editor@example.com").await;
+    let post = |b: &Browser, path: String, fields: Vec<(&'static str, &'static str)>| {
+        let b = b.http.clone();
+        let url = app.url(&path);
+        let page_url = app.url("/settings/members");
+        async move {
+            let page = b.get(page_url).send().await.unwrap().text().await.unwrap();
+            let csrf = csrf_of(&page);
+            let mut form = vec![("_csrf", csrf.as_str())];
+            form.extend(fields.iter().copied());
+            b.post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let (_, page) = admin.get("/settings/members").await;
+    assert!(
+        !page.contains("<option value=\"admin\"") && !page.contains("<option value=\"owner\""),
+        "an admin is offered roles it may not grant"
+    );
+    for (path, fields, what) in [
+        (
+            format!("/settings/members/{other_admin}/role"),
+            vec![("role", "viewer")],
+            "demote an admin",
+        ),
+        (
+            format!("/settings/members/{other_admin}/remove"),
+            vec![],
+            "remove an admin",
+        ),
+        (
+            format!("/settings/members/{editor}/role"),
+            vec![("role", "admin")],
+            "make an admin",
+        ),
+        (
+            "/settings/invitations".to_string(),
+            vec![("role", "admin"), ("days", "1")],
+            "invite an admin",
+        ),
+    ] {
+        assert_eq!(
+            post(&admin, path, fields).await,
+            403,
+            "an admin could {what}"
+        );
+    }
+    let role_of = |id: i64| {
+        let store = app.store.clone();
+        async move { store.membership(1, id).await.unwrap().unwrap().role }
+    };
+    assert_eq!(role_of(other_admin).await, Role::Admin);
+    assert_eq!(role_of(editor).await, Role::Editor);
+    // What admins may do, they do; owners do the rest.
+    assert_eq!(
+        post(
+            &admin,
+            format!("/settings/members/{editor}/role"),
+            vec![("role", "viewer")]
+        )
+        .await,
+        303
+    );
+    assert_eq!(
+        post(
+            &owner,
+            format!("/settings/members/{other_admin}/role"),
+            vec![("role", "editor")]
+        )
+        .await,
+        303
+    );
+    assert_eq!(role_of(other_admin).await, Role::Editor);
+}

@@ -35,17 +35,27 @@ fn member_event(s: &SignedIn, action: &'static str, user_id: i64, detail: String
     s.audit(action).on("user", user_id).detail(detail)
 }
 
-/// Refuses `s` touching a member with `current` role, or granting `new`,
-/// where only an owner may.
+/// Owners manage owners and admins; admins manage editors and viewers.
+/// Refuses `s` changing or removing a member with the `current` role, or
+/// granting `new`, where only an owner may. Anyone may give up their own
+/// role (lower it, or leave).
 fn check_owner_rule(
     s: &SignedIn,
+    target: Option<i64>,
     current: Option<Role>,
     new: Option<Role>,
 ) -> Result<(), PageError> {
-    let touches_owner = current == Some(Role::Owner) || new == Some(Role::Owner);
-    if touches_owner && s.role() < Role::Owner {
+    if s.role() >= Role::Owner {
+        return Ok(());
+    }
+    let giving_up_own = target == Some(s.user.id) && new.is_none_or(|n| Some(n) <= current);
+    if giving_up_own {
+        return Ok(());
+    }
+    let privileged = |r: Option<Role>| r.is_some_and(|r| r >= Role::Admin);
+    if privileged(current) || privileged(new) {
         return Err(PageError::forbidden(
-            "Only an owner can grant the owner role or change or remove an owner.",
+            "Only an owner can grant the admin or owner role, or change or remove an admin or owner.",
         ));
     }
     Ok(())
@@ -195,13 +205,14 @@ pub async fn change_role(
     CsrfForm(f): CsrfForm<RoleForm>,
 ) -> Result<HttpResponse, PageError> {
     s.require(Role::Admin)?;
+    s.require_recent_auth(state.now(), "/settings/members")?;
     let user_id = user_id.into_inner();
     let current = member_role(&state, s.org_id(), user_id).await?;
     let Some(new) = Role::parse(&f.role) else {
         let e = [FieldError::new("role", "owner, admin, editor or viewer")];
         return members_view(&s, &state, None, &e).await;
     };
-    check_owner_rule(&s, Some(current), Some(new))?;
+    check_owner_rule(&s, Some(user_id), Some(current), Some(new))?;
     match state.store.set_member_role(s.org_id(), user_id, new).await {
         Ok(()) => {}
         Err(StoreError::Conflict(m)) => {
@@ -229,9 +240,10 @@ pub async fn remove_member(
     CsrfForm(_): CsrfForm<crate::http::identity::CsrfOnly>,
 ) -> Result<HttpResponse, PageError> {
     s.require(Role::Admin)?;
+    s.require_recent_auth(state.now(), "/settings/members")?;
     let user_id = user_id.into_inner();
     let current = member_role(&state, s.org_id(), user_id).await?;
-    check_owner_rule(&s, Some(current), None)?;
+    check_owner_rule(&s, Some(user_id), Some(current), None)?;
     let email = state.store.user_by_id(user_id).await?.email;
     match state.store.remove_member(s.org_id(), user_id).await {
         Ok(()) => {}
@@ -278,12 +290,13 @@ pub async fn invite(
     CsrfForm(f): CsrfForm<InviteForm>,
 ) -> Result<HttpResponse, PageError> {
     s.require(Role::Admin)?;
+    s.require_recent_auth(state.now(), "/settings/members")?;
     let mut errors = Vec::new();
     let role = Role::parse(&f.role).unwrap_or_else(|| {
         errors.push(FieldError::new("role", "owner, admin, editor or viewer"));
         Role::Viewer
     });
-    check_owner_rule(&s, None, Some(role))?;
+    check_owner_rule(&s, None, None, Some(role))?;
     let email = f.email.trim();
     if !email.is_empty() {
         if let Err(e) = check_email(email) {
@@ -624,6 +637,7 @@ pub async fn save_organization(
     CsrfForm(f): CsrfForm<OrgSettingsForm>,
 ) -> Result<HttpResponse, PageError> {
     s.require(Role::Admin)?;
+    s.require_recent_auth(state.now(), "/settings/organization")?;
     let mut errors = Vec::new();
     check_text("name", &f.name, 100, &mut errors);
     let require = f.require_2fa.is_some();

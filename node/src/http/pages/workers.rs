@@ -214,6 +214,7 @@ pub async fn revoke_worker(
     _f: CsrfForm<CsrfOnly>,
 ) -> Result<HttpResponse, PageError> {
     s.require(Role::Admin)?;
+    s.require_recent_auth(state.now(), "/workers")?;
     state
         .store
         .revoke_worker(s.org_id(), *id, state.now())
