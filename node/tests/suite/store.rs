@@ -660,7 +660,7 @@ async fn monitors_are_scoped_by_organization(store: &Store) {
     let s1 = scopes.iter().find(|s| s.id == m1.id).unwrap();
     assert_eq!(
         (s1.interval_ms, s1.regions.clone()),
-        (i64::from(m1.interval_seconds) * 1000, m1.regions.clone())
+        (i64::from(e.interval_seconds) * 1000, e.regions.clone())
     );
     insert(
         store,
