@@ -278,6 +278,9 @@ async fn results(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "results": views })))
 }
 
+/// The last millisecond of the year 9999.
+const LAST_MS: i64 = 253_402_300_799_999;
+
 /// `?range=1h|24h|7d|30d|90d` or `?from=&to=` (unix ms); `?regions=eu,us`.
 #[derive(Deserialize)]
 struct RangeQuery {
@@ -296,10 +299,18 @@ impl RangeQuery {
                 now - range_ms(r).ok_or_else(|| bad("range is one of 1h, 24h, 7d, 30d, 90d"))?,
                 now,
             ),
-            (None, Some(f), Some(t)) if f < t && t - f <= 400 * DAY => (f, t),
-            (None, Some(_), Some(_)) => {
-                return Err(bad("from must be before to, at most 400 days apart"))
+            // Times from 1970 to 9999: `to - from` cannot wrap around.
+            (None, Some(f), Some(t))
+                if (0..=LAST_MS).contains(&f)
+                    && (0..=LAST_MS).contains(&t)
+                    && f < t
+                    && t - f <= 400 * DAY =>
+            {
+                (f, t)
             }
+            (None, Some(_), Some(_)) => return Err(bad(
+                "from and to are unix ms from 1970 to 9999, from before to, at most 400 days apart",
+            )),
             (None, None, None) => (now - DAY, now),
             _ => return Err(bad("give either range or both from and to")),
         };

@@ -168,6 +168,7 @@ pub fn server(
     let secure = state.settings.cookie_secure();
     let lifetime_ms = state.settings.sessions.lifetime_ms;
     let node_id = state.cluster.as_ref().map(|c| c.me);
+    let hsts = secure;
     let server = HttpServer::new(move || {
         let sessions =
             SessionMiddleware::builder(DbSessionStore::new(state.store.clone()), key.clone())
@@ -192,7 +193,7 @@ pub fn server(
             .app_data(web::PayloadConfig::new(API_BODY_LIMIT))
             .wrap(sessions)
             .wrap(actix_web::middleware::from_fn(body_timeout::middleware))
-            .wrap(security_headers(node_id))
+            .wrap(security_headers(node_id, hsts))
             .wrap(actix_web::middleware::from_fn(request_id::middleware))
             .configure(top_routes)
             .service(crate::http::cluster_api::scope())
@@ -215,17 +216,24 @@ pub fn server(
 }
 
 /// Headers on every response: no framing, no MIME sniffing, no referrer
-/// leaking URLs, and a policy that runs only our own scripts and styles. In
-/// a cluster, `X-OpenSeer-Node` says which node answered (behind a load
-/// balancer, that is what an operator asks first).
-fn security_headers(node_id: Option<u64>) -> actix_web::middleware::DefaultHeaders {
-    let headers = match node_id {
+/// leaking URLs, a policy that runs only our own scripts and styles, and
+/// nothing kept by caches (pages show what only their user may see; a new
+/// token is shown once) unless a response says otherwise (the static
+/// assets do). With an `https://` public URL, browsers are told to use
+/// HTTPS only. In a cluster, `X-OpenSeer-Node` says which node answered
+/// (behind a load balancer, that is what an operator asks first).
+fn security_headers(node_id: Option<u64>, hsts: bool) -> actix_web::middleware::DefaultHeaders {
+    let mut headers = match node_id {
         Some(id) => {
             actix_web::middleware::DefaultHeaders::new().add(("X-OpenSeer-Node", id.to_string()))
         }
         None => actix_web::middleware::DefaultHeaders::new(),
     };
+    if hsts {
+        headers = headers.add(("Strict-Transport-Security", "max-age=31536000"));
+    }
     headers
+        .add(("Cache-Control", "no-store"))
         .add((
             "Content-Security-Policy",
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",

@@ -317,3 +317,78 @@ async fn only_owners_manage_admins() {
     );
     assert_eq!(role_of(other_admin).await, Role::Editor);
 }
+
+/// Signed-in pages are not kept by caches (the page showing a new token
+/// once included); static assets are; HTTPS-only when the public URL is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caches_keep_no_page_and_https_deployments_send_hsts() {
+    let app = TestApp::spawn().await;
+    let owner = app.setup_admin("owner@example.com").await;
+    let (_, page) = owner.get("/settings/tokens").await;
+    let r = owner
+        .http
+        .post(app.url("/settings/tokens"))
+        .form(&[
+            ("_csrf", csrf_of(&page).as_str()),
+            ("name", "t"),
+            ("scope", "read"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["cache-control"],
+        "no-store",
+        "the page with a new token"
+    );
+    let r = owner.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert!(r.headers().get("strict-transport-security").is_none());
+    let r = owner
+        .http
+        .get(app.url("/static/app.css"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+
+    let https =
+        TestApp::spawn_with(|s| s.public_url = Some("https://status.example.com".into())).await;
+    let r = reqwest::get(https.url("/login")).await.unwrap();
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+}
+
+/// `from` and `to` far apart enough to wrap `to - from` around are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_ranges_cannot_wrap_around() {
+    let app = TestApp::spawn().await;
+    let owner = app.setup_admin("owner@example.com").await;
+    let id = owner
+        .create_monitor(&[
+            ("name", "m"),
+            ("url", "http://127.0.0.1:9/"),
+            ("enabled", "false"),
+        ])
+        .await;
+    let token = owner.api_token("read").await;
+    for (from, to) in [
+        (i64::MIN, 1),
+        (i64::MIN + 1, i64::MAX),
+        (-1, 1_000),
+        (1_000, i64::MAX),
+    ] {
+        for what in ["stats", "series"] {
+            let r = reqwest::Client::new()
+                .get(app.url(&format!("/api/v1/monitors/{id}/{what}?from={from}&to={to}")))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "{what} from {from} to {to}");
+        }
+    }
+}

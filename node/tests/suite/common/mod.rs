@@ -77,8 +77,9 @@ impl TestApp {
         let app = Application::build_with_clock(settings.clone(), clock)
             .await
             .expect("node builds");
-        let base = app.base_url.clone();
         settings.http_addr = format!("127.0.0.1:{}", app.port());
+        // Where the node listens, even when its public URL names a proxy in front.
+        let base = format!("http://{}", settings.http_addr);
         TestApp {
             base,
             setup_url: app.setup_url.clone(),
