@@ -39,6 +39,7 @@ impl Monitor {
             enabled: self.enabled,
             follow_redirects: self.check.options.follow_redirects,
             max_redirects: self.check.options.max_redirects,
+            keep_secrets_on_redirect: self.check.options.keep_secrets_on_redirect,
             verify_tls: self.check.options.verify_tls,
             ip_family: self.check.options.ip_family,
             assertions: self.check.options.assertions.clone(),

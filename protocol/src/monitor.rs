@@ -65,6 +65,9 @@ pub struct MonitorInput {
     pub follow_redirects: bool,
     #[serde(default = "default_max_redirects")]
     pub max_redirects: u8,
+    /// Send secret headers and the body on to another origin on a redirect.
+    #[serde(default)]
+    pub keep_secrets_on_redirect: bool,
     #[serde(default = "default_true")]
     pub verify_tls: bool,
     #[serde(default)]
@@ -190,6 +193,9 @@ fn default_true() -> bool {
 fn default_max_redirects() -> u8 {
     DEFAULT_MAX_REDIRECTS
 }
+fn is_false(b: &bool) -> bool {
+    !*b
+}
 
 /// Everything about a check beyond the request itself: redirects, TLS,
 /// address family, assertions and the thresholds that make a check degraded.
@@ -200,6 +206,11 @@ pub struct CheckOptions {
     pub follow_redirects: bool,
     #[serde(default = "default_max_redirects")]
     pub max_redirects: u8,
+    /// A redirect to another origin (scheme, host, port) drops the secret
+    /// headers (all but the format headers, see [`crate::secret`]) and the
+    /// body, as browsers and curl drop credentials; unless this is set.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keep_secrets_on_redirect: bool,
     /// Check the certificate chain and host name of HTTPS targets.
     #[serde(default = "default_true")]
     pub verify_tls: bool,
@@ -220,6 +231,7 @@ impl Default for CheckOptions {
         CheckOptions {
             follow_redirects: true,
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            keep_secrets_on_redirect: false,
             verify_tls: true,
             ip_family: IpFamily::Auto,
             assertions: Vec::new(),
@@ -479,6 +491,7 @@ impl MonitorInput {
                 options: CheckOptions {
                     follow_redirects: self.follow_redirects,
                     max_redirects: self.max_redirects,
+                    keep_secrets_on_redirect: self.keep_secrets_on_redirect,
                     verify_tls: self.verify_tls,
                     ip_family: self.ip_family,
                     assertions: self.assertions.clone(),
@@ -501,6 +514,30 @@ pub fn is_valid_region(r: &str) -> bool {
 /// Accepts absolute `http://` and `https://` URLs with a host and nothing
 /// that could smuggle a second request line (whitespace, control characters).
 pub fn validate_url(url: &str) -> Result<(), String> {
+    origin_of(url).map(|_| ())
+}
+
+/// Where a request goes: scheme, host (lower case) and port (the scheme's
+/// default when none is given). Stored secrets belong to one origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "{}://[{}]:{}", self.scheme, self.host, self.port)
+        } else {
+            write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+        }
+    }
+}
+
+/// The origin of a URL [`validate_url`] accepts; the reason otherwise.
+pub fn origin_of(url: &str) -> Result<Origin, String> {
     if url.is_empty() {
         return Err("a URL is required".into());
     }
@@ -559,13 +596,24 @@ pub fn validate_url(url: &str) -> Result<(), String> {
     {
         return Err(format!("{host:?} is not a valid host name"));
     }
-    if let Some(p) = port {
-        match p.parse::<u16>() {
-            Ok(n) if n > 0 => {}
-            _ => return Err(format!("{p:?} is not a valid port")),
+    let port = match port {
+        None => {
+            if scheme == "https" {
+                443
+            } else {
+                80
+            }
         }
-    }
-    Ok(())
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(format!("{p:?} is not a valid port")),
+        },
+    };
+    Ok(Origin {
+        host: host.to_ascii_lowercase(),
+        scheme,
+        port,
+    })
 }
 
 fn validate_header(h: &Header) -> Result<(), String> {
@@ -638,12 +686,31 @@ mod tests {
             enabled: true,
             follow_redirects: true,
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            keep_secrets_on_redirect: false,
             verify_tls: true,
             ip_family: IpFamily::Auto,
             assertions: Vec::new(),
             degraded_above_ms: None,
             cert_expiry_days: None,
         }
+    }
+
+    #[test]
+    fn an_origin_is_scheme_host_and_port() {
+        let o = origin_of("HTTPS://Example.COM/x").unwrap();
+        assert_eq!(o.to_string(), "https://example.com:443");
+        assert_eq!(
+            origin_of("http://example.com:80/").unwrap(),
+            origin_of("http://example.com").unwrap()
+        );
+        assert_ne!(
+            origin_of("http://example.com").unwrap(),
+            origin_of("https://example.com").unwrap()
+        );
+        assert_eq!(
+            origin_of("http://[::1]:8080/").unwrap().to_string(),
+            "http://[::1]:8080"
+        );
     }
 
     fn fields(r: Result<ValidMonitor, Vec<FieldError>>) -> Vec<String> {

@@ -5,6 +5,7 @@
 //! monitor sent back with [`HIDDEN`] in a place keeps what is stored there,
 //! so a round trip through an editor or a file changes nothing.
 
+use crate::monitor::{origin_of, CheckSpec};
 use crate::{FieldError, Header, MonitorInput};
 
 /// Stands in for a stored secret.
@@ -46,18 +47,29 @@ impl MonitorInput {
     /// Puts the stored values back where this input says [`HIDDEN`]: a
     /// header by its name (case-insensitive), the body as a whole. A
     /// placeholder with nothing stored behind it (a new monitor, a header
-    /// that was not there) is an error naming the field.
-    pub fn restore_hidden(
-        &mut self,
-        stored_headers: &[Header],
-        stored_body: Option<&str>,
-    ) -> Result<(), Vec<FieldError>> {
+    /// that was not there) is an error naming the field, and so is one
+    /// whose URL now points at another origin: stored secrets go only where
+    /// they were meant to go, so whoever moves them elsewhere types them.
+    pub fn restore_hidden(&mut self, stored: Stored<'_>) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
+        if self.uses_stored_secrets() {
+            if let (Ok(from), Ok(to)) = (origin_of(stored.url), origin_of(self.url.trim())) {
+                if from != to {
+                    errors.push(FieldError::new(
+                        "url",
+                        format!(
+                            "the stored {HIDDEN} values are sent only to {from}: enter them again to send them to {to}"
+                        ),
+                    ));
+                    return Err(errors);
+                }
+            }
+        }
         for h in &mut self.headers {
             if h.value != HIDDEN {
                 continue;
             }
-            match stored_headers
+            match stored.headers
                 .iter()
                 .find(|s| s.name.trim().eq_ignore_ascii_case(h.name.trim()))
             {
@@ -72,7 +84,7 @@ impl MonitorInput {
             }
         }
         if self.body.as_deref() == Some(HIDDEN) {
-            match stored_body {
+            match stored.body {
                 Some(b) if !b.is_empty() => self.body = Some(b.to_string()),
                 _ => errors.push(FieldError::new(
                     "body",
@@ -85,6 +97,39 @@ impl MonitorInput {
         } else {
             Err(errors)
         }
+    }
+}
+
+/// What a monitor has stored, for [`MonitorInput::restore_hidden`].
+#[derive(Debug, Clone, Copy)]
+pub struct Stored<'a> {
+    pub url: &'a str,
+    pub headers: &'a [Header],
+    pub body: Option<&'a str>,
+}
+
+impl CheckSpec {
+    pub fn stored(&self) -> Stored<'_> {
+        Stored {
+            url: &self.url,
+            headers: &self.headers,
+            body: self.body.as_deref(),
+        }
+    }
+}
+
+impl MonitorInput {
+    pub fn stored(&self) -> Stored<'_> {
+        Stored {
+            url: &self.url,
+            headers: &self.headers,
+            body: self.body.as_deref(),
+        }
+    }
+
+    /// Whether any value says [`HIDDEN`], i.e. stands for a stored secret.
+    pub fn uses_stored_secrets(&self) -> bool {
+        self.headers.iter().any(|h| h.value == HIDDEN) || self.body.as_deref() == Some(HIDDEN)
     }
 }
 
@@ -133,8 +178,7 @@ mod tests {
             Some("payload"),
         );
         let mut back = stored.clone().redacted();
-        back.restore_hidden(&stored.headers, stored.body.as_deref())
-            .unwrap();
+        back.restore_hidden(stored.stored()).unwrap();
         assert_eq!(back, stored);
     }
 
@@ -142,9 +186,7 @@ mod tests {
     fn a_new_value_replaces_the_stored_one_and_a_name_matches_in_any_case() {
         let stored = input(&[("Authorization", "old")], Some("old body"));
         let mut edited = input(&[("authorization", HIDDEN)], Some("new body"));
-        edited
-            .restore_hidden(&stored.headers, stored.body.as_deref())
-            .unwrap();
+        edited.restore_hidden(stored.stored()).unwrap();
         assert_eq!(edited.headers[0].value, "old");
         assert_eq!(edited.body.as_deref(), Some("new body"));
     }
@@ -152,9 +194,42 @@ mod tests {
     #[test]
     fn a_placeholder_with_nothing_stored_is_an_error_per_field() {
         let mut fresh = input(&[("Authorization", HIDDEN)], Some(HIDDEN));
-        let errors = fresh.restore_hidden(&[], None).unwrap_err();
+        let nothing = Stored {
+            url: "https://example.com/",
+            headers: &[],
+            body: None,
+        };
+        let errors = fresh.restore_hidden(nothing).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["headers", "body"]);
         assert!(errors[0].message.contains("Authorization"));
+    }
+
+    #[test]
+    fn stored_secrets_stay_with_their_origin() {
+        let stored = input(&[("Authorization", "Bearer s3cret")], Some("payload"));
+        // Another path, an explicit default port, another case: the same origin.
+        for url in ["https://example.com/other?q=1", "https://EXAMPLE.com:443/"] {
+            let mut same = stored.clone().redacted();
+            same.url = url.into();
+            same.restore_hidden(stored.stored()).unwrap();
+            assert_eq!(same.headers[0].value, "Bearer s3cret", "{url}");
+        }
+        for url in [
+            "https://attacker.example/",
+            "http://example.com/",
+            "https://example.com:8443/",
+            "https://example.com.attacker.example/",
+        ] {
+            let mut moved = stored.clone().redacted();
+            moved.url = url.into();
+            let errors = moved.restore_hidden(stored.stored()).unwrap_err();
+            assert_eq!(errors[0].field, "url", "{url}");
+            assert_eq!(moved.headers[0].value, HIDDEN, "{url}: nothing restored");
+            // Typing the secrets again is how they move.
+            let mut retyped = input(&[("Authorization", "Bearer new")], Some("payload"));
+            retyped.url = url.into();
+            retyped.restore_hidden(stored.stored()).unwrap();
+        }
     }
 }

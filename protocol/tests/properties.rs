@@ -87,6 +87,7 @@ fn monitor() -> impl Strategy<Value = MonitorInput> {
                 enabled,
                 follow_redirects,
                 max_redirects,
+                keep_secrets_on_redirect: false,
                 verify_tls,
                 ip_family: IpFamily::Auto,
                 // Assertions as a user types them on the form.
@@ -215,7 +216,7 @@ proptest! {
             let mut seen = std::collections::HashSet::new();
             m.headers.iter().all(|h| seen.insert(h.name.trim().to_lowercase()))
         };
-        let restored = back.restore_hidden(&m.headers, m.body.as_deref());
+        let restored = back.restore_hidden(m.stored());
         let plain = m.headers.iter().all(|h| h.value != openseer_protocol::secret::HIDDEN)
             && m.body.as_deref() != Some(openseer_protocol::secret::HIDDEN);
         if unique && plain {

@@ -9,6 +9,7 @@ use crate::assert::contains;
 use crate::http::{Failure, Request, Tls};
 
 use openseer_protocol::result::MAX_ERROR_MESSAGE_LEN;
+use openseer_protocol::secret::header_is_secret;
 use openseer_protocol::wire::Job;
 use openseer_protocol::{CheckResult, ErrorKind, Outcome};
 
@@ -167,12 +168,14 @@ impl Checker {
             reqwest::Url::parse(&spec.url).map_err(|e| invalid(format!("invalid URL: {e}")))?;
         let mut method = spec.method.clone();
         let mut body = spec.body.clone();
+        let mut headers = std::borrow::Cow::Borrowed(spec.headers.as_slice());
+        let origin = url.origin();
         let mut seen = vec![url.to_string()];
         loop {
             let req = Request {
                 url: &url,
                 method: &method,
-                headers: &spec.headers,
+                headers: &headers,
                 body: body.as_deref(),
                 verify_tls: spec.options.verify_tls,
                 ip_family: spec.options.ip_family,
@@ -214,6 +217,19 @@ impl Checker {
                 || ((resp.status == 301 || resp.status == 302) && method == "POST")
             {
                 method = "GET".into();
+                body = None;
+            }
+            // Credentials are for the origin they were written for: once a
+            // redirect leaves it, the secret headers and the body stay behind
+            // for the rest of the chain, as in browsers and curl.
+            if next.origin() != origin && !spec.options.keep_secrets_on_redirect {
+                headers = std::borrow::Cow::Owned(
+                    spec.headers
+                        .iter()
+                        .filter(|h| !header_is_secret(&h.name))
+                        .cloned()
+                        .collect(),
+                );
                 body = None;
             }
             chain.push(next.to_string());

@@ -146,7 +146,7 @@ async fn update(
     let existing = state.store.monitor(u.org_id, *id).await?;
     let mut input = body.into_inner();
     input
-        .restore_hidden(&existing.check.headers, existing.check.body.as_deref())
+        .restore_hidden(existing.check.stored())
         .map_err(ApiError::validation)?;
     let valid = input.validate().map_err(ApiError::validation)?;
     // The same monitor sent again (an import of an unchanged file) is

@@ -155,6 +155,54 @@ async fn secrets_reach_the_target_and_nowhere_else() {
         .await;
     assert_eq!(status, 200);
     assert!(fragment.contains("up"), "{fragment}");
+    let audited = app
+        .store
+        .audit_log(1, openseer_store::AuditScope::Organization, None, 50)
+        .await
+        .unwrap();
+    assert!(
+        audited
+            .iter()
+            .any(|e| e.action == "monitor.tested_with_secrets"
+                && e.detail.as_deref().is_some_and(|d| d.contains(&target.url))),
+        "a test request with stored secrets is on the record"
+    );
+
+    // Stored secrets never go to another origin: neither a test request nor
+    // a save moves them there without typing them again.
+    let elsewhere = Target::start().await;
+    let moved: Vec<(&str, &str)> = form
+        .iter()
+        .map(|(k, v)| match *k {
+            "url" => (*k, elsewhere.url.as_str()),
+            _ => (*k, v.as_str()),
+        })
+        .collect();
+    let (_, fragment) = admin.post_form("/monitors/test", &moved).await;
+    assert!(fragment.contains("are sent only to"), "{fragment}");
+    let (status, page) = admin.post_form(&format!("/monitors/{id}"), &moved).await;
+    assert_eq!(status, 422, "{page}");
+    let mut by_api = app
+        .store
+        .monitor(1, id)
+        .await
+        .unwrap()
+        .to_input()
+        .redacted();
+    by_api.url = elsewhere.url.clone();
+    let r = http
+        .put(app.url(&format!("/api/v1/monitors/{id}")))
+        .bearer_auth(&token)
+        .json(&by_api)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(elsewhere.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(
+        app.store.monitor(1, id).await.unwrap().check.url,
+        target.url
+    );
     let (status, _) = admin
         .post_form(
             &format!("/monitors/{id}"),

@@ -139,6 +139,120 @@ async fn redirect_chains_are_followed_and_recorded() {
     assert_eq!(run(&j).await.error_kind, Some(ErrorKind::RedirectLoop));
 }
 
+/// A target that records each request it is sent (head and body) and
+/// answers `/to/PORT/STATUS` with a redirect of that status to
+/// `http://127.0.0.1:PORT/echo`, anything else with 200.
+async fn recorder() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let request = String::from_utf8_lossy(&buf).into_owned();
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let answer = match path.strip_prefix("/to/").and_then(|r| r.split_once('/')) {
+                    Some((port, status)) => format!(
+                        "HTTP/1.1 {status} Moved\r\nlocation: http://127.0.0.1:{port}/echo\r\ncontent-length: 0\r\n\r\n"
+                    ),
+                    None => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_string(),
+                };
+                let _ = tx.send(request);
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// What a redirect's second hop carried, for a POST with credentials.
+async fn second_hop(status: u16, cross_origin: bool, keep: bool) -> String {
+    let (first, mut first_seen) = recorder().await;
+    let (second, mut second_seen) = recorder().await;
+    let to = if cross_origin { second } else { first };
+    let mut j = job(&format!("http://{first}/to/{}/{status}", to.port()), 3000);
+    j.check.method = "POST".into();
+    j.check.body = Some("secret-body".into());
+    j.check.headers = [
+        ("Authorization", "Bearer s3cret"),
+        ("X-Api-Key", "k3y"),
+        ("Accept", "application/json"),
+    ]
+    .iter()
+    .map(|(n, v)| openseer_protocol::Header {
+        name: n.to_string(),
+        value: v.to_string(),
+    })
+    .collect();
+    j.check.options.keep_secrets_on_redirect = keep;
+    let r = run(&j).await;
+    assert_eq!(r.status_code, Some(200), "{:?}", r.error_message);
+    let hop1 = first_seen.recv().await.unwrap();
+    assert!(hop1.contains("Bearer s3cret") && hop1.ends_with("secret-body"));
+    let seen = if cross_origin {
+        &mut second_seen
+    } else {
+        &mut first_seen
+    };
+    seen.recv().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_leaves_credentials_and_the_body_behind() {
+    for status in [302, 307, 308] {
+        let hop = second_hop(status, true, false).await;
+        let lower = hop.to_lowercase();
+        assert!(
+            !hop.contains("s3cret") && !lower.contains("authorization"),
+            "{status}: {hop}"
+        );
+        assert!(!hop.contains("k3y"), "{status}: {hop}");
+        assert!(!hop.contains("secret-body"), "{status}: {hop}");
+        assert!(
+            lower.contains("accept: application/json"),
+            "format headers stay: {hop}"
+        );
+    }
+    // 307 and 308 keep the method (only the body stays behind).
+    assert!(second_hop(307, true, false).await.starts_with("POST /echo"));
+    // Within the origin everything goes on, and a monitor may opt in to
+    // sending it elsewhere too.
+    for (cross, keep) in [(false, false), (true, true)] {
+        let hop = second_hop(307, cross, keep).await;
+        assert!(
+            hop.contains("Bearer s3cret") && hop.contains("k3y"),
+            "{hop}"
+        );
+        assert!(hop.ends_with("secret-body"), "{hop}");
+    }
+}
+
 #[tokio::test]
 async fn redirect_loops_are_detected() {
     let addr = serve("127.0.0.1:0", redirects).await;

@@ -5,6 +5,7 @@
 
 use actix_web::{web, HttpResponse};
 use openseer_protocol::monitor::{parse_header_lines, IpFamily, ANY_REGION};
+use openseer_protocol::secret::HIDDEN;
 use openseer_protocol::{FieldError, MonitorInput, Role};
 use openseer_store::Monitor;
 use openseer_web as views;
@@ -49,6 +50,8 @@ pub struct MonitorFormData {
     #[serde(default)]
     max_redirects: String,
     #[serde(default)]
+    keep_secrets_on_redirect: Option<String>,
+    #[serde(default)]
     verify_tls: Option<String>,
     #[serde(default)]
     ip_family: String,
@@ -91,6 +94,11 @@ impl MonitorFormData {
             enabled: m.enabled.then(|| "on".into()),
             follow_redirects: m.check.options.follow_redirects.then(|| "on".into()),
             max_redirects: m.check.options.max_redirects.to_string(),
+            keep_secrets_on_redirect: m
+                .check
+                .options
+                .keep_secrets_on_redirect
+                .then(|| "on".into()),
             verify_tls: m.check.options.verify_tls.then(|| "on".into()),
             ip_family: m.check.options.ip_family.as_str().into(),
             assertions: m
@@ -146,6 +154,7 @@ impl MonitorFormData {
             enabled: self.enabled.is_some(),
             follow_redirects: self.follow_redirects.is_some(),
             max_redirects: &self.max_redirects,
+            keep_secrets_on_redirect: self.keep_secrets_on_redirect.is_some(),
             verify_tls: self.verify_tls.is_some(),
             ip_family: &self.ip_family,
             assertions: &self.assertions,
@@ -153,6 +162,17 @@ impl MonitorFormData {
             cert_expiry_days: &self.cert_expiry_days,
             monitor_id: &self.monitor_id,
         }
+    }
+
+    /// Whether a header value or the body says `<hidden>` (stands for what
+    /// the monitor has stored).
+    fn uses_stored_secrets(&self) -> bool {
+        self.body.trim() == HIDDEN
+            || self
+                .headers
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .any(|(_, v)| v.trim() == HIDDEN)
     }
 
     /// Parses and validates; errors are per field, like the API's. With
@@ -231,6 +251,7 @@ impl MonitorFormData {
             enabled: self.enabled.is_some(),
             follow_redirects: self.follow_redirects.is_some(),
             max_redirects,
+            keep_secrets_on_redirect: self.keep_secrets_on_redirect.is_some(),
             verify_tls: self.verify_tls.is_some(),
             ip_family,
             assertions,
@@ -238,7 +259,7 @@ impl MonitorFormData {
             cert_expiry_days,
         };
         if let Some(m) = stored {
-            if let Err(more) = input.restore_hidden(&m.check.headers, m.check.body.as_deref()) {
+            if let Err(more) = input.restore_hidden(m.check.stored()) {
                 errors.extend(more);
             }
         }
@@ -327,6 +348,18 @@ pub async fn test_request(
             ))))
         }
     };
+    // Stored secrets reach only the stored origin (validation refuses
+    // another); sending them anywhere, even there, is on the record.
+    if let Some(m) = stored.as_ref().filter(|_| f.uses_stored_secrets()) {
+        state
+            .audit(
+                monitor_event(&s, "monitor.tested_with_secrets", m).detail(format!(
+                    "{}: a test request with the stored secrets to {}",
+                    m.name, valid.check.url
+                )),
+            )
+            .await;
+    }
     let region = valid
         .regions
         .first()
