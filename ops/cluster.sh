@@ -64,6 +64,8 @@ psql "$ADMIN_URL" -q -c "DROP DATABASE IF EXISTS openseer_cluster WITH (FORCE)" 
 
 
 export OPENSEER_CLUSTER_SECRET
+# HAProxy below runs on this host: its X-Forwarded-For names the client.
+export OPENSEER_TRUSTED_PROXIES=127.0.0.1
 OPENSEER_CLUSTER_SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 for i in 1 2 3; do
   JOIN=()

@@ -71,13 +71,28 @@ pub struct Swept {
     /// Run ids handed out once more after their lease ran out, with the
     /// worker that let it run out.
     pub retried: Vec<(String, i64)>,
+    /// Ticks no worker took that were not written, because a "no worker"
+    /// row for the same monitor and region was written within
+    /// [`NO_WORKER_ROW_EVERY_MS`].
+    pub collapsed: usize,
 }
+
+/// At most one "no worker" row per monitor and region this often, once no
+/// worker has asked for the region's jobs for as long: a region nobody
+/// serves is one fact, not a row per tick (a thousand one-second monitors
+/// there would otherwise write a thousand rows a second). A region whose
+/// workers asked recently (an outage of a few seconds) keeps a row per tick.
+pub const NO_WORKER_ROW_EVERY_MS: i64 = 60_000;
 
 #[derive(Default)]
 pub struct Leases {
     grace_ms: i64,
     ready: HashMap<(i64, String), VecDeque<Ready>>,
     leased: HashMap<String, Lease>,
+    /// When a "no worker" row was last written, per monitor and region.
+    no_worker_written: HashMap<(i64, String), i64>,
+    /// When a worker last asked for jobs, per organization and region.
+    polled: HashMap<(i64, String), i64>,
 }
 
 /// How long a job may wait for a worker: its interval, within [1 s, 60 s].
@@ -147,6 +162,9 @@ impl Leases {
         now: i64,
     ) -> Vec<Job> {
         let mut out = Vec::new();
+        for r in [region, ANY_REGION] {
+            self.polled.insert((org_id, r.to_string()), now);
+        }
         for r in [region, ANY_REGION] {
             let Some(q) = self.ready.get_mut(&(org_id, r.to_string())) else {
                 continue;
@@ -283,24 +301,41 @@ impl Leases {
             l.job.attempt += 1;
             self.requeue_front(l.job, now, &mut woken);
         }
-        for q in self.ready.values_mut() {
+        let mut collapsed = 0;
+        let written = &mut self.no_worker_written;
+        let polled = &self.polled;
+        for ((org_id, region), q) in self.ready.iter_mut() {
+            let served = polled
+                .get(&(*org_id, region.clone()))
+                .is_some_and(|&at| now - at < NO_WORKER_ROW_EVERY_MS);
             q.retain(|r| {
-                if r.take_by <= now {
-                    if !is_probe(r.job.monitor_id) {
+                if r.take_by > now {
+                    return true;
+                }
+                if is_probe(r.job.monitor_id) {
+                    return false;
+                }
+                let key = (r.job.monitor_id, r.job.region.clone());
+                match written.get(&key) {
+                    Some(&at) if !served && now - at < NO_WORKER_ROW_EVERY_MS => collapsed += 1,
+                    _ => {
+                        written.insert(key, now);
                         missed_out.push(missed(&r.job, ErrorKind::NoWorker, now));
                     }
-                    false
-                } else {
-                    true
                 }
+                false
             });
         }
         self.ready.retain(|_, q| !q.is_empty());
+        written.retain(|_, at| now - *at < NO_WORKER_ROW_EVERY_MS);
+        self.polled
+            .retain(|_, at| now - *at < NO_WORKER_ROW_EVERY_MS);
         Swept {
             missed: missed_out,
             woken,
             expired: expired_count,
             retried,
+            collapsed,
         }
     }
 }
@@ -400,6 +435,62 @@ mod tests {
         let missed = l.sweep(10_000).missed;
         assert_eq!(missed[0].0.result.error_kind, Some(ErrorKind::NoWorker));
         assert!(l.ready.is_empty());
+    }
+
+    #[test]
+    fn a_region_nobody_serves_gets_one_row_a_minute_not_one_a_tick() {
+        let mut l = Leases::new(500);
+        let one_second = |m: i64, region: &str, tick: i64| PendingJob {
+            interval_ms: 1_000,
+            ..job(m, region, tick)
+        };
+        let mut rows = Vec::new();
+        let mut collapsed = 0;
+        // Two monitors, 180 one-second ticks with nobody to take them.
+        for s in 0..180 {
+            let t = s * 1_000;
+            l.enqueue(vec![one_second(1, "mars", t), one_second(2, "mars", t)], t);
+            let swept = l.sweep(t + 999);
+            collapsed += swept.collapsed;
+            rows.extend(
+                swept
+                    .missed
+                    .into_iter()
+                    .map(|(r, _)| (r.result.monitor_id, r.result.scheduled_at_ms)),
+            );
+        }
+        // One row per monitor each minute (0 s, 60 s, 120 s), the rest
+        // (179 ticks each have expired) counted.
+        let of = |m: i64| {
+            rows.iter()
+                .filter(|r| r.0 == m)
+                .map(|r| r.1)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(of(1), [0, 60_000, 120_000]);
+        assert_eq!(of(2), [0, 60_000, 120_000]);
+        assert_eq!(collapsed, 2 * 179 - rows.len());
+        // The bookkeeping does not outlive the minute.
+        l.drop_monitor(1);
+        l.drop_monitor(2);
+        l.sweep(400_000);
+        assert!(l.no_worker_written.is_empty());
+        // A region whose workers asked for jobs within the minute (they
+        // could not take them: a short outage) keeps a row per tick.
+        l.take(1, "venus", 7, 0, 400_000);
+        let mut rows = 0;
+        for s in 0..5 {
+            let t = 401_000 + s * 1_000;
+            l.enqueue(vec![one_second(4, "venus", t)], t);
+            rows += l.sweep(t + 999).missed.len();
+        }
+        rows += l.sweep(420_000).missed.len();
+        assert_eq!(rows, 5, "one row per tick");
+        // A slow monitor (one tick a minute or more) keeps its row per tick.
+        l.enqueue(vec![job(3, "mars", 300_000)], 300_000);
+        assert_eq!(l.sweep(310_000).missed.len(), 1);
+        l.enqueue(vec![job(3, "mars", 370_000)], 370_000);
+        assert_eq!(l.sweep(380_000).missed.len(), 1);
     }
 
     #[test]

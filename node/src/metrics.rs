@@ -49,6 +49,7 @@ pub struct Metrics {
     pub jobs_scheduled: AtomicU64,
     pub leases_renewed: AtomicU64,
     pub leases_expired: AtomicU64,
+    pub no_worker_collapsed: AtomicU64,
     pub longpoll_waiters: AtomicI64,
     pub ingest_batch: Histogram,
     pub ingest_commit: Histogram,
@@ -66,6 +67,7 @@ pub fn get() -> &'static Metrics {
         jobs_scheduled: AtomicU64::new(0),
         leases_renewed: AtomicU64::new(0),
         leases_expired: AtomicU64::new(0),
+        no_worker_collapsed: AtomicU64::new(0),
         longpoll_waiters: AtomicI64::new(0),
         ingest_batch: Histogram::new(SIZES),
         ingest_commit: Histogram::new(SECONDS),
@@ -151,6 +153,12 @@ impl Metrics {
             "openseer_leases_expired_total",
             "Leases that ran out before a result came.",
             self.leases_expired.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "openseer_no_worker_ticks_collapsed_total",
+            "Ticks no worker took that were not written as a row of their own (one a minute per monitor and region is).",
+            self.no_worker_collapsed.load(Ordering::Relaxed),
         );
         gauge(
             &mut out,

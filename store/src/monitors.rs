@@ -321,6 +321,15 @@ impl Store {
         })
     }
 
+    /// How many monitors the organization has (for its quota).
+    pub async fn monitor_count(&self, org_id: i64) -> StoreResult<i64> {
+        on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM monitors WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_one(pool)
+            .await
+            .map_err(translate))
+    }
+
     pub async fn delete_monitor(&self, org_id: i64, id: i64) -> StoreResult<()> {
         on_pool!(self, pool => {
             let r = sqlx::query("DELETE FROM monitors WHERE id = $1 AND org_id = $2")

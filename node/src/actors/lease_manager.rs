@@ -164,10 +164,15 @@ impl Actor for LeaseManager {
                     woken,
                     expired,
                     retried,
+                    collapsed,
                 } = state.leases.sweep(now);
-                crate::metrics::get()
+                let metrics = crate::metrics::get();
+                metrics
                     .leases_expired
                     .fetch_add(expired as u64, std::sync::atomic::Ordering::Relaxed);
+                metrics
+                    .no_worker_collapsed
+                    .fetch_add(collapsed as u64, std::sync::atomic::Ordering::Relaxed);
                 for (run_id, worker_id) in retried {
                     tracing::info!(%run_id, worker_id, "lease expired; handing the check out again");
                 }

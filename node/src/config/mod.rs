@@ -46,6 +46,10 @@ pub struct Settings {
     pub audit_retention_ms: i64,
     /// A request's body must have arrived this long after its headers.
     pub body_timeout_ms: u64,
+    pub quotas: crate::quota::Quotas,
+    /// Load balancers whose `X-Forwarded-For` names the client (see
+    /// [`crate::http::client`]); from anyone else the header is ignored.
+    pub trusted_proxies: Vec<crate::http::client::Cidr>,
 }
 
 /// How long a dashboard session lasts.
@@ -141,6 +145,10 @@ keys! {
     session_idle_minutes: i64 = 720,
     session_lifetime_hours: i64 = 168,
     audit_retention_days: i64 = crate::actors::maintenance::DEFAULT_AUDIT_RETENTION_DAYS,
+    max_monitors_per_org: i64 = crate::quota::DEFAULT_MONITORS_PER_ORG,
+    min_interval_seconds: i64 = 1,
+    max_owned_orgs_per_user: i64 = crate::quota::DEFAULT_OWNED_ORGS_PER_USER as i64,
+    trusted_proxies: String = String::new(),
 }
 
 /// A key's value as its environment variable spells it.
@@ -287,6 +295,36 @@ impl FileConfig {
                 "at least 1 day".into(),
             ));
         }
+        let within = |key: &str, v: Option<i64>, range: std::ops::RangeInclusive<i64>| {
+            let v = v.expect("defaulted");
+            if !range.contains(&v) {
+                return Err(ConfigError::Invalid(
+                    key.into(),
+                    format!("{} to {}", range.start(), range.end()),
+                ));
+            }
+            Ok(v)
+        };
+        let quotas = crate::quota::Quotas {
+            monitors_per_org: within(
+                "max_monitors_per_org",
+                c.max_monitors_per_org,
+                1..=1_000_000,
+            )?,
+            min_interval_seconds: within(
+                "min_interval_seconds",
+                c.min_interval_seconds,
+                1..=86_400,
+            )? as u32,
+            owned_orgs_per_user: within(
+                "max_owned_orgs_per_user",
+                c.max_owned_orgs_per_user,
+                1..=10_000,
+            )? as usize,
+        };
+        let trusted_proxies =
+            crate::http::client::Cidr::parse_list(c.trusted_proxies.as_deref().unwrap_or_default())
+                .map_err(|why| ConfigError::Invalid("trusted_proxies".into(), why))?;
         let key = c.secrets_key.clone().unwrap_or_default();
         let secrets_key = match key.is_empty() {
             true => None,
@@ -316,6 +354,8 @@ impl FileConfig {
             },
             audit_retention_ms,
             body_timeout_ms: 30_000,
+            quotas,
+            trusted_proxies,
         };
         s.cluster = cluster_settings(&c, &s)?;
         Ok((s, log_format))
@@ -490,6 +530,17 @@ pub fn effective(settings: &Settings, log_format: &str) -> String {
         session_idle_minutes: Some(settings.sessions.idle_ms / 60_000),
         session_lifetime_hours: Some(settings.sessions.lifetime_ms / 3_600_000),
         audit_retention_days: Some(settings.audit_retention_ms / DAY),
+        max_monitors_per_org: Some(settings.quotas.monitors_per_org),
+        min_interval_seconds: Some(i64::from(settings.quotas.min_interval_seconds)),
+        max_owned_orgs_per_user: Some(settings.quotas.owned_orgs_per_user as i64),
+        trusted_proxies: Some(
+            settings
+                .trusted_proxies
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
     };
     toml::to_string(&shown).expect("settings serialise")
 }
@@ -529,7 +580,7 @@ mod tests {
             .lines()
             .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
             .collect();
-        assert_eq!(keys.len(), 28, "every key has a default: {defaults}");
+        assert_eq!(keys.len(), 32, "every key has a default: {defaults}");
         for key in keys {
             assert!(
                 doc.contains(&format!("| `{key}` |")),

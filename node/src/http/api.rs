@@ -110,6 +110,12 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     u.require(Role::Editor, TokenScope::Write)?;
     let valid = body.validate().map_err(ApiError::validation)?;
+    let count = state.store.monitor_count(u.org_id).await?;
+    state
+        .settings
+        .quotas
+        .check_new_monitor(&valid, count)
+        .map_err(ApiError::quota)?;
     let m = state
         .store
         .create_monitor(u.org_id, &valid, state.now())
@@ -149,6 +155,11 @@ async fn update(
         .restore_hidden(existing.check.stored())
         .map_err(ApiError::validation)?;
     let valid = input.validate().map_err(ApiError::validation)?;
+    state
+        .settings
+        .quotas
+        .check_monitor(&valid)
+        .map_err(ApiError::quota)?;
     // The same monitor sent again (an import of an unchanged file) is
     // left alone, and the answer says so.
     if existing.to_input().validate().as_ref() == Ok(&valid) {

@@ -29,6 +29,16 @@ impl ApiError {
             fields,
         })
     }
+    /// A limit of the node's (see [`crate::quota`]): the interval is a
+    /// field's problem (422), a count is a conflict with what exists (409).
+    pub fn quota(e: crate::quota::QuotaError) -> ApiError {
+        match e {
+            crate::quota::QuotaError::Interval { .. } => {
+                ApiError::validation(vec![e.to_field_error()])
+            }
+            _ => ApiError::new(ErrorCode::Conflict, e.to_string()),
+        }
+    }
     pub fn unauthorized() -> ApiError {
         ApiError::new(
             ErrorCode::Unauthorized,

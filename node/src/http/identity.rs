@@ -50,9 +50,14 @@ fn state(req: &HttpRequest) -> web::Data<AppState> {
         .clone()
 }
 
-/// The caller's address, for the audit log.
+/// The caller's address, for the audit log and throttling: behind a
+/// trusted proxy, the client it forwarded for (see [`super::client`]).
 pub fn peer_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    super::client::client_ip(req, trusted).map(|ip| ip.to_string())
 }
 
 /// `None` when the request's bearer token is `expected` (compared in

@@ -42,6 +42,7 @@ pub(crate) use routes;
 
 pub mod api;
 mod body_timeout;
+pub mod client;
 pub mod cluster_api;
 pub mod errors;
 pub mod events;

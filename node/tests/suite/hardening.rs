@@ -392,3 +392,274 @@ async fn stats_ranges_cannot_wrap_around() {
         }
     }
 }
+
+/// Behind the HAProxy configuration we ship, clients are told apart by the
+/// address HAProxy saw (its `X-Forwarded-For`, believed from the trusted
+/// proxy only): five failed sign-ins from one client lock out that client,
+/// not everyone; the audit log names the client; a forged header counts for
+/// nothing, through the proxy (replaced) or around it (not trusted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_the_load_balancer_each_client_is_throttled_and_audited_as_itself() {
+    use common::cluster::Haproxy;
+    let app = TestApp::spawn_with(|s| {
+        s.trusted_proxies = openseer_node::http::client::Cidr::parse_list("127.0.0.1").unwrap();
+    })
+    .await;
+    let _owner = app.setup_admin("owner@example.com").await;
+    let node = app.base.trim_start_matches("http://").to_string();
+    let Some(lb) = Haproxy::in_front_of(&[(1, node)]) else {
+        return;
+    };
+    common::wait_for(Duration::from_secs(20), "HAProxy has the node up", || {
+        let url = format!("{}/login", lb.base);
+        async move {
+            let r = reqwest::get(url).await.ok()?;
+            (r.status() == 200).then_some(())
+        }
+    })
+    .await;
+
+    // A guesser at 127.0.0.2, claiming to be 127.0.0.3.
+    let guesser = Browser::from_address(&lb.base, "127.0.0.2", Some("127.0.0.3"));
+    assert_eq!(
+        guesser.login("owner@example.com", "wrong password").await,
+        401
+    );
+    for i in 0..4 {
+        let made_up = format!("nobody{i}@example.com");
+        assert_eq!(guesser.login(&made_up, "wrong password").await, 401);
+    }
+    assert_eq!(guesser.login("owner@example.com", PASSWORD).await, 429);
+    // The owner at 127.0.0.3 (the address the guesser forged) signs in.
+    let owner = Browser::from_address(&lb.base, "127.0.0.3", None);
+    assert_eq!(owner.login("owner@example.com", PASSWORD).await, 303);
+
+    let audit = app
+        .store
+        .audit_log(1, openseer_store::AuditScope::Organization, None, 50)
+        .await
+        .unwrap();
+    let ip_of = |action: &str| {
+        audit
+            .iter()
+            .filter(|e| e.action == action)
+            .map(|e| e.ip.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ip_of("user.sign_in_failed"), ["127.0.0.2"]);
+    assert!(ip_of("user.signed_in").contains(&"127.0.0.3".to_string()));
+
+    // Around the proxy, straight to the node, the header is not believed:
+    // 127.0.0.4's failures are its own, whatever it claims.
+    let around = Browser::from_address(&app.base, "127.0.0.4", Some("127.0.0.5"));
+    for i in 0..5 {
+        assert_eq!(
+            around.login(&format!("x{i}@example.com"), "wrong").await,
+            401
+        );
+    }
+    assert_eq!(around.login("owner@example.com", PASSWORD).await, 429);
+    let claimed = Browser::from_address(&lb.base, "127.0.0.5", None);
+    assert_eq!(claimed.login("owner@example.com", PASSWORD).await, 303);
+}
+
+/// Five wrong passwords for an account lock it for a minute for unknown
+/// clients, not fifteen; a client that signed in to it before goes on; the
+/// current password on the profile page is throttled like a sign-in, and
+/// an invitation link cannot be used to list who has an account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_is_throttled_without_locking_the_owner_out() {
+    let clock = Arc::new(TestClock::default());
+    let app = TestApp::spawn_with_clock(clock.clone()).await;
+    let owner = app.setup_admin("owner@example.com").await;
+    // The owner signs in from 127.0.0.1: a client known to the account.
+    assert_eq!(
+        Browser::new(&app)
+            .login("owner@example.com", PASSWORD)
+            .await,
+        303
+    );
+    // Guessers spread over addresses, straight to the node.
+    let guess = || async {
+        for i in 0..5 {
+            let g = Browser::from_address(&app.base, &format!("127.0.0.{}", 10 + i), None);
+            assert_eq!(g.login("owner@example.com", "wrong password").await, 401);
+        }
+    };
+    guess().await;
+    let stranger = Browser::from_address(&app.base, "127.0.0.20", None);
+    assert_eq!(stranger.login("owner@example.com", PASSWORD).await, 429);
+    // The owner's own client goes on.
+    let again = Browser::new(&app);
+    assert_eq!(again.login("owner@example.com", PASSWORD).await, 303);
+    // Anyone else waits a minute, not fifteen.
+    guess().await;
+    assert_eq!(stranger.login("owner@example.com", PASSWORD).await, 429);
+    clock.advance(61_000);
+    assert_eq!(stranger.login("owner@example.com", PASSWORD).await, 303);
+
+    // Changing the password: the current one is guessed at most five times.
+    let (_, page) = owner.get("/settings/profile").await;
+    let csrf = csrf_of(&page);
+    let change = |current: &'static str| {
+        let csrf = csrf.clone();
+        let owner = &owner;
+        async move {
+            owner
+                .post_form(
+                    "/settings/password",
+                    &[
+                        ("_csrf", csrf.as_str()),
+                        ("current_password", current),
+                        ("new_password", "a brand new passphrase 42"),
+                        ("confirm_password", "a brand new passphrase 42"),
+                    ],
+                )
+                .await
+                .0
+        }
+    };
+    // A fresh re-authentication, so the form is not sent there instead.
+    let (_, reauth) = owner.get("/reauth?next=/settings/profile").await;
+    let (s, _) = owner
+        .post_form(
+            "/reauth",
+            &[
+                ("_csrf", csrf_of(&reauth).as_str()),
+                ("password", PASSWORD),
+                ("next", "/settings/profile"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 303);
+    for _ in 0..5 {
+        assert_eq!(change("not it").await, 422);
+    }
+    assert_eq!(
+        change(PASSWORD).await,
+        429,
+        "throttled even with the right one"
+    );
+
+    // An invitation link: "this email has an account" answers are counted
+    // (once the account's minute after the guesses above has passed).
+    clock.advance(61_000);
+    let (_, members) = owner.get("/settings/members").await;
+    let (s, page) = owner
+        .post_form(
+            "/settings/invitations",
+            &[
+                ("_csrf", csrf_of(&members).as_str()),
+                ("email", "new@example.com"),
+                ("role", "viewer"),
+                ("days", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{page}");
+    let link = common::extract_token(&page, "osti_");
+    let prober = Browser::from_address(&app.base, "127.0.0.30", None);
+    let (_, form) = prober.get(&format!("/invite?token={link}")).await;
+    let csrf = csrf_of(&form);
+    let accept = |email: &'static str| {
+        let (csrf, link, prober) = (csrf.clone(), link.clone(), &prober);
+        async move {
+            prober
+                .post_form(
+                    "/invite",
+                    &[
+                        ("_csrf", csrf.as_str()),
+                        ("token", link.as_str()),
+                        ("name", "Probe"),
+                        ("email", email),
+                        ("password", "a long enough passphrase 7"),
+                    ],
+                )
+                .await
+                .0
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(accept("owner@example.com").await, 422);
+    }
+    assert_eq!(accept("owner@example.com").await, 429);
+}
+
+/// The node's quotas hold on every way in: monitors per organization and
+/// the shortest interval (API and form), organizations a user may own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_hold_for_monitors_intervals_and_organizations() {
+    let app = TestApp::spawn_with(|s| {
+        s.quotas = openseer_node::quota::Quotas {
+            monitors_per_org: 2,
+            min_interval_seconds: 10,
+            owned_orgs_per_user: 2,
+        };
+    })
+    .await;
+    let owner = app.setup_admin("owner@example.com").await;
+    let token = owner.api_token("write").await;
+    let http = reqwest::Client::new();
+    let create =
+        |interval: u32| {
+            http.post(app.url("/api/v1/monitors"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": format!("m{interval}"), "url": "http://127.0.0.1:9/",
+                "interval_seconds": interval, "timeout_ms": 500, "enabled": false}))
+            .send()
+        };
+    let r = create(5).await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("min_interval_seconds"));
+    assert_eq!(create(10).await.unwrap().status(), 201);
+    let second: serde_json::Value = create(11).await.unwrap().json().await.unwrap();
+    let r = create(12).await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("max_monitors_per_org"));
+    // The form says the same, and an edit cannot shorten the interval.
+    let (_, page) = owner.get("/monitors/new").await;
+    let form = |interval: &'static str, csrf: String| {
+        vec![
+            ("_csrf", csrf),
+            ("name", "by form".to_string()),
+            ("url", "http://127.0.0.1:9/".to_string()),
+            ("method", "GET".to_string()),
+            ("interval_seconds", interval.to_string()),
+            ("timeout_ms", "500".to_string()),
+            ("expected_status", "200-399".to_string()),
+        ]
+    };
+    let fields = form("30", csrf_of(&page));
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, page) = owner.post_form("/monitors", &fields).await;
+    assert_eq!(s, 422);
+    assert!(page.contains("max_monitors_per_org"), "{page}");
+    let id = second["id"].as_i64().unwrap();
+    let (_, page) = owner.get(&format!("/monitors/{id}/edit")).await;
+    let fields = form("3", csrf_of(&page));
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, page) = owner.post_form(&format!("/monitors/{id}"), &fields).await;
+    assert_eq!(s, 422);
+    assert!(page.contains("min_interval_seconds"), "{page}");
+    assert_eq!(app.store.monitor(1, id).await.unwrap().interval_seconds, 11);
+    assert_eq!(app.store.monitor_count(1).await.unwrap(), 2);
+
+    // The first organization is one; one more may be created, not a third.
+    let (_, page) = owner.get("/").await;
+    let (s, _) = owner
+        .post_form(
+            "/orgs",
+            &[("_csrf", csrf_of(&page).as_str()), ("name", "second")],
+        )
+        .await;
+    assert_eq!(s, 303);
+    let (_, page) = owner.get("/").await;
+    let (s, page) = owner
+        .post_form(
+            "/orgs",
+            &[("_csrf", csrf_of(&page).as_str()), ("name", "third")],
+        )
+        .await;
+    assert_eq!(s, 422, "{page}");
+    assert!(page.contains("max_owned_orgs_per_user"), "{page}");
+}

@@ -15,6 +15,7 @@ use super::{
     anonymous_frame, check_email, check_text, frame, hash_password, html, html_status, local_path,
     redirect, unprocessable, verify_password,
 };
+use crate::auth::throttle::Attempt;
 use crate::auth::{csrf, password, token};
 use crate::http::errors::PageError;
 use crate::http::identity::{
@@ -222,24 +223,16 @@ pub async fn login_form(
     )))
 }
 
-/// The throttle keys of a sign-in: the account and the client address.
-fn throttle_keys(req: &HttpRequest, email: &str) -> (String, String) {
-    (
-        format!("account:{}", email.trim().to_lowercase()),
-        format!("ip:{}", peer_ip(req).unwrap_or_default()),
-    )
+/// A password check of `email`'s account from this request's client.
+pub(crate) fn attempt(req: &HttpRequest, email: &str) -> Attempt {
+    Attempt::new(email, peer_ip(req).as_deref())
 }
 
-fn throttled(state: &AppState, keys: &(String, String)) -> bool {
-    let now = state.now();
-    state
-        .throttle
-        .blocked_for(&keys.0, now)
-        .or(state.throttle.blocked_for(&keys.1, now))
-        .is_some()
+pub(crate) fn throttled(state: &AppState, a: &Attempt) -> bool {
+    state.throttle.blocked_for(a, state.now()).is_some()
 }
 
-const THROTTLED: &str = "Too many failed sign-ins. Wait a few minutes and try again.";
+pub(crate) const THROTTLED: &str = "Too many failed sign-ins. Wait a few minutes and try again.";
 
 /// Writes a failed sign-in to the audit log of every organization the
 /// account belongs to (their admins should see attempts on their members),
@@ -312,12 +305,12 @@ pub async fn login(
     session: Session,
     CsrfForm(f): CsrfForm<LoginData>,
 ) -> Result<HttpResponse, PageError> {
-    let keys = throttle_keys(&req, &f.email);
+    let keys = attempt(&req, &f.email);
     let csrf = csrf::token(&session);
     let frame = anonymous_frame("Sign in", &csrf);
     let next = local_path(Some(&f.next));
     if throttled(&state, &keys) {
-        tracing::warn!(ip = %keys.1, "sign-in throttled");
+        tracing::warn!(client = keys.client(), "sign-in throttled");
         return Ok(html_status(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
             views::login_page(&frame, &f.email, &next, Some(THROTTLED)),
@@ -334,10 +327,8 @@ pub async fn login(
     let user = match user {
         Some(u) if valid => u,
         other => {
-            let now = state.now();
-            state.throttle.fail(&keys.0, now);
-            state.throttle.fail(&keys.1, now);
-            tracing::info!(ip = %keys.1, "failed sign-in");
+            state.throttle.fail(&keys, state.now());
+            tracing::info!(client = keys.client(), "failed sign-in");
             let why = "wrong password or unknown email";
             audit_failure(&state, other.as_ref(), &f.email, ip, why).await;
             return Ok(html_status(
@@ -359,7 +350,7 @@ pub async fn login(
             .map_err(|_| PageError::Internal)?;
         return Ok(redirect("/login/2fa"));
     }
-    state.throttle.clear(&keys.0);
+    state.throttle.succeed(&keys, state.now());
     match complete_sign_in(&state, &session, &user, "password", ip).await? {
         Some(_) => Ok(redirect(&next)),
         None => Ok(no_organization(&frame)),
@@ -421,7 +412,7 @@ pub async fn second_factor(
     };
     let csrf = csrf::token(&session);
     let frame = anonymous_frame("Two-factor sign-in", &csrf);
-    let keys = throttle_keys(&req, &user.email);
+    let keys = attempt(&req, &user.email);
     if throttled(&state, &keys) {
         return Ok(html_status(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
@@ -430,16 +421,14 @@ pub async fn second_factor(
     }
     let ip = peer_ip(&req);
     let Some(how) = super::two_factor::check_second_factor(&state, &user, &f.code).await? else {
-        let now = state.now();
-        state.throttle.fail(&keys.0, now);
-        state.throttle.fail(&keys.1, now);
+        state.throttle.fail(&keys, state.now());
         audit_failure(&state, Some(&user), &user.email, ip, "wrong second factor").await;
         return Ok(html_status(
             actix_web::http::StatusCode::UNAUTHORIZED,
             views::second_factor_page(&frame, Some(WRONG_CODE)),
         ));
     };
-    state.throttle.clear(&keys.0);
+    state.throttle.succeed(&keys, state.now());
     let next = session
         .get::<String>(PENDING_NEXT_KEY)
         .ok()
@@ -471,7 +460,7 @@ pub async fn reauth(
     CsrfForm(f): CsrfForm<ReauthData>,
 ) -> Result<HttpResponse, PageError> {
     let next = local_path(Some(&f.next));
-    let keys = throttle_keys(&req, &s.user.email);
+    let keys = attempt(&req, &s.user.email);
     let csrf = s.csrf();
     let page = |errors: &[FieldError]| {
         views::reauth_page(
@@ -498,9 +487,7 @@ pub async fn reauth(
         errors.push(FieldError::new("code", WRONG_CODE));
     }
     if !errors.is_empty() {
-        let now = state.now();
-        state.throttle.fail(&keys.0, now);
-        state.throttle.fail(&keys.1, now);
+        state.throttle.fail(&keys, state.now());
         state
             .audit(
                 s.audit("user.sign_in_failed")
@@ -513,7 +500,7 @@ pub async fn reauth(
             page(&errors),
         ));
     }
-    state.throttle.clear(&keys.0);
+    state.throttle.succeed(&keys, state.now());
     // More privilege for this session: a new key for it.
     s.session.renew();
     s.session

@@ -451,6 +451,7 @@ pub async fn accept_invitation(
     let hash = token::hash(&f.token);
     let now = state.now();
     let mut errors = Vec::new();
+    let probe = super::auth::attempt(&req, &f.email);
     let accepted = match &s {
         Some(s) => {
             state
@@ -464,6 +465,18 @@ pub async fn accept_invitation(
                     now,
                 )
                 .await
+        }
+        None if super::auth::throttled(&state, &probe) => {
+            // "An account with this email exists" tells who has one: an
+            // invitation link must not become a way to list them.
+            return Ok(html_status(
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                views::message_page(
+                    &anonymous_frame("Invitation", &csrf),
+                    "Too many attempts",
+                    super::auth::THROTTLED,
+                ),
+            ));
         }
         None => {
             check_text("name", &f.name, 100, &mut errors);
@@ -503,6 +516,7 @@ pub async fn accept_invitation(
                     "token"
                 };
                 let m = if m.contains("already exists") {
+                    state.throttle.fail(&probe, now);
                     "an account with this email exists: sign in first, then open the link again"
                         .to_string()
                 } else {
@@ -561,6 +575,10 @@ pub async fn create_organization(
 ) -> Result<HttpResponse, PageError> {
     let mut errors = Vec::new();
     check_text("new-org", &f.name, 100, &mut errors);
+    let owned = s.orgs.iter().filter(|m| m.role == Role::Owner).count();
+    if let Err(e) = state.settings.quotas.check_new_organization(owned) {
+        errors.push(e.to_field_error());
+    }
     if !errors.is_empty() {
         return members_view(&s, &state, None, &errors).await;
     }

@@ -1,7 +1,7 @@
 //! A user's own settings: profile, password, API tokens. Creating a token
 //! and changing the password need a recent re-authentication.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use maud::Markup;
 use openseer_protocol::token::TokenKind;
 use openseer_protocol::{FieldError, Role, Scope};
@@ -9,8 +9,8 @@ use openseer_web as views;
 use serde::Deserialize;
 
 use super::{
-    expiry_days, frame, hash_password, html, html_or_invalid, redirect, token_name, unprocessable,
-    verify_password,
+    expiry_days, frame, hash_password, html, html_or_invalid, html_status, redirect, token_name,
+    unprocessable, verify_password,
 };
 use crate::auth::{password, token};
 use crate::http::errors::PageError;
@@ -220,14 +220,26 @@ pub async fn save_profile(
 /// Needs a recent re-authentication and the current password; ends every
 /// session of the user, then signs this one in again under a new key.
 pub async fn change_password(
+    req: HttpRequest,
     s: SignedIn,
     state: web::Data<AppState>,
     CsrfForm(f): CsrfForm<PasswordForm>,
 ) -> Result<HttpResponse, PageError> {
     s.require_recent_auth(state.now(), "/settings/profile")?;
+    // The current password is a password check like a sign-in's: a
+    // session left open must not become a place to guess it.
+    let attempt = super::auth::attempt(&req, &s.user.email);
+    if super::auth::throttled(&state, &attempt) {
+        let errors = [FieldError::new("current_password", super::auth::THROTTLED)];
+        return Ok(html_status(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            profile_view(&s, &s.user.name, None, &errors),
+        ));
+    }
     let valid = verify_password(f.current_password.clone(), s.user.password_hash.clone()).await?;
     let mut errors = Vec::new();
     if !valid {
+        state.throttle.fail(&attempt, state.now());
         errors.push(FieldError::new(
             "current_password",
             "this is not your current password",

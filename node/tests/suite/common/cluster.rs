@@ -333,12 +333,17 @@ pub struct Haproxy {
 
 impl Haproxy {
     pub fn start(c: &TestCluster) -> Option<Haproxy> {
+        let nodes: Vec<(u64, String)> = c.nodes.values().map(|n| (n.id, n.http.clone())).collect();
+        Haproxy::in_front_of(&nodes)
+    }
+
+    /// In front of the nodes listening at these addresses (`host:port`).
+    pub fn in_front_of(nodes: &[(u64, String)]) -> Option<Haproxy> {
         let bin = super::tool("haproxy", super::HAPROXY, "OPENSEER_REQUIRE_HAPROXY")?;
         let port = free_port();
-        let servers: String = c
-            .nodes
-            .values()
-            .map(|n| format!("    server n{} {} check\n", n.id, n.http))
+        let servers: String = nodes
+            .iter()
+            .map(|(id, http)| format!("    server n{id} {http} check\n"))
             .collect();
         let cfg = include_str!("../../../../ops/haproxy/openseer.cfg.in")
             .replace("@BIND@", &format!("127.0.0.1:{port}"))

@@ -295,6 +295,26 @@ impl Browser {
         Browser::at(&app.base)
     }
 
+    /// A client on another loopback address (`127.0.0.2`, ...), which may
+    /// send a forged `X-Forwarded-For` with every request.
+    pub fn from_address(base: &str, local: &str, forged_for: Option<&str>) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(f) = forged_for {
+            headers.insert("x-forwarded-for", f.parse().unwrap());
+        }
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(10))
+                .local_address(local.parse::<std::net::IpAddr>().unwrap())
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+        }
+    }
+
     /// A client of the node (or load balancer) at `base`.
     pub fn at(base: &str) -> Browser {
         Browser {

@@ -318,6 +318,11 @@ pub async fn create_monitor(
         Ok(v) => v,
         Err(errors) => return Ok(form_page(&s, "New monitor", "/monitors", &f, &errors)),
     };
+    let count = state.store.monitor_count(s.org_id()).await?;
+    if let Err(e) = state.settings.quotas.check_new_monitor(&valid, count) {
+        let errors = [e.to_field_error()];
+        return Ok(form_page(&s, "New monitor", "/monitors", &f, &errors));
+    }
     let m = state
         .store
         .create_monitor(s.org_id(), &valid, state.now())
@@ -420,7 +425,15 @@ pub async fn update_monitor(
 ) -> Result<HttpResponse, PageError> {
     s.require(Role::Editor)?;
     let existing = state.store.monitor(s.org_id(), *id).await?;
-    let valid = match f.validate(Some(&existing)) {
+    let checked = f.validate(Some(&existing)).and_then(|v| {
+        state
+            .settings
+            .quotas
+            .check_monitor(&v)
+            .map(|_| v)
+            .map_err(|e| vec![e.to_field_error()])
+    });
+    let valid = match checked {
         Ok(v) => v,
         Err(errors) => {
             return Ok(form_page(

@@ -1,0 +1,179 @@
+//! Who the client is. Behind a load balancer every connection comes from
+//! the balancer, so the client's address travels in `X-Forwarded-For`; but
+//! anyone can send that header. It is believed only from the configured
+//! `trusted_proxies`, and only as far as the chain of trusted hops goes:
+//! read from the right, the first address that is not a trusted proxy is
+//! the client. The HAProxy configuration we ship replaces whatever a client
+//! sent with the address it saw (`set-header`, not `add-header`).
+
+use std::net::IpAddr;
+
+use actix_web::HttpRequest;
+
+/// An address block, e.g. `10.0.0.0/8`, `::1/128`, or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or address/prefix"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => match p.parse::<u8>() {
+                Ok(n) if n <= max => n,
+                _ => return Err(format!("{s:?}: the prefix must be 0 to {max}")),
+            },
+        };
+        Ok(Cidr { addr, prefix })
+    }
+
+    /// A comma-separated list; empty means none.
+    pub fn parse_list(s: &str) -> Result<Vec<Cidr>, String> {
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(Cidr::parse)
+            .collect()
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// An IPv4 client on a dual-stack socket shows as `::ffff:a.b.c.d`.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The client's address: the peer, or, when the peer is a trusted proxy,
+/// the right-most address in `X-Forwarded-For` that is not one.
+pub fn client_ip(req: &HttpRequest, trusted: &[Cidr]) -> Option<IpAddr> {
+    let peer = canonical(req.peer_addr()?.ip());
+    if !trusted.iter().any(|c| c.contains(peer)) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            // Garbage: what lies left of it cannot be trusted either.
+            break;
+        };
+        client = canonical(ip);
+        if !trusted.iter().any(|c| c.contains(client)) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn blocks_contain_what_their_prefix_covers() {
+        let net = Cidr::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains(ip("10.1.200.3")) && !net.contains(ip("10.2.0.1")));
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(Cidr::parse("127.0.0.1")
+            .unwrap()
+            .contains(ip("::ffff:127.0.0.1")));
+        assert!(Cidr::parse("fd00::/8").unwrap().contains(ip("fd12::1")));
+        assert!(!Cidr::parse("fd00::/8").unwrap().contains(ip("10.0.0.1")));
+        for bad in ["10.0.0.0/33", "example.com", "::/129", "1.2.3.4/x"] {
+            assert!(Cidr::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Cidr::parse_list(" ").unwrap(), []);
+        assert_eq!(Cidr::parse_list("127.0.0.1, 10.0.0.0/8").unwrap().len(), 2);
+    }
+
+    fn from(peer: &str, xff: &[&str], trusted: &str) -> IpAddr {
+        let mut r = TestRequest::default().peer_addr(format!("{peer}:40000").parse().unwrap());
+        for h in xff {
+            r = r.append_header(("X-Forwarded-For", *h));
+        }
+        client_ip(&r.to_http_request(), &Cidr::parse_list(trusted).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        // Nobody trusted: the header is anyone's to forge.
+        assert_eq!(from("203.0.113.9", &["127.0.0.2"], ""), ip("203.0.113.9"));
+        // Not from a trusted proxy: ignored.
+        assert_eq!(
+            from("203.0.113.9", &["127.0.0.2"], "127.0.0.1"),
+            ip("203.0.113.9")
+        );
+        // From the proxy: the client it saw.
+        assert_eq!(
+            from("127.0.0.1", &["198.51.100.7"], "127.0.0.1"),
+            ip("198.51.100.7")
+        );
+        // A forged entry left of what the proxy appended is not believed.
+        assert_eq!(
+            from("127.0.0.1", &["6.6.6.6, 198.51.100.7"], "127.0.0.1"),
+            ip("198.51.100.7")
+        );
+        // Two trusted hops, across header lines.
+        assert_eq!(
+            from(
+                "127.0.0.1",
+                &["198.51.100.7", "10.0.0.5"],
+                "127.0.0.1, 10.0.0.0/8"
+            ),
+            ip("198.51.100.7")
+        );
+        // From the proxy without a header, or with garbage: the proxy.
+        assert_eq!(from("127.0.0.1", &[], "127.0.0.1"), ip("127.0.0.1"));
+        assert_eq!(
+            from("127.0.0.1", &["not-an-ip"], "127.0.0.1"),
+            ip("127.0.0.1")
+        );
+    }
+}
