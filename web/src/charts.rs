@@ -59,6 +59,8 @@ pub struct LatencyPoint {
     pub p50: Option<f64>,
     pub p95: Option<f64>,
     pub p99: Option<f64>,
+    /// The slowest check of the bucket: drawn, so an outlier is always seen.
+    pub max: Option<f64>,
 }
 
 const W: f64 = 600.0;
@@ -71,7 +73,7 @@ const PAD_B: f64 = 18.0;
 pub fn latency_chart(label: &str, points: &[LatencyPoint]) -> Markup {
     let max = points
         .iter()
-        .filter_map(|p| p.p99.or(p.p95).or(p.p50))
+        .filter_map(|p| p.max.or(p.p99).or(p.p95).or(p.p50))
         .fold(0.0f64, f64::max);
     let top = nice_ceiling(max);
     let n = points.len().max(1) as f64;
@@ -105,16 +107,17 @@ pub fn latency_chart(label: &str, points: &[LatencyPoint]) -> Markup {
                 }
                 text.axis x=(PAD_L) y=(H - 2.0) { @if let Some(p) = points.first() { (axis_time(p.start)) } }
                 text.axis x=(W) y=(H - 2.0) text-anchor="end" { @if let Some(p) = points.last() { (axis_time(p.end)) } }
+                path.max d=(line(|p| p.max)) {}
                 path.p99 d=(line(|p| p.p99)) {}
                 path.p95 d=(line(|p| p.p95)) {}
                 path.p50 d=(line(|p| p.p50)) {}
                 @for (i, p) in points.iter().enumerate() {
                     rect.hover x=(format!("{:.1}", PAD_L + i as f64 * bucket_w)) y="0" width=(format!("{:.2}", bucket_w)) height=(H - PAD_B) {
-                        title { (iso(p.start)) ": " (ms_or_dash(p.p50)) " p50 · " (ms_or_dash(p.p95)) " p95 · " (ms_or_dash(p.p99)) " p99" }
+                        title { (iso(p.start)) ": " (ms_or_dash(p.p50)) " p50 · " (ms_or_dash(p.p95)) " p95 · " (ms_or_dash(p.p99)) " p99 · " (ms_or_dash(p.max)) " max" }
                     }
                 }
             }
-            figcaption.legend { span.p50 { "p50" } " " span.p95 { "p95" } " " span.p99 { "p99" } " (ms)" }
+            figcaption.legend { span.p50 { "p50" } " " span.p95 { "p95" } " " span.p99 { "p99" } " " span.max { "max" } " (ms)" }
         }
     }
 }
@@ -200,6 +203,7 @@ mod tests {
             p50: v,
             p95: v.map(|v| v * 2.0),
             p99: v.map(|v| v * 3.0),
+            max: v.map(|v| v * 100.0),
         };
         let svg = latency_chart("Latency", &[p(0, Some(10.0)), p(1, None), p(2, Some(12.0))])
             .into_string();
@@ -220,7 +224,12 @@ mod tests {
             2,
             "each run starts with a dot: {p50}"
         );
-        assert!(svg.contains("10.0 ms p50 · 20.0 ms p95 · 30.0 ms p99"));
+        assert!(
+            svg.contains("10.0 ms p50 · 20.0 ms p95 · 30.0 ms p99 · 1000.0 ms max"),
+            "{svg}"
+        );
+        // The slowest check sets the axis and has a line of its own.
+        assert!(svg.contains("class=\"max\" d=\"M"), "{svg}");
         assert!(svg.contains("– p50"));
     }
 

@@ -20,6 +20,18 @@ pub const MIN_VALUE: f64 = 1e-3;
 const MAX_BINS: u64 = 100_000;
 const FORMAT: u8 = 1;
 
+/// The one definition of a percentile everywhere (sketch, exact paths,
+/// tests): nearest rank, as most monitoring tools. The `q` percentile of
+/// `n` sorted values is the one at 1-based rank `ceil(q * n)`, so it is
+/// always a value that was measured and p99 of fewer than 100 values is the
+/// largest: one slow check among few is never hidden. Returns the 0-based
+/// index (`n > 0`).
+pub fn nearest_rank(q: f64, n: u64) -> usize {
+    let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
+    let rank = (q * n as f64).ceil() as u64;
+    (rank.max(1) - 1).min(n.saturating_sub(1)) as usize
+}
+
 fn gamma() -> f64 {
     (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY)
 }
@@ -69,14 +81,13 @@ impl Sketch {
         self.count
     }
 
-    /// The value at rank `floor(q * (count - 1))` of the sorted samples
-    /// (0-based), within the relative accuracy; `None` when empty.
+    /// The [`nearest_rank`] value of the samples, within the relative
+    /// accuracy; `None` when empty.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         if self.count == 0 {
             return None;
         }
-        let q = q.clamp(0.0, 1.0);
-        let rank = (q * (self.count - 1) as f64).floor() as u64;
+        let rank = nearest_rank(q, self.count) as u64;
         if rank < self.zeros {
             return Some(0.0);
         }
@@ -184,7 +195,37 @@ mod tests {
     use super::*;
 
     fn exact(sorted: &[f64], q: f64) -> f64 {
-        sorted[(q * (sorted.len() - 1) as f64).floor() as usize]
+        sorted[nearest_rank(q, sorted.len() as u64)]
+    }
+
+    #[test]
+    fn nearest_rank_is_ceil_q_n() {
+        assert_eq!(nearest_rank(0.99, 34), 33, "p99 of 34 is the largest");
+        assert_eq!(nearest_rank(0.95, 7), 6);
+        assert_eq!(nearest_rank(0.5, 4), 1, "the 2nd of 4");
+        assert_eq!(nearest_rank(0.5, 5), 2);
+        assert_eq!(nearest_rank(0.0, 5), 0);
+        assert_eq!(nearest_rank(1.0, 5), 4);
+        assert_eq!(nearest_rank(0.99, 1000), 989);
+        assert_eq!(nearest_rank(f64::NAN, 3), 0);
+    }
+
+    #[test]
+    fn one_slow_check_among_few_is_the_p95_and_p99() {
+        // A minute of 7 checks, one of them 1,502 ms.
+        let mut s = Sketch::default();
+        for v in [5.1, 5.3, 4.9, 1502.0, 5.0, 5.2, 5.3] {
+            s.add(v);
+        }
+        for q in [0.95, 0.99] {
+            let got = s.quantile(q).unwrap();
+            assert!(
+                (got - 1502.0).abs() / 1502.0 <= RELATIVE_ACCURACY,
+                "q {q}: {got}"
+            );
+        }
+        // p50 of 7 is the 4th: 5.2.
+        assert!((s.quantile(0.5).unwrap() - 5.2).abs() / 5.2 <= RELATIVE_ACCURACY);
     }
 
     #[test]

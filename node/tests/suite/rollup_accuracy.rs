@@ -203,7 +203,7 @@ async fn check_every_range(store: &Store, monitor_id: i64, samples: &[Sample]) {
                     assert!(lat.is_empty());
                     continue;
                 };
-                let truth = lat[(q * (lat.len() - 1) as f64).floor() as usize];
+                let truth = lat[openseer_core::rollup::sketch::nearest_rank(q, lat.len() as u64)];
                 let err = (v - truth).abs() / truth;
                 assert!(
                     err <= 0.01,

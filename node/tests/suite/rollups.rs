@@ -173,3 +173,62 @@ async fn a_restarted_node_rolls_up_what_it_had_not() {
         "all tiers caught up"
     );
 }
+
+/// One slow check among few is the minute's p95 and p99 (nearest rank), in
+/// `/series` and `/stats`, and the slowest check is there as `max`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_slow_check_among_few_is_never_hidden() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let id = admin
+        .create_monitor(&[
+            ("name", "m"),
+            ("url", "http://127.0.0.1:9/"),
+            ("regions", "eu"),
+            ("enabled", "false"),
+        ])
+        .await;
+    let now = openseer_core::clock::system_now_ms();
+    let minute = now - now.rem_euclid(60_000) - 10 * 60_000;
+    let latencies = [5.1, 5.3, 4.9, 1502.0, 5.0, 5.2, 5.3];
+    let rows = latencies
+        .iter()
+        .enumerate()
+        .map(|(i, &ms)| {
+            let at = minute + i as i64 * 1_000;
+            (common::results::stored(id, "eu", at, Outcome::Up, ms), 1)
+        })
+        .collect();
+    app.actors.record(rows);
+    let store = app.store.clone();
+    wait_for(Duration::from_secs(10), "seven results", || {
+        let store = store.clone();
+        async move { (store.count_results(id).await.unwrap() == 7).then_some(()) }
+    })
+    .await;
+    app.actors.drain_rollups().await;
+    let near = |v: &serde_json::Value, want: f64| {
+        let got = v.as_f64().unwrap_or(f64::NAN);
+        assert!((got - want).abs() / want <= 0.01, "{got} vs {want}");
+    };
+    let (_, body) = admin
+        .get(&format!(
+            "/api/v1/monitors/{id}/series?from={minute}&to={}&buckets=1",
+            minute + 60_000
+        ))
+        .await;
+    let series: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let point = &series["points"][0];
+    near(&point["p95_ms"], 1502.0);
+    near(&point["p99_ms"], 1502.0);
+    near(&point["p50_ms"], 5.2);
+    let (_, body) = admin
+        .get(&format!("/api/v1/monitors/{id}/stats?range=1h"))
+        .await;
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    near(&stats["p99_ms"], 1502.0);
+    near(&stats["max_ms"], 1502.0);
+    // The chart draws the slowest check.
+    let (_, page) = admin.get(&format!("/monitors/{id}?range=1h")).await;
+    assert!(page.contains("1502.0 ms max"), "the chart's max line");
+}

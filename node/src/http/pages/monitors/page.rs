@@ -120,6 +120,7 @@ pub async fn monitor_page(
                 p50: a.percentile(0.5),
                 p95: a.percentile(0.95),
                 p99: a.percentile(0.99),
+                max: a.lat_max,
             }
         })
         .collect();
