@@ -126,22 +126,26 @@ pub async fn fetch(
         .trim_end_matches(']')
         .parse::<IpAddr>()
         .ok();
+    // Every phase that ran has its time, also when it failed.
     let mut addrs: Vec<SocketAddr> = match literal {
         Some(ip) => vec![SocketAddr::new(ip, port)],
-        None => match timeout_at(deadline, tokio::net::lookup_host((host, port))).await {
-            Err(_) => return Err(timed_out("DNS resolution", &timings, None)),
-            Ok(Err(e)) => {
-                return Err(fail(
-                    ErrorKind::Dns,
-                    format!("could not resolve {host}: {e}"),
-                    &timings,
-                    None,
-                ))
+        None => {
+            let resolved = timeout_at(deadline, tokio::net::lookup_host((host, port))).await;
+            timings.dns_ms = ms(started);
+            match resolved {
+                Err(_) => return Err(timed_out("DNS resolution", &timings, None)),
+                Ok(Err(e)) => {
+                    return Err(fail(
+                        ErrorKind::Dns,
+                        format!("could not resolve {host}: {e}"),
+                        &timings,
+                        None,
+                    ))
+                }
+                Ok(Ok(a)) => a.collect(),
             }
-            Ok(Ok(a)) => a.collect(),
-        },
+        }
     };
-    timings.dns_ms = if literal.is_some() { 0.0 } else { ms(started) };
     addrs.retain(|a| match req.ip_family {
         IpFamily::Auto => true,
         IpFamily::V4 => a.is_ipv4(),
@@ -178,7 +182,9 @@ pub async fn fetch(
             ));
             continue;
         }
-        match timeout_at(deadline, TcpStream::connect(addr)).await {
+        let connected = timeout_at(deadline, TcpStream::connect(addr)).await;
+        timings.connect_ms = ms(started);
+        match connected {
             Err(_) => return Err(timed_out("TCP connect", &timings, None)),
             Ok(Ok(s)) => {
                 stream = Some(s);
@@ -217,7 +223,6 @@ pub async fn fetch(
         }
     }
     let _ = stream.set_nodelay(true);
-    timings.connect_ms = ms(started);
 
     if !https {
         return exchange(stream, req, host, port, deadline, timings, None).await;
@@ -243,17 +248,17 @@ pub async fn fetch(
             None,
         )
     })?;
-    let tls_stream = match timeout_at(
+    let handshake = timeout_at(
         deadline,
         tokio_rustls::TlsConnector::from(config).connect(name, stream),
     )
-    .await
-    {
+    .await;
+    timings.tls_ms = ms(started);
+    let tls_stream = match handshake {
         Err(_) => return Err(timed_out("TLS handshake", &timings, None)),
         Ok(Err(e)) => return Err(fail(ErrorKind::Tls, describe_tls(&e), &timings, None)),
         Ok(Ok(s)) => s,
     };
-    timings.tls_ms = ms(started);
     let info = {
         let (_, session) = tls_stream.get_ref();
         let version = session
@@ -336,7 +341,9 @@ where
         .body(body)
         .map_err(|e| failure(ErrorKind::InvalidRequest, e.to_string(), &timings))?;
 
-    let response = match timeout_at(deadline, sender.send_request(request)).await {
+    let answered = timeout_at(deadline, sender.send_request(request)).await;
+    timings.ttfb_ms = ms(started);
+    let response = match answered {
         Err(_) => {
             driver.abort();
             return Err(Failure {
@@ -362,7 +369,6 @@ where
         }
         Ok(Ok(r)) => r,
     };
-    timings.ttfb_ms = ms(started);
 
     let started = Instant::now();
     let status = response.status().as_u16();
@@ -400,6 +406,7 @@ where
             Ok(None) => break,
             Ok(Some(Err(e))) => {
                 driver.abort();
+                timings.transfer_ms = ms(started);
                 return Err(failure(
                     ErrorKind::Protocol,
                     format!("reading the body: {e}"),

@@ -79,6 +79,44 @@ async fn slow_headers_time_out_in_the_first_byte_phase() {
     let r = run(&job(&format!("http://{addr}/"), 300)).await;
     assert_eq!(r.error_kind, Some(ErrorKind::Timeout));
     assert!(r.error_message.unwrap().contains("first byte"));
+    // The phase that timed out has its time: the wait for the first byte.
+    let t = r.timings.unwrap();
+    assert!(t.ttfb_ms >= 250.0, "ttfb {} ms", t.ttfb_ms);
+}
+
+#[tokio::test]
+async fn every_phase_that_ran_has_its_time_when_it_fails() {
+    // DNS that fails took time.
+    let r = run(&job("http://nonexistent.invalid/", 3000)).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::Dns));
+    assert!(r.timings.unwrap().dns_ms > 0.0, "a failed lookup is timed");
+    // A refused connection: the connect attempt.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let r = run(&job(&format!("http://127.0.0.1:{port}/"), 3000)).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::ConnectionRefused));
+    assert!(r.timings.unwrap().connect_ms > 0.0);
+    // A TLS handshake that fails, and one that hangs, after the connect.
+    let (chain, key) = leaf(None, "localhost", (2099, 1, 1));
+    let addr = serve_tls(chain, key).await;
+    let r = run(&job(&format!("https://localhost:{}/", addr.port()), 3000)).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::Tls));
+    let t = r.timings.unwrap();
+    assert!(t.connect_ms > 0.0 && t.tls_ms > 0.0, "{t:?}");
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let r = run(&job(&format!("https://{silent_addr}/"), 300)).await;
+    assert_eq!(r.error_kind, Some(ErrorKind::Timeout));
+    let t = r.timings.unwrap();
+    assert!(t.tls_ms >= 250.0, "the hanging handshake: {t:?}");
 }
 
 #[tokio::test]
