@@ -118,6 +118,7 @@ fn missed(job: &PendingJob, kind: ErrorKind, now: i64) -> (StoredResult, i64) {
             status_code: None,
             total_ms: 0.0,
             body_bytes: 0,
+            decoded_bytes: None,
             timings: None,
             tls: None,
             redirects: Vec::new(),

@@ -40,6 +40,7 @@ impl Monitor {
             follow_redirects: self.check.options.follow_redirects,
             max_redirects: self.check.options.max_redirects,
             keep_secrets_on_redirect: self.check.options.keep_secrets_on_redirect,
+            decompress: self.check.options.decompress,
             verify_tls: self.check.options.verify_tls,
             ip_family: self.check.options.ip_family,
             assertions: self.check.options.assertions.clone(),

@@ -68,6 +68,9 @@ pub struct MonitorInput {
     /// Send secret headers and the body on to another origin on a redirect.
     #[serde(default)]
     pub keep_secrets_on_redirect: bool,
+    /// Ask for compressed bodies and decode them for the keyword and assertions.
+    #[serde(default = "default_true")]
+    pub decompress: bool,
     #[serde(default = "default_true")]
     pub verify_tls: bool,
     #[serde(default)]
@@ -196,6 +199,9 @@ fn default_max_redirects() -> u8 {
 fn is_false(b: &bool) -> bool {
     !*b
 }
+fn is_true(b: &bool) -> bool {
+    *b
+}
 
 /// Everything about a check beyond the request itself: redirects, TLS,
 /// address family, assertions and the thresholds that make a check degraded.
@@ -211,6 +217,11 @@ pub struct CheckOptions {
     /// body, as browsers and curl drop credentials; unless this is set.
     #[serde(default, skip_serializing_if = "is_false")]
     pub keep_secrets_on_redirect: bool,
+    /// Ask for gzip, deflate and br (`Accept-Encoding`) and decode the body
+    /// before the keyword and assertions read it; off: ask for `identity`
+    /// and read the bytes as sent.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub decompress: bool,
     /// Check the certificate chain and host name of HTTPS targets.
     #[serde(default = "default_true")]
     pub verify_tls: bool,
@@ -232,6 +243,7 @@ impl Default for CheckOptions {
             follow_redirects: true,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             keep_secrets_on_redirect: false,
+            decompress: true,
             verify_tls: true,
             ip_family: IpFamily::Auto,
             assertions: Vec::new(),
@@ -492,6 +504,7 @@ impl MonitorInput {
                     follow_redirects: self.follow_redirects,
                     max_redirects: self.max_redirects,
                     keep_secrets_on_redirect: self.keep_secrets_on_redirect,
+                    decompress: self.decompress,
                     verify_tls: self.verify_tls,
                     ip_family: self.ip_family,
                     assertions: self.assertions.clone(),
@@ -687,6 +700,7 @@ mod tests {
             follow_redirects: true,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             keep_secrets_on_redirect: false,
+            decompress: true,
             verify_tls: true,
             ip_family: IpFamily::Auto,
             assertions: Vec::new(),

@@ -148,6 +148,10 @@ pub struct CheckResult {
     pub total_ms: f64,
     /// Bytes of response body received (counted even past the read cap).
     pub body_bytes: u64,
+    /// The body's size decoded (gzip, deflate, br), up to the read cap,
+    /// when it came compressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded_bytes: Option<u64>,
     /// Where the time went, for checks that got as far as a connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timings: Option<Timings>,
@@ -285,6 +289,7 @@ mod bounds {
             status_code: Some(200),
             total_ms: 12.0,
             body_bytes: 10,
+            decoded_bytes: None,
             timings: None,
             tls: None,
             redirects: Vec::new(),

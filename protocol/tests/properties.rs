@@ -88,6 +88,7 @@ fn monitor() -> impl Strategy<Value = MonitorInput> {
                 follow_redirects,
                 max_redirects,
                 keep_secrets_on_redirect: false,
+                decompress: true,
                 verify_tls,
                 ip_family: IpFamily::Auto,
                 // Assertions as a user types them on the form.

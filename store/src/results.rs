@@ -26,16 +26,25 @@ pub struct Details {
     pub redirects: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assertions: Vec<AssertionResult>,
+    /// The body's decoded size, when it came compressed (`body_bytes` is
+    /// what was transferred).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded_bytes: Option<u64>,
 }
 
 fn details_json(r: &CheckResult) -> Option<String> {
-    if r.tls.is_none() && r.redirects.is_empty() && r.assertions.is_empty() {
+    if r.tls.is_none()
+        && r.redirects.is_empty()
+        && r.assertions.is_empty()
+        && r.decoded_bytes.is_none()
+    {
         return None;
     }
     let d = Details {
         tls: r.tls.clone(),
         redirects: r.redirects.clone(),
         assertions: r.assertions.clone(),
+        decoded_bytes: r.decoded_bytes,
     };
     Some(serde_json::to_string(&d).expect("details serialise"))
 }

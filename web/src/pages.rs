@@ -438,6 +438,7 @@ pub struct MonitorFormVm<'a> {
     pub follow_redirects: bool,
     pub max_redirects: &'a str,
     pub keep_secrets_on_redirect: bool,
+    pub decompress: bool,
     pub verify_tls: bool,
     pub ip_family: &'a str,
     pub assertions: &'a str,
@@ -482,6 +483,7 @@ pub fn monitor_form_page(
             label.row for="follow_redirects" { input #follow_redirects type="checkbox" name="follow_redirects" value="on" checked[f.follow_redirects]; "Follow redirects" }
             (field(errors, "max_redirects", "Redirects at most", None, html! { input #max_redirects name="max_redirects" inputmode="numeric" value=(f.max_redirects) aria-invalid=(invalid(errors, "max_redirects")); }))
             label.row for="keep_secrets_on_redirect" { input #keep_secrets_on_redirect type="checkbox" name="keep_secrets_on_redirect" value="on" checked[f.keep_secrets_on_redirect]; "Send secret headers and the body on redirects to other hosts" }
+            label.row for="decompress" { input #decompress type="checkbox" name="decompress" value="on" checked[f.decompress]; "Decode compressed bodies (gzip, deflate, br) for the keyword and assertions" }
             label.row for="verify_tls" { input #verify_tls type="checkbox" name="verify_tls" value="on" checked[f.verify_tls]; "Verify TLS certificates" }
             (field(errors, "ip_family", "IP family", None, html! {
                 select #ip_family name="ip_family" {

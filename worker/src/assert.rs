@@ -116,6 +116,8 @@ mod tests {
                 .collect(),
             body: body.as_bytes().to_vec(),
             body_bytes: body.len() as u64,
+            decoded_bytes: None,
+            cut: false,
             timings: Timings::default(),
             tls: None,
         }

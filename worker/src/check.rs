@@ -56,6 +56,7 @@ impl Checker {
             status_code: None,
             total_ms: 0.0,
             body_bytes: 0,
+            decoded_bytes: None,
             timings: None,
             tls: None,
             redirects: Vec::new(),
@@ -75,6 +76,7 @@ impl Checker {
         };
         result.status_code = Some(fetched.status);
         result.body_bytes = fetched.body_bytes;
+        result.decoded_bytes = fetched.decoded_bytes;
         result.timings = Some(fetched.timings.clone());
         result.tls = fetched.tls.clone();
         if !spec.expected_status.contains(fetched.status) {
@@ -90,8 +92,16 @@ impl Checker {
             if !contains(&fetched.body, keyword.as_bytes()) {
                 result.outcome = Outcome::Down;
                 result.error_kind = Some(ErrorKind::KeywordMissing);
-                let scope = if fetched.body_bytes > fetched.body.len() as u64 {
-                    format!(" (first {} bytes searched)", fetched.body.len())
+                let scope = if fetched.cut {
+                    let decoded = if fetched.decoded_bytes.is_some() {
+                        " decoded"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        " (first {}{decoded} bytes searched: the body is larger than the cap)",
+                        fetched.body.len()
+                    )
                 } else {
                     String::new()
                 };
@@ -181,6 +191,7 @@ impl Checker {
                 ip_family: spec.options.ip_family,
                 block_private: self.block_private,
                 max_body_bytes: spec.max_body_bytes,
+                decompress: spec.options.decompress,
             };
             let resp = crate::http::fetch(&self.tls, &req, deadline).await?;
             let redirect = matches!(resp.status, 301 | 302 | 303 | 307 | 308);

@@ -62,14 +62,22 @@ pub struct Request<'a> {
     pub ip_family: IpFamily,
     pub block_private: bool,
     pub max_body_bytes: u64,
+    /// Ask for gzip, deflate and br and decode them (see [`crate::decode`]).
+    pub decompress: bool,
 }
 
 pub struct Response {
     pub status: u16,
     pub location: Option<String>,
     pub headers: Vec<(String, String)>,
+    /// The body as the checks read it (decoded), at most the cap.
     pub body: Vec<u8>,
+    /// Bytes transferred (counted even past the cap).
     pub body_bytes: u64,
+    /// The decoded size, when the body was compressed.
+    pub decoded_bytes: Option<u64>,
+    /// `body` is not all of it: the transfer or its decoding passed the cap.
+    pub cut: bool,
     pub timings: Timings,
     pub tls: Option<TlsInfo>,
 }
@@ -333,6 +341,14 @@ where
         );
     }
     builder = builder.header("connection", "close");
+    if !has("accept-encoding") {
+        let accept = if req.decompress {
+            crate::decode::ACCEPT_ENCODING
+        } else {
+            "identity"
+        };
+        builder = builder.header("accept-encoding", accept);
+    }
     for h in req.headers {
         builder = builder.header(h.name.as_str(), h.value.as_str());
     }
@@ -423,12 +439,31 @@ where
     }
     timings.transfer_ms = ms(started);
     driver.abort();
+    let mut cut = body_bytes > body.len() as u64;
+    let mut decoded_bytes = None;
+    let encoding = headers
+        .iter()
+        .find(|(k, _)| k == "content-encoding")
+        .map(|(_, v)| v.as_str());
+    if let Some(encoding) = encoding.filter(|_| req.decompress) {
+        match crate::decode::decode(encoding, &body, cap) {
+            Ok(None) => {}
+            Ok(Some(d)) => {
+                cut |= d.cut;
+                decoded_bytes = Some(d.body.len() as u64);
+                body = d.body;
+            }
+            Err(e) => return Err(failure(ErrorKind::Protocol, e.to_string(), &timings)),
+        }
+    }
     Ok(Response {
         status,
         location,
         headers,
         body,
         body_bytes,
+        decoded_bytes,
+        cut,
         timings,
         tls,
     })

@@ -13,6 +13,7 @@
 mod assert;
 pub mod check;
 pub mod client;
+pub mod decode;
 mod der;
 pub mod guard;
 pub mod http;

@@ -181,6 +181,7 @@ mod tests {
             status_code: Some(200),
             total_ms: 1.0,
             body_bytes: 0,
+            decoded_bytes: None,
             timings: None,
             tls: None,
             redirects: Vec::new(),

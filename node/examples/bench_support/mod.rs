@@ -28,6 +28,7 @@ pub fn result(monitor_id: i64, region: &str, at: i64, ms: f64) -> StoredResult {
             status_code: Some(200),
             total_ms: ms,
             body_bytes: 512,
+            decoded_bytes: None,
             timings: Some(Timings {
                 dns_ms: 0.5,
                 connect_ms: 1.0,

@@ -969,7 +969,8 @@ async fn results_keep_the_first_answer_but_replace_missed(store: &Store) {
         .unwrap()
         .id;
     let missed = result(m, "eu", NOW, Outcome::Missed, 0.0);
-    let real = result(m, "eu", NOW, Outcome::Up, 42.0);
+    let mut real = result(m, "eu", NOW, Outcome::Up, 42.0);
+    real.result.decoded_bytes = Some(5_000);
     let other = result(m, "eu", NOW, Outcome::Down, 99.0);
     insert(store, std::slice::from_ref(&missed)).await;
     insert(store, &[real.clone(), other.clone()]).await;
@@ -981,6 +982,11 @@ async fn results_keep_the_first_answer_but_replace_missed(store: &Store) {
         ("up", Some(42.0))
     );
     assert_eq!(rows[0].timings.as_ref().map(|t| t.ttfb_ms), Some(35.0));
+    assert_eq!(
+        rows[0].details.decoded_bytes,
+        Some(5_000),
+        "the decoded size is kept"
+    );
     // Within one batch the same rules hold.
     let later = NOW + 30_000;
     insert(

@@ -609,3 +609,100 @@ async fn requests_carry_the_default_user_agent_and_the_monitors_headers() {
         r.error_message
     );
 }
+
+const JSON_BODY: &str = r#"{"status":"ok","note":"compressed"}"#;
+
+fn compressed(encoding: &str, body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match encoding {
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(body).unwrap();
+            e.finish().unwrap()
+        }
+        "deflate" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(body).unwrap();
+            e.finish().unwrap()
+        }
+        "br" => {
+            let mut out = Vec::new();
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            w.write_all(body).unwrap();
+            drop(w);
+            out
+        }
+        _ => body.to_vec(),
+    }
+}
+
+/// Answers `/gzip`, `/deflate`, `/br` with the JSON body in that encoding
+/// when the request asks for it (as httpbin does), `/bomb` with 50 MB of
+/// zeros gzipped into a few kilobytes; a request that asks for `identity`
+/// gets the plain body.
+fn encodings(head: &str) -> Vec<Step> {
+    let lower = head.to_lowercase();
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let asked = lower.contains("accept-encoding: gzip, deflate, br");
+    let (encoding, plain) = match path.as_str() {
+        "/bomb" => ("gzip", vec![0u8; 50_000_000]),
+        p => (p.trim_start_matches('/'), JSON_BODY.as_bytes().to_vec()),
+    };
+    let (encoding, body) = if asked {
+        (encoding, compressed(encoding, &plain))
+    } else {
+        ("identity", plain)
+    };
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: {encoding}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    vec![Step::Write(out)]
+}
+
+#[tokio::test]
+async fn compressed_bodies_are_decoded_for_the_keyword_and_assertions() {
+    let addr = serve("127.0.0.1:0", encodings).await;
+    for encoding in ["gzip", "deflate", "br"] {
+        let mut j = job(&format!("http://{addr}/{encoding}"), 3000);
+        j.check.keyword = Some("compressed".into());
+        j.check.options.assertions =
+            vec![openseer_protocol::Assertion::parse_line("json $.status == ok").unwrap()];
+        let r = run(&j).await;
+        assert_eq!(r.outcome, Outcome::Up, "{encoding}: {:?}", r.error_message);
+        // Both sizes: what came over the wire, and what it decoded to.
+        assert_eq!(r.decoded_bytes, Some(JSON_BODY.len() as u64), "{encoding}");
+        assert_eq!(
+            r.body_bytes,
+            compressed(encoding, JSON_BODY.as_bytes()).len() as u64
+        );
+        // Turned off, the worker asks for the body as it is.
+        j.check.options.decompress = false;
+        let r = run(&j).await;
+        assert_eq!(
+            r.outcome,
+            Outcome::Up,
+            "{encoding} off: {:?}",
+            r.error_message
+        );
+        assert_eq!(r.decoded_bytes, None);
+    }
+}
+
+#[tokio::test]
+async fn a_decompression_bomb_stays_within_the_body_cap() {
+    let addr = serve("127.0.0.1:0", encodings).await;
+    let mut j = job(&format!("http://{addr}/bomb"), 5000);
+    j.check.keyword = Some("treasure".into());
+    let started = Instant::now();
+    let r = run(&j).await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(r.error_kind, Some(ErrorKind::KeywordMissing));
+    let cap = j.check.max_body_bytes;
+    assert_eq!(r.decoded_bytes, Some(cap));
+    assert!(r.body_bytes < 100_000, "the bomb is small on the wire");
+    let m = r.error_message.unwrap();
+    assert!(m.contains("larger than the cap"), "{m}");
+}

@@ -28,6 +28,7 @@ pub fn stored(
             status_code: answered.then_some(200),
             total_ms,
             body_bytes: 10,
+            decoded_bytes: None,
             timings: answered.then_some(Timings {
                 dns_ms: 1.0,
                 connect_ms: 2.0,

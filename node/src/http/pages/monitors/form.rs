@@ -52,6 +52,8 @@ pub struct MonitorFormData {
     #[serde(default)]
     keep_secrets_on_redirect: Option<String>,
     #[serde(default)]
+    decompress: Option<String>,
+    #[serde(default)]
     verify_tls: Option<String>,
     #[serde(default)]
     ip_family: String,
@@ -99,6 +101,7 @@ impl MonitorFormData {
                 .options
                 .keep_secrets_on_redirect
                 .then(|| "on".into()),
+            decompress: m.check.options.decompress.then(|| "on".into()),
             verify_tls: m.check.options.verify_tls.then(|| "on".into()),
             ip_family: m.check.options.ip_family.as_str().into(),
             assertions: m
@@ -134,6 +137,7 @@ impl MonitorFormData {
             follow_redirects: Some("on".into()),
             max_redirects: openseer_protocol::monitor::DEFAULT_MAX_REDIRECTS.to_string(),
             verify_tls: Some("on".into()),
+            decompress: Some("on".into()),
             ip_family: "auto".into(),
             ..MonitorFormData::default()
         }
@@ -155,6 +159,7 @@ impl MonitorFormData {
             follow_redirects: self.follow_redirects.is_some(),
             max_redirects: &self.max_redirects,
             keep_secrets_on_redirect: self.keep_secrets_on_redirect.is_some(),
+            decompress: self.decompress.is_some(),
             verify_tls: self.verify_tls.is_some(),
             ip_family: &self.ip_family,
             assertions: &self.assertions,
@@ -252,6 +257,7 @@ impl MonitorFormData {
             follow_redirects: self.follow_redirects.is_some(),
             max_redirects,
             keep_secrets_on_redirect: self.keep_secrets_on_redirect.is_some(),
+            decompress: self.decompress.is_some(),
             verify_tls: self.verify_tls.is_some(),
             ip_family,
             assertions,
