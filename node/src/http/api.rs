@@ -7,7 +7,7 @@
 //! `<hidden>`, and `<hidden>` sent back keeps the stored value.
 
 use actix_web::{web, HttpResponse, Scope};
-use openseer_protocol::{MonitorInput, Role, Scope as TokenScope};
+use openseer_protocol::{ErrorCode, MonitorInput, Role, Scope as TokenScope};
 use serde::{Deserialize, Serialize};
 
 use super::errors::ApiError;
@@ -26,6 +26,7 @@ super::routes! {
     post "/monitors" => create;
     get "/monitors/{id}" => get;
     put "/monitors/{id}" => update;
+    patch "/monitors/{id}" => patch;
     delete "/monitors/{id}" => delete;
     get "/monitors/{id}/results" => results;
     get "/monitors/{id}/stats" => stats;
@@ -150,7 +151,43 @@ async fn update(
     u.require(Role::Editor, TokenScope::Write)?;
     // Existence first: another organization's id is 404 whatever the body says.
     let existing = state.store.monitor(u.org_id, *id).await?;
-    let mut input = body.into_inner();
+    save(&u, &state, existing, body.into_inner()).await
+}
+
+/// A partial update: the fields given replace the monitor's (a JSON merge
+/// patch, RFC 7396: `null` resets a field to its default), the rest stay.
+/// Secrets left out stay too, but only for the same origin, as in `PUT`.
+async fn patch(
+    u: ApiUser,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Json<serde_json::Map<String, serde_json::Value>>,
+) -> Result<HttpResponse, ApiError> {
+    u.require(Role::Editor, TokenScope::Write)?;
+    let existing = state.store.monitor(u.org_id, *id).await?;
+    let base = serde_json::to_value(existing.to_input().redacted()).expect("inputs serialise");
+    let serde_json::Value::Object(mut merged) = base else {
+        unreachable!("a monitor input is an object")
+    };
+    for (key, value) in body.into_inner() {
+        match value {
+            serde_json::Value::Null => merged.remove(&key),
+            v => merged.insert(key, v),
+        };
+    }
+    let input: MonitorInput = serde_json::from_value(serde_json::Value::Object(merged))
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON: {e}")))?;
+    save(&u, &state, existing, input).await
+}
+
+/// Validates `input` as the new state of `existing`, and saves it unless it
+/// is the same monitor.
+async fn save(
+    u: &ApiUser,
+    state: &AppState,
+    existing: Monitor,
+    mut input: MonitorInput,
+) -> Result<HttpResponse, ApiError> {
     input
         .restore_hidden(existing.check.stored())
         .map_err(ApiError::validation)?;
@@ -169,10 +206,10 @@ async fn update(
     }
     let m = state
         .store
-        .update_monitor(u.org_id, *id, &valid, state.now())
+        .update_monitor(u.org_id, existing.id, &valid, state.now())
         .await?;
     state.actors.monitor_changed(&m);
-    state.audit(monitor_event(&u, "monitor.updated", &m)).await;
+    state.audit(monitor_event(u, "monitor.updated", &m)).await;
     Ok(HttpResponse::Ok()
         .insert_header((crate::transfer::CHANGED, "true"))
         .json(MonitorView::from(&m)))

@@ -156,6 +156,10 @@ fn matrix() -> BTreeMap<(&'static str, &'static str), (Need, Object)> {
             (Api(e, Scope::Write), O::Monitor),
         ),
         (
+            ("PATCH", "/api/v1/monitors/{id}"),
+            (Api(e, Scope::Write), O::Monitor),
+        ),
+        (
             ("DELETE", "/api/v1/monitors/{id}"),
             (Api(e, Scope::Write), O::Monitor),
         ),
@@ -543,7 +547,7 @@ async fn call(app: &TestApp, caller: &Caller, need: Need, method: &str, path: &s
     if let Some(t) = bearer {
         req = req.bearer_auth(t);
     }
-    if method == "POST" || method == "PUT" {
+    if method == "POST" || method == "PUT" || method == "PATCH" {
         if is_api {
             req = req.json(&json_body(path));
         } else {
@@ -728,7 +732,7 @@ async fn every_route_that_takes_a_body_refuses_one_over_its_limit() {
     let huge = vec![b'a'; 16 * 1024 * 1024 + 1];
     let mut checked = 0;
     for (method, path) in openseer_node::http::route_table() {
-        if method != "POST" && method != "PUT" {
+        if method != "POST" && method != "PUT" && method != "PATCH" {
             continue;
         }
         let path = path.replace("{id}", "1").replace("{user_id}", "1");

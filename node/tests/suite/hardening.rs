@@ -663,3 +663,68 @@ async fn quotas_hold_for_monitors_intervals_and_organizations() {
     assert_eq!(s, 422, "{page}");
     assert!(page.contains("max_owned_orgs_per_user"), "{page}");
 }
+
+/// `PATCH` changes only the fields it names (JSON merge patch): secrets
+/// left out stay, but not when the URL moves to another origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_changes_only_what_it_names() {
+    let app = TestApp::spawn().await;
+    let owner = app.setup_admin("owner@example.com").await;
+    let token = owner.api_token("write").await;
+    let http = reqwest::Client::new();
+    let created: serde_json::Value = http
+        .post(app.url("/api/v1/monitors"))
+        .bearer_auth(&token)
+        .json(
+            &serde_json::json!({"name": "api", "url": "https://example.com/health",
+            "interval_seconds": 30, "keyword": "ok", "enabled": false,
+            "headers": [{"name": "Authorization", "value": "Bearer s3cret"}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_i64().unwrap();
+    let patch = |body: serde_json::Value| {
+        http.patch(app.url(&format!("/api/v1/monitors/{id}")))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let r = patch(serde_json::json!({"interval_seconds": 60, "keyword": null}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let m = app.store.monitor(1, id).await.unwrap();
+    assert_eq!((m.interval_seconds, m.check.keyword.as_deref()), (60, None));
+    assert_eq!(m.name, "api");
+    assert_eq!(m.check.headers[0].value, "Bearer s3cret", "left out, kept");
+    // Bad fields are named; unknown ones refused; another origin keeps no secret.
+    let r = patch(serde_json::json!({"interval_seconds": 0}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = patch(serde_json::json!({"colour": "red"})).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = patch(serde_json::json!({"url": "https://attacker.example/"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        app.store.monitor(1, id).await.unwrap().check.url,
+        "https://example.com/health"
+    );
+    // Another organization's monitor does not exist for this token.
+    let other = app.other_org_admin("other@example.com").await;
+    let theirs = other.api_token("write").await;
+    let r = http
+        .patch(app.url(&format!("/api/v1/monitors/{id}")))
+        .bearer_auth(&theirs)
+        .json(&serde_json::json!({"name": "mine"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
