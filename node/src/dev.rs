@@ -1,30 +1,86 @@
-//! `openseer dev`: one node on embedded SQLite and an in-process worker in
+//! `openseer dev`: one node on embedded SQLite and in-process workers in
 //! region `local`, talking to the node over its real HTTP worker API.
 //!
-//! The worker belongs to the organization, which only exists once the setup
-//! link has been used; so the worker waits for it, then the node mints an
-//! enrollment token for it. Its identity lives in `<data>/worker/`, so a
-//! restart reuses the same worker.
+//! Workers belong to an organization, so `dev` runs one for every
+//! organization of the node: the first appears once the setup link has been
+//! used, more when users create organizations (from the Members page), each
+//! picked up within a second. The node mints each one's enrollment token.
+//! Identities live in `<data>/worker/` (the first organization's, as before)
+//! and `<data>/worker-<org id>/`, so a restart reuses the same workers.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use openseer_protocol::token::TokenKind;
 use openseer_worker::WorkerConfig;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::auth::token;
 use openseer_store::Store;
 
 pub const DEV_REGION: &str = "local";
 
-/// Runs the in-process worker until `shutdown`; returns when it has flushed.
-pub async fn run_worker(
+/// How often `dev` looks for organizations without a worker.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs an in-process worker for every organization until `shutdown`;
+/// returns when all of them have flushed.
+pub async fn run_workers(
     store: Store,
     base_url: String,
-    data_dir: std::path::PathBuf,
+    data_dir: PathBuf,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut running: HashMap<i64, JoinHandle<()>> = HashMap::new();
+    loop {
+        match store.organization_ids().await {
+            Ok(ids) => {
+                let first = ids.first().copied();
+                for org_id in ids {
+                    if running.contains_key(&org_id) {
+                        continue;
+                    }
+                    let dir = state_dir(&data_dir, org_id, first);
+                    let task = tokio::spawn(run_worker(
+                        store.clone(),
+                        base_url.clone(),
+                        org_id,
+                        dir,
+                        shutdown.clone(),
+                    ));
+                    running.insert(org_id, task);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "listing organizations for the dev workers"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LOOK_EVERY) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    for (_, task) in running {
+        let _ = task.await;
+    }
+}
+
+/// `<data>/worker` for the first organization (where `dev` always kept its
+/// one worker), `<data>/worker-<id>` for the others.
+fn state_dir(data_dir: &Path, org_id: i64, first: Option<i64>) -> PathBuf {
+    if Some(org_id) == first {
+        return data_dir.join("worker");
+    }
+    data_dir.join(format!("worker-{org_id}"))
+}
+
+async fn run_worker(
+    store: Store,
+    base_url: String,
+    org_id: i64,
+    state_dir: PathBuf,
     shutdown: watch::Receiver<bool>,
 ) {
-    let state_dir = data_dir.join("worker");
     let mut config = WorkerConfig::new(vec![base_url], DEV_REGION, state_dir.clone());
     config.name = "dev (in-process)".into();
     if openseer_worker::state::load_identity(&state_dir)
@@ -32,9 +88,6 @@ pub async fn run_worker(
         .flatten()
         .is_none()
     {
-        let Some(org_id) = wait_for_org(&store, shutdown.clone()).await else {
-            return;
-        };
         let t = token::generate(TokenKind::Enrollment);
         if let Err(e) = store
             .create_enrollment_token(
@@ -50,26 +103,13 @@ pub async fn run_worker(
             )
             .await
         {
-            tracing::error!(error = %e, "creating the dev worker's enrollment token");
+            tracing::error!(error = %e, org_id, "creating a dev worker's enrollment token");
             return;
         }
         config.enroll_token = Some(t);
     }
+    tracing::info!(org_id, "in-process worker starting");
     if let Err(e) = openseer_worker::run(config, shutdown).await {
-        tracing::error!(error = %e, "in-process worker stopped");
-    }
-}
-
-async fn wait_for_org(store: &Store, mut shutdown: watch::Receiver<bool>) -> Option<i64> {
-    loop {
-        match store.first_org_id().await {
-            Ok(Some(id)) => return Some(id),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "waiting for setup"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = shutdown.changed() => return None,
-        }
+        tracing::error!(error = %e, org_id, "in-process worker stopped");
     }
 }

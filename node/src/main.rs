@@ -363,7 +363,7 @@ async fn serve(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
     }
     if with_worker {
         println!(
-            "  In-process worker: region \"{}\", state in {}",
+            "  In-process workers: region \"{}\", one per organization, state in {}",
             dev::DEV_REGION,
             data_dir.join("worker").display()
         );
@@ -380,7 +380,7 @@ async fn serve(settings: Settings, with_worker: bool) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = with_worker.then(|| {
-        tokio::spawn(dev::run_worker(
+        tokio::spawn(dev::run_workers(
             app.store.clone(),
             base.clone(),
             data_dir.clone(),

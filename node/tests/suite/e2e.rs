@@ -387,3 +387,104 @@ async fn assertions_timings_and_options_flow_through_the_api() {
     );
     worker.shutdown().await.unwrap();
 }
+
+/// `openseer dev` as a new user runs it: the setup link, a monitor in
+/// region `local` checked by the built-in worker; then a second organization
+/// made on the Members page gets a built-in worker of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_checks_every_organizations_monitors() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::cluster::free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_openseer"))
+        .args(["dev", "--http", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _child = Kill(child);
+    // Read every line to the end: a closed pipe would stop the node at its
+    // next line of output.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some((_, url)) = line.split_once("setup link): ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    let link = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .expect("dev prints its setup link");
+    let base = format!("http://127.0.0.1:{port}");
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let owner = common::Browser::at(&base);
+    let (_, page) = owner.get(&format!("/setup?token={token}")).await;
+    let (s, _) = owner
+        .post_form(
+            "/setup",
+            &[
+                ("_csrf", &common::csrf_of(&page)),
+                ("token", &token),
+                ("org_name", "First"),
+                ("name", "Owner"),
+                ("email", "owner@example.com"),
+                ("password", common::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(s, 303);
+    let target = common::Target::start().await;
+    let first = owner
+        .create_monitor(&[
+            ("name", "first"),
+            ("url", &target.url),
+            ("regions", "local"),
+        ])
+        .await;
+    let up = |id: i64| {
+        let owner = &owner;
+        async move { (latest_outcome(owner, id).await.as_deref() == Some("up")).then_some(()) }
+    };
+    wait_for(
+        Duration::from_secs(30),
+        "the first organization's check",
+        || up(first),
+    )
+    .await;
+
+    let (_, page) = owner.get("/settings/members").await;
+    let (s, _) = owner
+        .post_form(
+            "/orgs",
+            &[("_csrf", &common::csrf_of(&page)), ("name", "Second")],
+        )
+        .await;
+    assert_eq!(s, 303, "the session moves to the new organization");
+    let second = owner
+        .create_monitor(&[
+            ("name", "second"),
+            ("url", &target.url),
+            ("regions", "local"),
+        ])
+        .await;
+    wait_for(
+        Duration::from_secs(30),
+        "the second organization's check",
+        || up(second),
+    )
+    .await;
+}

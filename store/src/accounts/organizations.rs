@@ -221,6 +221,16 @@ impl Store {
         })
     }
 
+    /// Every organization's id, oldest first.
+    pub async fn organization_ids(&self) -> StoreResult<Vec<i64>> {
+        on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT id FROM organizations ORDER BY id")
+                .fetch_all(pool)
+                .await
+                .map_err(translate)
+        })
+    }
+
     pub async fn rename_organization(&self, org_id: i64, name: &str) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query("UPDATE organizations SET name = $1 WHERE id = $2")
             .bind(name)
