@@ -94,8 +94,12 @@ enum Command {
         #[command(flatten)]
         api: ApiArgs,
         file: PathBuf,
+        /// Delete the monitors the file does not list.
         #[arg(long)]
         prune: bool,
+        /// Print what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Copy the SQLite database consistently, even while a node runs on it.
     Backup {
@@ -273,19 +277,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Import { api, file, prune } => {
+        Command::Import {
+            api,
+            file,
+            prune,
+            dry_run,
+        } => {
             use openseer_node::transfer::{Format, MonitorsFile};
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
             let parsed = MonitorsFile::parse(&text, Format::of_file(&file, &text))
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let r = openseer_node::transfer::Client::new(&api.server, &api.token)?
-                .import(&parsed, prune)
+                .import(
+                    &parsed,
+                    openseer_node::transfer::ImportOptions { prune, dry_run },
+                )
                 .await?;
-            println!(
-                "created {}, updated {}, unchanged {}, deleted {}",
-                r.created, r.updated, r.unchanged, r.deleted
-            );
+            for (change, name) in &r.changes {
+                println!("{} {name}", change.as_str());
+            }
+            match dry_run {
+                true => println!(
+                    "would create {}, update {}, delete {}; unchanged {} (dry run: nothing was changed)",
+                    r.created, r.updated, r.deleted, r.unchanged
+                ),
+                false => println!(
+                    "created {}, updated {}, unchanged {}, deleted {}",
+                    r.created, r.updated, r.unchanged, r.deleted
+                ),
+            }
             Ok(())
         }
         Command::Backup { output, .. } => {

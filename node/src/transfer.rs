@@ -79,6 +79,37 @@ pub struct ImportReport {
     pub updated: usize,
     pub unchanged: usize,
     pub deleted: usize,
+    /// Each monitor created, updated or deleted (or that would be, in a
+    /// dry run), by name, in the order done.
+    pub changes: Vec<(Change, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Create => "create",
+            Change::Update => "update",
+            Change::Delete => "delete",
+        }
+    }
+}
+
+/// How an import goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    /// Delete the organization's monitors the file does not list.
+    pub prune: bool,
+    /// Check the file and say what would change; change nothing. A monitor
+    /// whose file entry writes a secret out counts as an update (only the
+    /// node could tell whether the secret is the same).
+    pub dry_run: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +211,7 @@ impl Client {
     pub async fn import(
         &self,
         file: &MonitorsFile,
-        prune: bool,
+        options: ImportOptions,
     ) -> Result<ImportReport, TransferError> {
         let mut existing: HashMap<String, Listed> = HashMap::new();
         let mut names_twice = Vec::new();
@@ -221,13 +252,24 @@ impl Client {
             return Err(TransferError::AmbiguousName(name));
         }
         let mut report = ImportReport::default();
+        let note = |report: &mut ImportReport, change: Change, name: &str| {
+            match change {
+                Change::Create => report.created += 1,
+                Change::Update => report.updated += 1,
+                Change::Delete => report.deleted += 1,
+            }
+            report.changes.push((change, name.trim().to_string()));
+        };
         for m in &file.monitors {
             match existing.get(m.name.trim()) {
                 None => {
-                    self.call("POST", "/api/v1/monitors", Some(m)).await?;
-                    report.created += 1;
+                    if !options.dry_run {
+                        self.call("POST", "/api/v1/monitors", Some(m)).await?;
+                    }
+                    note(&mut report, Change::Create, &m.name);
                 }
                 Some(l) if same(&l.spec, m) => report.unchanged += 1,
+                Some(_) if options.dry_run => note(&mut report, Change::Update, &m.name),
                 Some(l) => {
                     let r = self
                         .call("PUT", &format!("/api/v1/monitors/{}", l.id), Some(m))
@@ -236,18 +278,23 @@ impl Client {
                     // here; the node says whether it was already so.
                     match r.headers().get(CHANGED).and_then(|v| v.to_str().ok()) {
                         Some("false") => report.unchanged += 1,
-                        _ => report.updated += 1,
+                        _ => note(&mut report, Change::Update, &m.name),
                     }
                 }
             }
         }
-        if prune {
-            for (name, l) in &existing {
-                if !wanted.contains_key(name.as_str()) {
+        if options.prune {
+            let mut gone: Vec<(&String, &Listed)> = existing
+                .iter()
+                .filter(|(name, _)| !wanted.contains_key(name.as_str()))
+                .collect();
+            gone.sort_by_key(|(name, _)| name.as_str());
+            for (name, l) in gone {
+                if !options.dry_run {
                     self.call("DELETE", &format!("/api/v1/monitors/{}", l.id), None)
                         .await?;
-                    report.deleted += 1;
                 }
+                note(&mut report, Change::Delete, name);
             }
         }
         Ok(report)

@@ -3,7 +3,17 @@
 use crate::common;
 
 use common::TestApp;
-use openseer_node::transfer::{Client, ImportReport, MonitorsFile};
+use openseer_node::transfer::{Change, Client, ImportOptions, ImportReport, MonitorsFile};
+
+const PRUNE: ImportOptions = ImportOptions {
+    prune: true,
+    dry_run: false,
+};
+
+/// created, updated, unchanged, deleted.
+fn counts(r: &ImportReport) -> (usize, usize, usize, usize) {
+    (r.created, r.updated, r.unchanged, r.deleted)
+}
 
 /// A node with monitors alpha, beta and gamma (60 s), and a user API token
 /// for tools such as `openseer export`.
@@ -68,44 +78,55 @@ async fn export_edit_import_and_import_again() {
     delta.name = "delta".into();
     file.monitors.push(delta);
     // A new monitor cannot take its secret from nowhere.
-    let e = client.import(&file, false).await.unwrap_err().to_string();
+    let e = client
+        .import(&file, ImportOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("\"delta\"") && e.contains("Authorization") && e.contains("nothing was changed"),
         "{e}"
     );
     file.monitors[2].headers[0].value = "Bearer delta-secret".into();
 
-    let r = client.import(&file, false).await.unwrap();
+    // A dry run says what would change, with --prune too, and changes nothing.
+    let dry = ImportOptions {
+        prune: true,
+        dry_run: true,
+    };
+    let r = client.import(&file, dry).await.unwrap();
+    assert_eq!(counts(&r), (1, 1, 1, 1));
     assert_eq!(
-        r,
-        ImportReport {
-            created: 1,
-            updated: 1,
-            unchanged: 1,
-            deleted: 0
-        }
+        r.changes,
+        [
+            (Change::Update, "beta".to_string()),
+            (Change::Create, "delta".to_string()),
+            (Change::Delete, "gamma".to_string())
+        ]
     );
-    let r = client.import(&file, true).await.unwrap();
+    let names: Vec<String> = client
+        .export()
+        .await
+        .unwrap()
+        .monitors
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
     assert_eq!(
-        r,
-        ImportReport {
-            created: 0,
-            updated: 0,
-            unchanged: 3,
-            deleted: 1
-        }
+        names,
+        ["alpha", "beta", "gamma"],
+        "a dry run changes nothing"
     );
-    let r = client.import(&file, true).await.unwrap();
-    assert_eq!(
-        r,
-        ImportReport {
-            created: 0,
-            updated: 0,
-            unchanged: 3,
-            deleted: 0
-        },
-        "a second import changes nothing"
-    );
+
+    let r = client
+        .import(&file, ImportOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(counts(&r), (1, 1, 1, 0));
+    let r = client.import(&file, PRUNE).await.unwrap();
+    assert_eq!(counts(&r), (0, 0, 3, 1));
+    let r = client.import(&file, PRUNE).await.unwrap();
+    assert_eq!(counts(&r), (0, 0, 3, 0), "a second import changes nothing");
 
     let now = client.export().await.unwrap();
     let names: Vec<&str> = now.monitors.iter().map(|m| m.name.as_str()).collect();
@@ -117,7 +138,11 @@ async fn export_edit_import_and_import_again() {
     let mut bad = now;
     bad.monitors[1].interval_seconds = 10;
     bad.monitors[2].url = "gopher://x".into();
-    let e = client.import(&bad, false).await.unwrap_err().to_string();
+    let e = client
+        .import(&bad, ImportOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("\"delta\"") && e.contains("url") && e.contains("nothing was changed"),
         "{e}"
@@ -176,10 +201,16 @@ async fn export_to_yaml_edit_and_import_from_the_command_line() {
     );
     assert_ne!(edited, text);
     std::fs::write(&path, &edited).unwrap();
+    let dry = [&["import"][..], &api, &[file, "--prune", "--dry-run"]].concat();
+    assert_eq!(
+        openseer(&dry).await.unwrap().trim(),
+        "create beta-renamed\nupdate gamma\ndelete beta\nwould create 1, update 1, delete 1; unchanged 1 (dry run: nothing was changed)"
+    );
     let import = [&["import"][..], &api, &[file, "--prune"]].concat();
     assert_eq!(
         openseer(&import).await.unwrap().trim(),
-        "created 1, updated 1, unchanged 1, deleted 1"
+        "create beta-renamed\nupdate gamma\ndelete beta\ncreated 1, updated 1, unchanged 1, deleted 1",
+        "the dry run said what the import did"
     );
     assert_eq!(
         openseer(&import).await.unwrap().trim(),
