@@ -198,14 +198,14 @@ pub fn members_page(frame: &Frame, v: &MembersVm, errors: &[FieldError]) -> Mark
                 }
             }
             @if let Some(e) = errors.iter().find(|e| e.field == "role") { div.notice.error role="alert" { (e.message) } }
-            table #members {
+            table.stack-sm #members {
                 thead { tr { th { "Email" } th { "Name" } th { "Role" } th.hide-sm { "Two-factor" } th.hide-sm { "Since" } @if manage { th {} } } }
                 tbody {
                     @for m in v.members {
                         tr {
-                            td { (m.email) @if m.is_me { " " span.muted { "(you)" } } }
-                            td { (m.name) }
-                            td {
+                            td data-label="Email" { (m.email) @if m.is_me { " " span.muted { "(you)" } } }
+                            td data-label="Name" { (m.name) }
+                            td data-label="Role" {
                                 @if manages(v.my_role, m.role) {
                                     form.inline method="post" action={ "/settings/members/" (m.user_id) "/role" } {
                                         (csrf_field(frame.csrf))
@@ -217,8 +217,8 @@ pub fn members_page(frame: &Frame, v: &MembersVm, errors: &[FieldError]) -> Mark
                                     }
                                 } @else { (m.role.as_str()) }
                             }
-                            td.hide-sm { @if m.two_factor { "on" } @else { "off" } }
-                            td.hide-sm { (time_el(m.since)) }
+                            td.hide-sm data-label="Two-factor" { @if m.two_factor { "on" } @else { "off" } }
+                            td.hide-sm data-label="Since" { (time_el(m.since)) }
                             @if manage {
                                 td { @if manages(v.my_role, m.role) || m.is_me {
                                     form.inline method="post" action={ "/settings/members/" (m.user_id) "/remove" } data-confirm={ "Remove " (m.email) " from " (v.org_name) "? Their sessions here end at once." } {
@@ -248,15 +248,15 @@ pub fn members_page(frame: &Frame, v: &MembersVm, errors: &[FieldError]) -> Mark
                 h2 { "Open invitations" }
                 @if v.invitations.is_empty() { p.muted { "None." } }
                 @else {
-                    table #invitations {
+                    table.stack-sm #invitations {
                         thead { tr { th { "For" } th { "Role" } th { "Created" } th { "Expires" } th {} } }
                         tbody {
                             @for i in v.invitations {
                                 tr {
-                                    td { (i.email.unwrap_or("anyone with the link")) }
-                                    td { (i.role.as_str()) }
-                                    td { (time_el(i.created_at)) }
-                                    td { (time_el(i.expires_at)) }
+                                    td data-label="For" { (i.email.unwrap_or("anyone with the link")) }
+                                    td data-label="Role" { (i.role.as_str()) }
+                                    td data-label="Created" { (time_el(i.created_at)) }
+                                    td data-label="Expires" { (time_el(i.expires_at)) }
                                     td { form.inline method="post" action={ "/settings/invitations/" (i.id) "/revoke" } {
                                         (csrf_field(frame.csrf)) button.secondary type="submit" { "Revoke" }
                                     } }
@@ -387,17 +387,17 @@ pub fn audit_page(
             p.muted { "Who did what, newest first. Kept " (kept_days) " days." }
             @if entries.is_empty() { p { "Nothing yet." } }
             @else {
-                table #audit {
+                table.stack-sm #audit {
                     thead { tr { th { "When" } th { "Who" } th { "What" } th { "Object" } th { "Detail" } th.hide-sm { "From" } } }
                     tbody {
                         @for e in entries {
                             tr {
-                                td { (time_el(e.at)) }
-                                td { (e.actor) }
-                                td { code { (e.action) } }
-                                td { (e.object) }
-                                td { (e.detail) }
-                                td.hide-sm { (e.ip) }
+                                td data-label="When" { (time_el(e.at)) }
+                                td data-label="Who" { (e.actor) }
+                                td data-label="What" { code { (e.action) } }
+                                td data-label="Object" { (e.object) }
+                                td data-label="Detail" { (e.detail) }
+                                td.hide-sm data-label="From" { (e.ip) }
                             }
                         }
                     }

@@ -585,18 +585,18 @@ pub fn workers_page(frame: &Frame, v: &WorkersVm, errors: &[FieldError]) -> Mark
             h2 { "Workers" }
             @if v.workers.is_empty() { p { "No workers have enrolled yet." } }
             @else {
-                table #workers {
+                table.stack-sm #workers {
                     thead { tr { th { "Name" } th { "Region" } th.hide-sm { "Version" } th.hide-sm { "Capabilities" } th { "Last seen" } th { "In flight" } th { "Status" } th {} } }
                     tbody {
                         @for w in v.workers {
                             tr {
-                                td { (w.name) " " span.muted { "#" (w.id) } }
-                                td { (w.region) }
-                                td.hide-sm { (w.version) }
-                                td.hide-sm { span.muted { (w.capabilities) } }
-                                td { (ago(w.last_seen_at, now)) }
-                                td { (w.in_flight) }
-                                td { @if w.revoked { (crate::badge("revoked")) } @else if w.healthy { (crate::badge("up")) } @else { (crate::badge("down")) } }
+                                td data-label="Name" { (w.name) " " span.muted { "#" (w.id) } }
+                                td data-label="Region" { (w.region) }
+                                td.hide-sm data-label="Version" { (w.version) }
+                                td.hide-sm data-label="Capabilities" { span.muted { (w.capabilities) } }
+                                td data-label="Last seen" { (ago(w.last_seen_at, now)) }
+                                td data-label="In flight" { (w.in_flight) }
+                                td data-label="Status" { @if w.revoked { (crate::badge("revoked")) } @else if w.healthy { (crate::badge("up")) } @else { (crate::badge("down")) } }
                                 td { @if can_manage && !w.revoked {
                                     form.inline method="post" action={ "/workers/" (w.id) "/revoke" } data-confirm="Revoke this worker? It stops at once." {
                                         (csrf_field(frame.csrf)) button.danger type="submit" { "Revoke" }
@@ -619,16 +619,16 @@ pub fn workers_page(frame: &Frame, v: &WorkersVm, errors: &[FieldError]) -> Mark
                     button type="submit" { "Create enrollment token" }
                 }
             }
-            table #enrollment-tokens {
+            table.stack-sm #enrollment-tokens {
                 thead { tr { th { "Name" } th { "Created" } th { "Expires" } th { "Used" } th { "Status" } th {} } }
                 tbody {
                     @for t in v.tokens {
                         tr {
-                            td { (t.name) }
-                            td { (time_el(t.created_at)) }
-                            td { @if let Some(e) = t.expires_at { (time_el(e)) } @else { "never" } }
-                            td { (t.uses) @if let Some(m) = t.max_uses { " of " (m) } }
-                            td { (t.status) }
+                            td data-label="Name" { (t.name) }
+                            td data-label="Created" { (time_el(t.created_at)) }
+                            td data-label="Expires" { @if let Some(e) = t.expires_at { (time_el(e)) } @else { "never" } }
+                            td data-label="Used" { (t.uses) @if let Some(m) = t.max_uses { " of " (m) } }
+                            td data-label="Status" { (t.status) }
                             td { @if can_manage && t.status != "revoked" {
                                 form.inline method="post" action={ "/workers/enrollment-tokens/" (t.id) "/revoke" } {
                                     (csrf_field(frame.csrf)) button.secondary type="submit" { "Revoke" }
@@ -686,17 +686,17 @@ pub fn api_tokens_page(
                 (field(errors, "expires_days", "Expires after (days)", Some("empty: never"), html! { input #expires_days name="expires_days" inputmode="numeric" size="6" value="90" aria-invalid=(invalid(errors, "expires_days")); }))
                 button type="submit" { "Create API token" }
             }
-            table #api-tokens {
+            table.stack-sm #api-tokens {
                 thead { tr { th { "Name" } th { "Scope" } th { "Created" } th { "Expires" } th { "Last used" } th { "Status" } th {} } }
                 tbody {
                     @for t in tokens {
                         tr {
-                            td { (t.name) }
-                            td { (t.scope.as_str()) }
-                            td { (time_el(t.created_at)) }
-                            td { @if let Some(e) = t.expires_at { (time_el(e)) } @else { "never" } }
-                            td { @if let Some(u) = t.last_used_at { (time_el(u)) } @else { "never" } }
-                            td { (t.status) }
+                            td data-label="Name" { (t.name) }
+                            td data-label="Scope" { (t.scope.as_str()) }
+                            td data-label="Created" { (time_el(t.created_at)) }
+                            td data-label="Expires" { @if let Some(e) = t.expires_at { (time_el(e)) } @else { "never" } }
+                            td data-label="Last used" { @if let Some(u) = t.last_used_at { (time_el(u)) } @else { "never" } }
+                            td data-label="Status" { (t.status) }
                             td { @if t.status == "active" {
                                 form.inline method="post" action={ "/settings/tokens/" (t.id) "/revoke" } {
                                     (csrf_field(frame.csrf)) button.secondary type="submit" { "Revoke" }
@@ -839,24 +839,24 @@ pub fn cluster_page(frame: &Frame, cluster: Option<&ClusterVm>) -> Markup {
                         "Leader: " strong #leader { (c.leader.map_or("none".to_string(), |l| format!("node {l}"))) }
                         " · term " (c.term) " · " (c.nodes.len()) " node(s)"
                     }
-                    table #nodes {
+                    table.stack-sm #nodes {
                         thead { tr { th { "Node" } th { "Address" } th { "Health" } th { "Role" } th { "Term" } th { "Shards" } th { "Checks/s" } th { "Actions" } } }
                         tbody {
                             @for n in &c.nodes {
                                 tr data-node=(n.id) {
-                                    td { "node " (n.id) @if n.this_node { " (this one)" } }
-                                    td { code { (n.http) } }
-                                    td {
+                                    td data-label="Node" { "node " (n.id) @if n.this_node { " (this one)" } }
+                                    td data-label="Address" { code { (n.http) } }
+                                    td data-label="Health" {
                                         @if !n.reachable { span.badge.down { "unreachable" } }
                                         @else if n.fenced { span.badge.degraded { "fenced" } }
                                         @else if n.leaving { span.badge.paused { "leaving" } }
                                         @else { span.badge.up { "healthy" } }
                                     }
-                                    td { (if n.reachable { n.role.as_str() } else { "?" }) @if !n.voter { " (learner)" } }
-                                    td { (if n.reachable { n.term.to_string() } else { "?".into() }) }
-                                    td { (n.shards) }
-                                    td { (n.checks_per_second.map_or("?".to_string(), |r| format!("{r:.1}"))) }
-                                    td {
+                                    td data-label="Role" { (if n.reachable { n.role.as_str() } else { "?" }) @if !n.voter { " (learner)" } }
+                                    td data-label="Term" { (if n.reachable { n.term.to_string() } else { "?".into() }) }
+                                    td data-label="Shards" { (n.shards) }
+                                    td data-label="Checks/s" { (n.checks_per_second.map_or("?".to_string(), |r| format!("{r:.1}"))) }
+                                    td data-label="Actions" {
                                         @if !n.leaving && c.nodes.len() > 1 {
                                             form.inline method="post" action=(format!("/cluster/nodes/{}/leave", n.id)) data-confirm=(format!("Hand node {}'s shards to the others and remove it from the cluster?", n.id)) {
                                                 input type="hidden" name="_csrf" value=(frame.csrf);

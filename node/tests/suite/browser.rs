@@ -368,7 +368,8 @@ async fn walk() {
         }
     }
 
-    // On a phone: the overview and the monitor page fit the screen.
+    // On a phone: every page fits the screen (none scrolls sideways or
+    // cuts off its buttons).
     c.set_window_size(390, 844).await.unwrap();
     c.goto(&app.url("/")).await.unwrap();
     wait_css(&c, "#monitors", 5).await;
@@ -378,6 +379,22 @@ async fn walk() {
     wait_css(&c, "#current", 5).await;
     labelled_and_fits(&c, "the monitor page on a phone").await;
     shot(&c, "09b-monitor-phone").await;
+    for (path, name) in [
+        ("/monitors/new", "09c-new-monitor-phone"),
+        ("/workers", "09d-workers-phone"),
+        ("/settings/tokens", "09e-tokens-phone"),
+        ("/settings/members", "09f-members-phone"),
+        ("/settings/organization", "09g-organization-phone"),
+        ("/settings/audit", "09h-audit-phone"),
+        ("/settings/profile", "09i-profile-phone"),
+        ("/settings/2fa", "09j-2fa-phone"),
+        ("/cluster", "09k-cluster-phone"),
+    ] {
+        c.goto(&app.url(path)).await.unwrap();
+        wait_css(&c, "h1", 5).await;
+        labelled_and_fits(&c, &format!("{path} on a phone")).await;
+        shot(&c, name).await;
+    }
     c.set_window_size(1280, 1000).await.unwrap();
 
     // A worker that enrolls shows up on an open workers page by itself.
