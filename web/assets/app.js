@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   function localTimes(root) {
-    root.querySelectorAll("time[datetime]").forEach(function (t) {
+    root.querySelectorAll("time[datetime]:not(.ago)").forEach(function (t) {
       var d = new Date(t.getAttribute("datetime"));
       if (!isNaN(d)) { t.textContent = d.toLocaleString(); t.title = t.getAttribute("datetime"); }
     });
@@ -13,7 +13,24 @@
     el.classList.toggle("off", !on);
     el.textContent = on ? "live" : "disconnected, reconnecting\u2026";
   }
-  document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+  // "N s ago" counts on by itself: from the server's clock when the element
+  // was drawn (data-now) plus the time since, as the node's ago() words it.
+  function agoText(s) {
+    if (s < 60) return s + " s ago";
+    if (s < 3600) return Math.floor(s / 60) + " min ago";
+    if (s < 86400) return Math.floor(s / 3600) + " h ago";
+    return Math.floor(s / 86400) + " d ago";
+  }
+  function tickAgo() {
+    document.querySelectorAll("time.ago[datetime][data-now]").forEach(function (t) {
+      if (!t.dataset.drawnAt) t.dataset.drawnAt = String(Date.now());
+      var at = Date.parse(t.getAttribute("datetime"));
+      var now = Number(t.dataset.now) + (Date.now() - Number(t.dataset.drawnAt));
+      if (!isNaN(at)) t.textContent = agoText(Math.max(0, Math.floor((now - at) / 1000)));
+    });
+  }
+  setInterval(tickAgo, 1000);
+  document.addEventListener("DOMContentLoaded", function () { localTimes(document); tickAgo(); });
   document.addEventListener("htmx:afterSwap", function (e) { localTimes(e.target); });
   document.addEventListener("htmx:sseMessage", function (e) { localTimes(e.target.closest("[sse-connect]") || document); });
   document.addEventListener("htmx:sseOpen", function () { live(true); });

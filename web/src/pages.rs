@@ -5,7 +5,7 @@ use openseer_protocol::{FieldError, Scope};
 
 use crate::charts::{LatencyPoint, UptimeSegment};
 use crate::live::{result_row, results_event, status_cell, status_event, ResultVm, StatusVm};
-use crate::time::{ago, time_el};
+use crate::time::{ago_el, time_el};
 use crate::{csrf_field, layout, Frame};
 
 pub(crate) fn error_for<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
@@ -205,7 +205,7 @@ pub fn overview_list(v: &OverviewVm) -> Markup {
                                 td { @match r.uptime_24h { Some(u) => (crate::charts::percent(u)), None => span.muted { "–" } } }
                                 td.hide-sm { @match r.p95_24h { Some(p) => { (format!("{p:.0}")) " ms" }, None => span.muted { "–" } } }
                                 td.hide-sm.bar { (crate::charts::uptime_bar(&format!("{}: uptime by hour, last 24 hours", r.name), &r.bar)) }
-                                td { @match r.last_check { Some(t) => (ago(t, v.now)), None => span.muted { "never" } } }
+                                td { @match r.last_check { Some(t) => (ago_el(t, v.now)), None => span.muted { "never" } } }
                             }
                         }
                     }
@@ -594,7 +594,7 @@ pub fn workers_page(frame: &Frame, v: &WorkersVm, errors: &[FieldError]) -> Mark
                                 td data-label="Region" { (w.region) }
                                 td.hide-sm data-label="Version" { (w.version) }
                                 td.hide-sm data-label="Capabilities" { span.muted { (w.capabilities) } }
-                                td data-label="Last seen" { (ago(w.last_seen_at, now)) }
+                                td data-label="Last seen" { (ago_el(w.last_seen_at, now)) }
                                 td data-label="In flight" { (w.in_flight) }
                                 td data-label="Status" { @if w.revoked { (crate::badge("revoked")) } @else if w.healthy { (crate::badge("up")) } @else { (crate::badge("down")) } }
                                 td { @if can_manage && !w.revoked {

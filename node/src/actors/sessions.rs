@@ -138,8 +138,11 @@ impl Actor for Sessions {
             } => {
                 state.seen.insert(worker_id, at);
                 let was = state.liveness.insert(worker_id, (org_id, at, false));
-                // New to this node, or back after going quiet.
+                // New to this node, or back after going quiet: written
+                // before the event, or the pages it makes reload would read
+                // the old last-seen time and draw the worker down again.
                 if was.is_none_or(|(_, _, down)| down) {
+                    state.flush_seen().await;
                     state.publish(vec![LiveEvent::Workers { org_id }]);
                 }
             }

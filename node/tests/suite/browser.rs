@@ -420,6 +420,17 @@ async fn walk() {
         "the page was not reloaded"
     );
     shot(&c, "12b-workers-live").await;
+    // "Last seen" counts on by itself, without a reload or an event.
+    let first = text(&c, "#workers time.ago").await;
+    let mut moved = false;
+    for _ in 0..50 {
+        if text(&c, "#workers time.ago").await != first {
+            moved = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(moved, "\"{first}\" never moved on");
 
     // Delete it, confirming the dialog.
     c.goto(&app.url("/")).await.unwrap();

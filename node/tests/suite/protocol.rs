@@ -550,3 +550,45 @@ async fn a_workers_numbers_are_checked_and_its_texts_cut() {
     assert!(d.assertions[0].detail.as_ref().unwrap().len() <= 512);
     assert!(d.tls.as_ref().unwrap().subject.as_ref().unwrap().len() <= 512);
 }
+
+/// A worker that comes back after going quiet is drawn up by the page its
+/// live event makes reload: its new last-seen time is written before the
+/// event goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_comes_back_is_shown_up_at_its_event() {
+    let clock = std::sync::Arc::new(common::TestClock::default());
+    let app = TestApp::spawn_with_clock(clock.clone()).await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let worker = RawWorker::enroll(&app, &app.enrollment_token(&admin).await, "eu").await;
+    worker.jobs(0).await;
+    let mut events = admin.http.get(app.url("/events")).send().await.unwrap();
+    // Quiet past the staleness line: the page says down.
+    clock.advance(61_000);
+    next_workers_event(&mut events).await;
+    let (_, page) = admin.get("/workers").await;
+    assert!(page.contains("badge down"), "gone quiet");
+    // Back: at its event, the page already says up.
+    worker.jobs(0).await;
+    next_workers_event(&mut events).await;
+    let (_, page) = admin.get("/workers").await;
+    let row = page
+        .split("<table class=\"stack-sm\" id=\"workers\"")
+        .nth(1)
+        .unwrap();
+    assert!(
+        row.contains("badge up") && !row.contains("badge down"),
+        "{row}"
+    );
+}
+
+async fn next_workers_event(events: &mut reqwest::Response) {
+    let mut seen = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen.contains("event: workers") {
+            let chunk = events.chunk().await.unwrap().expect("stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no workers event; got {seen}"));
+}
