@@ -479,3 +479,28 @@ async fn check_now_runs_an_extra_check_at_once() {
     let results = admin.results(id).await;
     assert!(results.iter().filter(|r| r["outcome"] == "up").count() >= 2);
 }
+
+/// A monitor's page opens on the last hour while the monitor is younger
+/// than that (a day's chart of it would be one thin bucket), then on a day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_monitors_page_opens_on_the_range_that_has_its_data() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let now = openseer_core::clock::system_now_ms();
+    let valid = input("fresh", false).validate().unwrap();
+    let fresh = app.store.create_monitor(1, &valid, now).await.unwrap();
+    let valid = input("older", false).validate().unwrap();
+    let older = app
+        .store
+        .create_monitor(1, &valid, now - 2 * 3_600_000)
+        .await
+        .unwrap();
+    for (id, range) in [(fresh.id, "1h"), (older.id, "24h")] {
+        let (status, body) = admin.get(&format!("/monitors/{id}")).await;
+        assert_eq!(status, 200);
+        assert!(
+            body.contains(&format!("aria-current=\"true\">{range}</a>")),
+            "monitor {id} opens on {range}"
+        );
+    }
+}

@@ -50,7 +50,7 @@ pub async fn monitor_page(
         .range
         .as_deref()
         .filter(|r| views::RANGES.contains(r))
-        .unwrap_or("24h");
+        .unwrap_or(default_range(now - m.created_at));
     let range_ms = crate::http::api::range_ms(range).expect("a known range");
     let region = params
         .region
@@ -271,4 +271,14 @@ async fn down_periods(
     out.sort_by_key(|p| std::cmp::Reverse(p.start));
     out.truncate(DOWN_PERIODS);
     Ok(out)
+}
+
+/// The range a monitor's page opens on: the last hour while the monitor is
+/// younger than that (a day's chart of a new monitor is one thin bucket),
+/// else the last day.
+fn default_range(age_ms: i64) -> &'static str {
+    if age_ms < openseer_core::rollup::plan::HOUR {
+        return "1h";
+    }
+    "24h"
 }
