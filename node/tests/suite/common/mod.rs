@@ -302,15 +302,11 @@ impl Browser {
         if let Some(f) = forged_for {
             headers.insert("x-forwarded-for", f.parse().unwrap());
         }
+        let builder = Browser::builder()
+            .local_address(local.parse::<std::net::IpAddr>().unwrap())
+            .default_headers(headers);
         Browser {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(10))
-                .local_address(local.parse::<std::net::IpAddr>().unwrap())
-                .default_headers(headers)
-                .build()
-                .unwrap(),
+            http: builder.build().unwrap(),
             base: base.to_string(),
         }
     }
@@ -318,14 +314,17 @@ impl Browser {
     /// A client of the node (or load balancer) at `base`.
     pub fn at(base: &str) -> Browser {
         Browser {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
+            http: Browser::builder().build().unwrap(),
             base: base.to_string(),
         }
+    }
+
+    /// Like a browser: keeps cookies, shows redirects instead of following.
+    fn builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {
