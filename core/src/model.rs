@@ -80,6 +80,9 @@ pub enum LiveEvent {
     Result {
         org_id: i64,
         result: Box<CheckResult>,
+        /// The worker that ran it (none for a recorded miss).
+        #[serde(default)]
+        worker_id: Option<i64>,
     },
     /// A worker of the organization enrolled, was revoked, went quiet or
     /// came back: worker lists should refresh.
@@ -87,10 +90,11 @@ pub enum LiveEvent {
 }
 
 impl LiveEvent {
-    pub fn result(org_id: i64, r: &CheckResult) -> LiveEvent {
+    pub fn result(org_id: i64, r: &StoredResult) -> LiveEvent {
         LiveEvent::Result {
             org_id,
-            result: Box::new(r.clone()),
+            result: Box::new(r.result.clone()),
+            worker_id: r.worker_id,
         }
     }
 

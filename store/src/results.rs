@@ -236,6 +236,15 @@ struct ResultColumns {
     details: Option<String>,
 }
 
+/// The columns of [`ResultColumns`], from `results_raw r` (a macro, so
+/// queries stay static strings).
+macro_rules! result_columns {
+    () => {
+        "r.run_id, r.monitor_id, r.region, r.scheduled_at, r.started_at, r.outcome, r.error_kind, r.error_message, r.status_code, r.total_ms, r.body_bytes, r.worker_id,
+         r.dns_ms, r.connect_ms, r.tls_ms, r.ttfb_ms, r.transfer_ms, r.details"
+    };
+}
+
 impl From<ResultColumns> for ResultRow {
     fn from(r: ResultColumns) -> ResultRow {
         let phase = |v: Option<f64>| v.unwrap_or(0.0);
@@ -456,27 +465,59 @@ impl Store {
         })
     }
 
-    /// Most recent results of a monitor (organization-scoped), newest first.
+    /// Most recent results of a monitor (organization-scoped), newest first;
+    /// with `before`, only those scheduled before it (older pages).
     pub async fn recent_results(
         &self,
         org_id: i64,
         monitor_id: i64,
+        before: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<ResultRow>> {
         on_pool!(self, pool => {
-            let rows: Vec<ResultColumns> = sqlx::query_as(
-                "SELECT r.run_id, r.monitor_id, r.region, r.scheduled_at, r.started_at, r.outcome, r.error_kind, r.error_message, r.status_code, r.total_ms, r.body_bytes, r.worker_id,
-                        r.dns_ms, r.connect_ms, r.tls_ms, r.ttfb_ms, r.transfer_ms, r.details
-                 FROM results_raw r JOIN monitors m ON m.id = r.monitor_id
-                 WHERE r.monitor_id = $1 AND m.org_id = $2
-                 ORDER BY r.scheduled_at DESC, r.region LIMIT $3",
-            )
+            let rows: Vec<ResultColumns> = sqlx::query_as(concat!(
+                "SELECT ", result_columns!(),
+                " FROM results_raw r JOIN monitors m ON m.id = r.monitor_id
+                 WHERE r.monitor_id = $1 AND m.org_id = $2 AND r.scheduled_at < $3
+                 ORDER BY r.scheduled_at DESC, r.region LIMIT $4",
+            ))
             .bind(monitor_id)
             .bind(org_id)
+            .bind(before.unwrap_or(i64::MAX))
             .bind(limit)
             .fetch_all(pool)
             .await
             .map_err(translate)?;
+            Ok(rows.into_iter().map(ResultRow::from).collect())
+        })
+    }
+
+    /// The organization's results (one monitor's with `monitor_id`) this
+    /// node or another stored at or after `since` (their `received_at`),
+    /// at most `limit` of the latest, oldest first: what a live page missed
+    /// between being drawn and its event stream starting.
+    pub async fn results_received_since(
+        &self,
+        org_id: i64,
+        monitor_id: Option<i64>,
+        since: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ResultRow>> {
+        on_pool!(self, pool => {
+            let mut rows: Vec<ResultColumns> = sqlx::query_as(concat!(
+                "SELECT ", result_columns!(),
+                " FROM results_raw r JOIN monitors m ON m.id = r.monitor_id
+                 WHERE m.org_id = $1 AND r.received_at >= $2 AND ($3 = 0 OR r.monitor_id = $3)
+                 ORDER BY r.received_at DESC LIMIT $4",
+            ))
+            .bind(org_id)
+            .bind(since)
+            .bind(monitor_id.unwrap_or(0))
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+            .map_err(translate)?;
+            rows.reverse();
             Ok(rows.into_iter().map(ResultRow::from).collect())
         })
     }

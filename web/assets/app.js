@@ -32,7 +32,20 @@
   setInterval(tickAgo, 1000);
   document.addEventListener("DOMContentLoaded", function () { localTimes(document); tickAgo(); });
   document.addEventListener("htmx:afterSwap", function (e) { localTimes(e.target); });
-  document.addEventListener("htmx:sseMessage", function (e) { localTimes(e.target.closest("[sse-connect]") || document); });
+  // A check can arrive twice: drawn with the page and caught up by the
+  // stream that started after it. Each row names its check; keep the first.
+  function dropRepeats(el) {
+    if (!el.querySelectorAll) return;
+    var seen = {};
+    el.querySelectorAll("tr[data-run]").forEach(function (tr) {
+      var id = tr.getAttribute("data-run");
+      if (seen[id]) tr.remove(); else seen[id] = true;
+    });
+  }
+  document.addEventListener("htmx:sseMessage", function (e) {
+    dropRepeats(e.target);
+    localTimes(e.target.closest("[sse-connect]") || document);
+  });
   document.addEventListener("htmx:sseOpen", function () { live(true); });
   document.addEventListener("htmx:sseError", function () { live(false); });
   document.addEventListener("htmx:sseClose", function () { live(false); });

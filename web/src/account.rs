@@ -73,7 +73,11 @@ pub fn reauth_page(frame: &Frame, next: &str, two_factor: bool, errors: &[FieldE
 
 /// Where a user's two-factor sign-in stands.
 pub enum TwoFactorState {
-    Off,
+    /// Off; setting it up asks for the password in the same form unless
+    /// the session confirmed it lately.
+    Off {
+        confirm_password: bool,
+    },
     /// A key was made; it is on once a code from the app is confirmed.
     Enrolling {
         key: String,
@@ -105,11 +109,14 @@ pub fn two_factor_page(
                 }
             }
             @match state {
-                TwoFactorState::Off => {
+                TwoFactorState::Off { confirm_password } => {
                     p { "Signing in asks only for your password. With two-factor sign-in it also asks for a code from an authenticator app on your phone (any app that supports TOTP)." }
-                    form.inline method="post" action="/settings/2fa/setup" {
+                    form.stack method="post" action="/settings/2fa/setup" {
                         (csrf_field(frame.csrf))
-                        button type="submit" { "Set up two-factor sign-in" }
+                        @if *confirm_password {
+                            (field(errors, "password", "Your password", Some("to confirm it is you"), html! { input #password name="password" type="password" required autocomplete="current-password" aria-invalid=(invalid(errors, "password")); }))
+                        }
+                        div { button type="submit" { "Set up two-factor sign-in" } }
                     }
                 }
                 TwoFactorState::Enrolling { key, qr } => {

@@ -1,7 +1,7 @@
 //! OpenSeer's dashboard views: pure functions from view models to `Markup`.
 //! No database, no actors: `openseer-node` builds the view models.
 //!
-//! Pages put live regions under `sse-connect="/events"`; the node sends
+//! Pages put live regions under `sse-connect="/events?..."`; the node sends
 //! server-sent events whose names match `sse-swap` attributes here (see
 //! [`live`]), with HTML fragments rendered by this crate as their data.
 
@@ -35,8 +35,8 @@ pub struct Frame<'a> {
     pub title: &'a str,
     pub user: Option<NavUser<'a>>,
     pub csrf: &'a str,
-    /// Connect to the live event stream.
-    pub live: bool,
+    /// The live event stream to connect to (see [`live::stream_url`]).
+    pub live: Option<String>,
 }
 
 pub fn layout(frame: &Frame, content: Markup) -> Markup {
@@ -72,7 +72,7 @@ pub fn layout(frame: &Frame, content: Markup) -> Markup {
                             a href="/settings/profile" { "Profile" }
                         }
                         div.who {
-                            @if frame.live { span #live.off role="status" aria-live="polite" { "connecting…" } }
+                            @if frame.live.is_some() { span #live.off role="status" aria-live="polite" { "connecting…" } }
                             span { (u.email) " · " (u.role.as_str()) }
                             @if u.orgs.len() > 1 {
                                 form.inline method="post" action="/orgs/switch" {
@@ -93,8 +93,8 @@ pub fn layout(frame: &Frame, content: Markup) -> Markup {
                         }
                     }
                 }
-                @if frame.live {
-                    main sse-connect="/events" { (content) }
+                @if let Some(url) = &frame.live {
+                    main sse-connect=(url) { (content) }
                 } @else {
                     main { (content) }
                 }

@@ -2,6 +2,8 @@
 
 use maud::{html, Markup};
 
+use openseer_protocol::monitor::ANY_REGION;
+
 use crate::time::time_el;
 
 /// The latest result of a monitor in one region.
@@ -15,8 +17,13 @@ pub struct StatusVm<'a> {
 
 /// One check result.
 pub struct ResultVm<'a> {
+    /// The check's id: a page shows each once, however it arrived.
+    pub run_id: &'a str,
     pub scheduled_at: i64,
+    /// The monitor's region the check was for ("any": any worker's).
     pub region: &'a str,
+    /// The worker that ran it: (name, its region), when known.
+    pub worker: Option<(&'a str, &'a str)>,
     pub outcome: &'a str,
     pub status_code: Option<i64>,
     pub total_ms: Option<f64>,
@@ -33,6 +40,14 @@ pub struct ResultVm<'a> {
 /// Event telling worker lists to fetch themselves again.
 pub const WORKERS_EVENT: &str = "workers";
 
+/// Event telling the overview's counts to fetch themselves again: some
+/// monitor's status changed.
+pub const COUNTS_EVENT: &str = "counts";
+
+/// Event telling a monitor page's uptime and down periods to fetch
+/// themselves again: the monitor has new results.
+pub const SUMMARY_EVENT: &str = "summary";
+
 /// Event carrying a [`status_cell`] for (monitor, region).
 pub fn status_event(monitor_id: i64, region: &str) -> String {
     format!("m{monitor_id}-{region}")
@@ -44,25 +59,40 @@ pub fn results_event(monitor_id: i64) -> String {
 }
 
 pub fn status_cell(s: &StatusVm) -> Markup {
+    // "any" is a choice, not a place: the cell names no region then.
+    let mut parts: Vec<Markup> = Vec::new();
+    if s.region != ANY_REGION {
+        parts.push(html! { (s.region) });
+    }
+    if let Some(c) = s.status_code {
+        parts.push(html! { (c) });
+    }
+    if let Some(ms) = s.total_ms {
+        parts.push(html! { (format!("{ms:.0}")) " ms" });
+    }
+    if let Some(at) = s.checked_at {
+        parts.push(time_el(at));
+    }
     html! {
         span.status data-outcome=(s.outcome) {
             (crate::badge(s.outcome))
             " "
-            span.muted {
-                (s.region)
-                @if let Some(c) = s.status_code { " · " (c) }
-                @if let Some(ms) = s.total_ms { " · " (format!("{ms:.0}")) " ms" }
-                @if let Some(at) = s.checked_at { " · " (time_el(at)) }
-            }
+            span.muted { @for (i, p) in parts.iter().enumerate() { @if i > 0 { " · " } (p) } }
         }
     }
 }
 
 pub fn result_row(r: &ResultVm) -> Markup {
     html! {
-        tr data-outcome=(r.outcome) {
+        tr data-outcome=(r.outcome) data-run=(r.run_id) {
             td { (time_el(r.scheduled_at)) }
-            td { (r.region) }
+            td {
+                @match (r.region, r.worker) {
+                    (ANY_REGION, Some((_, region))) => (region),
+                    (region, _) => (region),
+                }
+                @if let Some((name, _)) = r.worker { br; small.muted { "by " (name) } }
+            }
             td { (crate::badge(r.outcome)) }
             td { @if let Some(c) = r.status_code { (c) } }
             td {

@@ -1,6 +1,7 @@
 //! Full pages.
 
 use maud::{html, Markup};
+use openseer_protocol::monitor::ANY_REGION;
 use openseer_protocol::{FieldError, Scope};
 
 use crate::charts::{LatencyPoint, UptimeSegment};
@@ -199,7 +200,7 @@ pub fn overview_list(v: &OverviewVm) -> Markup {
                                         }
                                     }
                                 }
-                                td { a href={ "/monitors/" (r.id) } { (r.name) } br; small.muted { "every " (r.interval_seconds) " s" } }
+                                td { a href={ "/monitors/" (r.id) } { (r.name) } " " small.muted title="check interval" { (r.interval_seconds) " s" } }
                                 td.hide-sm { span.muted.url { (r.url) } }
                                 td.hide-sm { (r.regions) }
                                 td { @match r.uptime_24h { Some(u) => (crate::charts::percent(u)), None => span.muted { "–" } } }
@@ -223,17 +224,24 @@ pub fn overview_list(v: &OverviewVm) -> Markup {
     }
 }
 
+/// The overview's counts, fetched again whenever a monitor's status changes.
+pub fn overview_counts(up: usize, degraded: usize, down: usize, paused: usize) -> Markup {
+    html! {
+        div.counts #counts role="status" aria-label="Monitor counts" hx-get="/overview/counts" hx-trigger=(format!("sse:{}", crate::live::COUNTS_EVENT)) hx-swap="outerHTML" {
+            div.count.up { strong #count-up { (up) } " up" }
+            div.count.degraded { strong #count-degraded { (degraded) } " degraded" }
+            div.count.down { strong #count-down { (down) } " down" }
+            div.count.paused { strong #count-paused { (paused) } " paused" }
+        }
+    }
+}
+
 pub fn overview_page(frame: &Frame, v: &OverviewVm) -> Markup {
     layout(
         frame,
         html! {
             div.row { h1 { "Monitors" } @if v.can_edit { a.button href="/monitors/new" { "New monitor" } } }
-            div.counts role="status" aria-label="Monitor counts" {
-                div.count.up { strong #count-up { (v.up) } " up" }
-                div.count.degraded { strong #count-degraded { (v.degraded) } " degraded" }
-                div.count.down { strong #count-down { (v.down) } " down" }
-                div.count.paused { strong #count-paused { (v.paused) } " paused" }
-            }
+            (overview_counts(v.up, v.degraded, v.down, v.paused))
             form.filters method="get" action="/" role="search" hx-get="/" hx-target="#monitor-list" hx-select="#monitor-list" hx-swap="outerHTML" hx-push-url="true" hx-trigger="input changed delay:300ms from:#q, change" {
                 label for="q" { "Search" input #q type="search" name="q" value=(v.query.q) placeholder="name or URL"; }
                 label for="status" { "Status" select #status name="status" {
@@ -241,7 +249,7 @@ pub fn overview_page(frame: &Frame, v: &OverviewVm) -> Markup {
                 } }
                 label for="region" { "Region" select #region name="region" {
                     option value="" selected[v.query.region.is_empty()] { "any region" }
-                    @for r in &v.regions { option value=(r) selected[&v.query.region == r] { (r) } }
+                    @for r in &v.regions { option value=(r) selected[&v.query.region == r] { @if r == ANY_REGION { "anywhere" } @else { (r) } } }
                 } }
                 label for="sort" { "Sort by" select #sort name="sort" {
                     @for (val, text) in SORTS { option value=(val) selected[v.query.sort == val] { (text) } }
@@ -284,6 +292,15 @@ pub struct MonitorDetailVm<'a> {
     pub phases: Option<[f64; 5]>,
     pub days: Vec<UptimeSegment>,
     pub down_periods: Vec<DownPeriodVm>,
+    /// The monitor's regions no healthy worker serves now ("any": none
+    /// at all): it is not being checked there.
+    pub unserved: Vec<String>,
+    /// The member may create enrollment tokens (admin or above).
+    pub can_enroll: bool,
+    /// "Latest checks" continues before this (the last row's time).
+    pub older: Option<i64>,
+    /// "Latest checks" is an older page, not the newest.
+    pub paged: bool,
 }
 
 /// A run of failed checks in one region: from the first failure to the
@@ -296,6 +313,90 @@ pub struct DownPeriodVm {
 }
 
 pub const RANGES: [&str; 5] = ["1h", "24h", "7d", "30d", "90d"];
+
+/// What "Check now" answers: the check was asked for (at `at`).
+pub fn check_requested(enabled: bool, at: i64) -> Markup {
+    html! {
+        @if enabled { "Check requested " (time_el(at)) ": the result appears below." }
+        @else { "Paused: resume the monitor to check it." }
+    }
+}
+
+fn uptime_tiles(id: i64, region: &str, uptimes: &[(&str, Option<f64>)]) -> Markup {
+    html! {
+        div.tiles #uptime role="group" aria-label="Uptime" hx-get={ "/monitors/" (id) "/summary?region=" (region) } hx-trigger=(format!("sse:{}", crate::live::SUMMARY_EVENT)) hx-swap="outerHTML" {
+            @for (label, u) in uptimes {
+                div.tile { span.muted { "Uptime " (label) } strong { @match u { Some(u) => (crate::charts::percent(*u)), None => "–" } } }
+            }
+        }
+    }
+}
+
+fn down_periods(periods: &[DownPeriodVm]) -> Markup {
+    html! { section #down-periods-section { (down_periods_content(periods)) } }
+}
+
+fn down_periods_content(periods: &[DownPeriodVm]) -> Markup {
+    html! {
+            h2 { "Recent down periods" }
+            @if periods.is_empty() { p.muted #down-periods { "None in the last 7 days." } }
+            @else {
+                div.scroll { table #down-periods {
+                    thead { tr { th { "Region" } th { "Started" } th { "Ended" } th { "Lasted" } th { "Failed checks" } } }
+                    tbody {
+                        @for d in periods {
+                            tr {
+                                td { @if d.region == ANY_REGION { "anywhere" } @else { (d.region) } }
+                                td { (time_el(d.start)) }
+                                td { @match d.end { Some(e) => (time_el(e)), None => strong { "still down" } } }
+                                td { @if let Some(e) = d.end { (duration(e - d.start)) } }
+                                td { (d.checks) }
+                            }
+                        }
+                    }
+                } }
+            }
+    }
+}
+
+/// A monitor page's uptime tiles and, swapped in where they are, its down
+/// periods: what the page fetches again when the monitor has new results.
+pub fn monitor_summary(
+    id: i64,
+    region: &str,
+    uptimes: &[(&str, Option<f64>)],
+    periods: &[DownPeriodVm],
+) -> Markup {
+    html! {
+        (uptime_tiles(id, region, uptimes))
+        section #down-periods-section hx-swap-oob="true" { (down_periods_content(periods)) }
+    }
+}
+
+/// The monitor is not being checked in `region`: say so, and what to do.
+fn unserved_notice(region: &str, can_enroll: bool, csrf: &str) -> Markup {
+    html! {
+        div.notice.error.unserved role="alert" {
+            @if region == ANY_REGION {
+                p { strong { "No healthy worker" } " in this organization: this monitor is not being checked." }
+            } @else {
+                p { "Region " strong { (region) } " has no healthy worker: this monitor is not being checked there." }
+            }
+            @if can_enroll {
+                form.inline method="post" action="/workers/enrollment-tokens" {
+                    (csrf_field(csrf))
+                    input type="hidden" name="name" value=(if region == ANY_REGION { "workers".to_string() } else { format!("{region} workers") });
+                    input type="hidden" name="region" value=(if region == ANY_REGION { "" } else { region });
+                    input type="hidden" name="max_uses" value="1";
+                    button.secondary type="submit" { "Enroll a worker" }
+                }
+                " " span.muted { "creates a one-use token and shows the command that starts a worker with it." }
+            } @else {
+                p.muted { "Ask an admin of the organization to enroll a worker" @if region != ANY_REGION { " in " (region) } "." }
+            }
+        }
+    }
+}
 
 fn monitor_link(id: i64, range: &str, region: &str) -> String {
     format!("/monitors/{id}?range={range}&region={region}")
@@ -321,6 +422,10 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
             }
             p.muted.url { (m.method) " " (m.url) " · every " (m.interval_seconds) " s · timeout " (m.timeout_ms) " ms · regions " (m.regions) " · expects " (m.expected_status)
                 @if let Some(k) = m.keyword { " · body contains “" (k) "”" } }
+            @if !m.assertions.is_empty() {
+                p.muted #assertions { "Assertions: " @for (i, a) in m.assertions.iter().enumerate() { @if i > 0 { " · " } code { (a) } } }
+            }
+            @for r in &m.unserved { (unserved_notice(r, m.can_enroll, frame.csrf)) }
             @if m.can_edit { div.row {
                 a.button href={ "/monitors/" (m.id) "/edit" } { "Edit" }
                 form.inline method="post" action={ "/monitors/" (m.id) (if m.enabled { "/pause" } else { "/resume" }) } {
@@ -328,7 +433,8 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                     button.secondary type="submit" { (if m.enabled { "Pause" } else { "Resume" }) }
                 }
                 @if m.enabled {
-                    form.inline method="post" action={ "/monitors/" (m.id) "/check" } {
+                    // Without a reload: the result arrives on the live stream.
+                    form.inline method="post" action={ "/monitors/" (m.id) "/check" } hx-post={ "/monitors/" (m.id) "/check" } hx-target="#check-requested" hx-swap="innerHTML" {
                         (csrf_field(frame.csrf))
                         button.secondary type="submit" { "Check now" }
                     }
@@ -337,6 +443,7 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                     (csrf_field(frame.csrf))
                     button.danger type="submit" { "Delete" }
                 }
+                span #check-requested role="status" aria-live="polite" {}
             } }
             h2 { "Current status" }
             div.card #current {
@@ -345,11 +452,7 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                     @for s in &m.statuses { div sse-swap=(status_event(m.id, s.region)) { (status_cell(s)) } }
                 }
             }
-            div.tiles #uptime role="group" aria-label="Uptime" {
-                @for (label, u) in &m.uptimes {
-                    div.tile { span.muted { "Uptime " (label) } strong { @match u { Some(u) => (crate::charts::percent(*u)), None => "–" } } }
-                }
-            }
+            (uptime_tiles(m.id, m.region, &m.uptimes))
             h2 #latency-heading { "Latency" }
             nav.selector aria-label="Range" {
                 @for r in RANGES {
@@ -385,31 +488,11 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
             }
             h2 { "Uptime, last 90 days" }
             (crate::charts::uptime_bar("Uptime by day, last 90 days", &m.days))
-            h2 { "Recent down periods" }
-            @if m.down_periods.is_empty() { p.muted #down-periods { "None in the last 7 days." } }
-            @else {
-                div.scroll { table #down-periods {
-                    thead { tr { th { "Region" } th { "Started" } th { "Ended" } th { "Lasted" } th { "Failed checks" } } }
-                    tbody {
-                        @for d in &m.down_periods {
-                            tr {
-                                td { (d.region) }
-                                td { (time_el(d.start)) }
-                                td { @match d.end { Some(e) => (time_el(e)), None => strong { "still down" } } }
-                                td { @if let Some(e) = d.end { (duration(e - d.start)) } }
-                                td { (d.checks) }
-                            }
-                        }
-                    }
-                } }
-            }
-            @if !m.assertions.is_empty() {
-                p.muted { "Assertions: " @for (i, a) in m.assertions.iter().enumerate() { @if i > 0 { " · " } code { (a) } } }
-            }
+            (down_periods(&m.down_periods))
             @if let Some((subject, issuer, not_after)) = m.certificate {
                 p #certificate { "Certificate " (subject) " from " (issuer) ", expires " (time_el(not_after)) "." }
             }
-        h2 { "Latest checks" }
+            h2 #latest-checks { "Latest checks" }
             div.scroll { table #results {
                 thead { tr { th { "Scheduled" } th { "Region" } th { "Outcome" } th { "Code" } th { "Time" br; small.muted title="DNS · connect · TLS · first byte · transfer, in ms" { "dns · tcp · tls · ttfb · body" } } th.hide-sm { "Body" } th { "Error" } } }
                 tbody sse-swap=(results_event(m.id)) hx-swap="afterbegin" {
@@ -418,8 +501,24 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                     tr #no-results { td.muted colspan="7" { "No checks yet: the first one runs at the next tick." } }
                 }
             } }
+            @if m.older.is_some() || m.paged {
+                nav.pager aria-label="Checks" {
+                    @if m.paged { a href={ (monitor_link(m.id, m.range, m.region)) "#latest-checks" } { "← Newest" } }
+                    @if let Some(before) = m.older { a href={ (monitor_link(m.id, m.range, m.region)) "&before=" (before) "#latest-checks" } rel="next" { "Older checks →" } }
+                }
+            }
         },
     )
+}
+
+/// The regions typed in the form that no healthy worker serves.
+fn unserved_in_form<'a>(typed: &'a str, served: &[(String, usize)]) -> Vec<&'a str> {
+    typed
+        .split(',')
+        .map(str::trim)
+        .filter(|r| openseer_protocol::monitor::is_valid_region(r) && *r != ANY_REGION)
+        .filter(|r| !served.iter().any(|(s, _)| s == r))
+        .collect()
 }
 
 /// The monitor form's values, as typed.
@@ -453,8 +552,10 @@ pub fn monitor_form_page(
     heading: &str,
     action: &str,
     f: &MonitorFormVm,
+    served: &[(String, usize)],
     errors: &[FieldError],
 ) -> Markup {
+    let unserved = unserved_in_form(f.regions, served);
     layout(
         frame,
         html! {
@@ -474,7 +575,21 @@ pub fn monitor_form_page(
                 (field(errors, "body", "Request body", Some("optional; needs POST, PUT or PATCH; a stored body shows as <hidden>: leave it to keep the body"), html! { textarea #body name="body" rows="3" aria-invalid=(invalid(errors, "body")) { (f.body) } }))
                 (field(errors, "interval_seconds", "Interval (seconds)", Some("1 to 86400"), html! { input #interval_seconds name="interval_seconds" inputmode="numeric" value=(f.interval_seconds) aria-invalid=(invalid(errors, "interval_seconds")); }))
                 (field(errors, "timeout_ms", "Timeout (milliseconds)", Some("at most the interval and at most 60000"), html! { input #timeout_ms name="timeout_ms" inputmode="numeric" value=(f.timeout_ms) aria-invalid=(invalid(errors, "timeout_ms")); }))
-                (field(errors, "regions", "Regions", Some("comma separated; empty or \"any\" for any region"), html! { input #regions name="regions" value=(f.regions) aria-invalid=(invalid(errors, "regions")); }))
+                (field(errors, "regions", "Regions", Some("comma separated; empty or \"any\" for any worker's region"), html! { input #regions name="regions" value=(f.regions) aria-invalid=(invalid(errors, "regions")); }))
+                p.muted #region-hint {
+                    @if served.is_empty() { "No healthy worker yet: a monitor is checked once a worker runs. " a href="/workers" { "Enroll a worker" } "." }
+                    @else {
+                        "Healthy workers now: "
+                        @for (i, (r, n)) in served.iter().enumerate() { @if i > 0 { ", " } (r) " (" (n) ")" }
+                        "."
+                    }
+                }
+                @if !unserved.is_empty() && !served.is_empty() {
+                    div.notice.error #region-warning role="alert" {
+                        "No healthy worker in " @for (i, r) in unserved.iter().enumerate() { @if i > 0 { ", " } strong { (r) } }
+                        ": the monitor will not be checked there until one runs. " a href={ "/workers?region=" (unserved[0]) } { "Enroll a worker" } "."
+                    }
+                }
                 (field(errors, "expected_status", "Expected status codes", Some("e.g. 200-399 or 200,204"), html! { input #expected_status name="expected_status" value=(f.expected_status) aria-invalid=(invalid(errors, "expected_status")); }))
                 (field(errors, "keyword", "Body must contain", Some("optional"), html! { input #keyword name="keyword" value=(f.keyword) aria-invalid=(invalid(errors, "keyword")); }))
             (field(errors, "assertions", "Assertions", Some("one per line: body contains TEXT · body not contains TEXT · body matches REGEX · json $.path == VALUE · json $.path exists · header NAME == VALUE · header NAME contains TEXT"), html! { textarea #assertions name="assertions" rows="4" aria-invalid=(invalid(errors, "assertions")) { (f.assertions) } }))
@@ -549,8 +664,14 @@ pub struct WorkersVm<'a> {
     pub now: i64,
     pub workers: &'a [WorkerVm<'a>],
     pub regions: &'a [RegionVm],
+    /// Enabled monitors that run on any worker, and the healthy workers.
+    pub anywhere: usize,
+    pub any_healthy: usize,
     pub tokens: &'a [EnrollmentTokenVm<'a>],
-    pub new_token: Option<&'a str>,
+    /// A token just created, and the command that starts a worker with it.
+    pub new_token: Option<(&'a str, &'a str)>,
+    /// The region the enrollment form is filled in for ("" for none).
+    pub region: &'a str,
     /// Admins and owners manage tokens and revoke workers.
     pub can_manage: bool,
 }
@@ -561,11 +682,12 @@ pub fn workers_page(frame: &Frame, v: &WorkersVm, errors: &[FieldError]) -> Mark
         frame,
         html! {
             h1 { "Workers" }
-            @if let Some(t) = v.new_token {
+            @if let Some((t, command)) = v.new_token {
                 div.notice role="status" {
                     p { "New enrollment token. Copy it now: it is not shown again." }
                     code.secret #new-token { (t) }
-                    p.muted { "Start a worker with " code { "openseer-worker --server URL --region REGION --enroll-token TOKEN --state-dir DIR" } }
+                    p { "Start a worker with it, on the machine that should run the checks:" }
+                    code.secret #enroll-command { (command) }
                 }
             }
             // Refetched whenever a worker enrolls, is revoked, goes quiet or comes back.
@@ -575,6 +697,10 @@ pub fn workers_page(frame: &Frame, v: &WorkersVm, errors: &[FieldError]) -> Mark
             @for r in &warnings {
                 div.notice.error role="alert" { "Region " strong { (r.name) } " has no healthy worker: " (r.monitors) " monitor(s) there are not being checked." }
             }
+            @if v.anywhere > 0 && v.any_healthy == 0 {
+                div.notice.error role="alert" { "No healthy worker: " (v.anywhere) " monitor(s) that run anywhere are not being checked." }
+            }
+            @if v.anywhere > 0 { p.muted #anywhere { (v.anywhere) " monitor(s) run on any worker (" (v.any_healthy) " healthy)." } }
             @if v.regions.is_empty() { p.muted { "No regions yet: enroll a worker." } }
             @else {
                 table #regions {
@@ -613,7 +739,8 @@ pub fn workers_page(frame: &Frame, v: &WorkersVm, errors: &[FieldError]) -> Mark
                 @if !errors.is_empty() { div.notice.error role="alert" { "Please correct the fields marked below." } }
                 form.row method="post" action="/workers/enrollment-tokens" {
                     (csrf_field(frame.csrf))
-                    label for="token-name" { "Name" input #token-name name="name" required placeholder="eu-west workers"; }
+                    label for="token-name" { "Name" input #token-name name="name" required placeholder="eu-west workers" value=(if v.region.is_empty() { String::new() } else { format!("{} workers", v.region) }); }
+                    (field(errors, "region", "Region", Some("for the start command"), html! { input #region name="region" size="10" placeholder="eu-west" value=(v.region) aria-invalid=(invalid(errors, "region")); }))
                     (field(errors, "expires_days", "Expires after (days)", Some("empty: never"), html! { input #expires_days name="expires_days" inputmode="numeric" size="6" aria-invalid=(invalid(errors, "expires_days")); }))
                     (field(errors, "max_uses", "Workers at most", Some("empty: any number"), html! { input #max_uses name="max_uses" inputmode="numeric" size="6" aria-invalid=(invalid(errors, "max_uses")); }))
                     button type="submit" { "Create enrollment token" }

@@ -179,7 +179,7 @@ impl State {
                 self.mark_dirty(&stored);
                 let events: Vec<LiveEvent> = stored
                     .into_iter()
-                    .map(|(r, org_id)| LiveEvent::result(org_id, &r.result))
+                    .map(|(r, org_id)| LiveEvent::result(org_id, &r))
                     .collect();
                 if events.is_empty() {
                     return;

@@ -310,6 +310,8 @@ async fn audit_log(
 #[derive(Deserialize)]
 struct ResultsQuery {
     limit: Option<i64>,
+    /// Only results scheduled before this (unix ms): the next older page.
+    before: Option<i64>,
 }
 
 async fn results(
@@ -321,7 +323,10 @@ async fn results(
     u.require(Role::Viewer, TokenScope::Read)?;
     let m = state.store.monitor(u.org_id, *id).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = state.store.recent_results(u.org_id, m.id, limit).await?;
+    let rows = state
+        .store
+        .recent_results(u.org_id, m.id, q.before, limit)
+        .await?;
     let views: Vec<ResultView> = rows.into_iter().map(ResultView::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "results": views })))
 }

@@ -177,7 +177,7 @@ pub fn plain_page(title: &str, message: &str) -> String {
         title,
         user: None,
         csrf: "",
-        live: false,
+        live: None,
     };
     openseer_web::message_page(&frame, title, message).into_string()
 }

@@ -259,11 +259,16 @@ impl SignedIn {
     /// second factor) within the last minutes; the refusal sends them to do
     /// so and then back to `back_to` (a local page).
     pub fn require_recent_auth(&self, now: i64, back_to: &str) -> Result<(), PageError> {
-        let at = self.session.get::<i64>(REAUTH_KEY).ok().flatten();
-        match at {
-            Some(at) if now - at <= REAUTH_WINDOW_MS && at <= now => Ok(()),
-            _ => Err(PageError::Reauth(back_to.to_string())),
+        if self.recently_authenticated(now) {
+            return Ok(());
         }
+        Err(PageError::Reauth(back_to.to_string()))
+    }
+
+    /// Whether this session confirmed its password within the window.
+    pub fn recently_authenticated(&self, now: i64) -> bool {
+        let at = self.session.get::<i64>(REAUTH_KEY).ok().flatten();
+        matches!(at, Some(at) if now - at <= REAUTH_WINDOW_MS && at <= now)
     }
 
     /// An audit event by this user in this organization.

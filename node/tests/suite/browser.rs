@@ -555,3 +555,211 @@ async fn team_walk() {
     }
     c.close().await.unwrap();
 }
+
+/// Polls `expr` (a JavaScript expression) on the live page until it is
+/// true, for up to `secs`.
+async fn wait_js(c: &Client, expr: &str, secs: u64, what: &str) {
+    let script = format!("return !!({expr});");
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if c.execute(&script, vec![]).await.unwrap() == serde_json::json!(true) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} ({expr})");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn still_here(c: &Client) -> bool {
+    c.execute("return window.__stillHere === true;", vec![])
+        .await
+        .unwrap()
+        == serde_json::json!(true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_summaries_and_checks_on_request_arrive_live() {
+    common::heavy(Duration::from_secs(180), live_walk()).await;
+}
+
+async fn live_walk() {
+    common::memory_guard();
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("ada@example.com").await;
+    let target = Target::start().await;
+    let _worker = app
+        .start_worker(&app.enrollment_token(&admin).await, "eu")
+        .await;
+    let c = browser(&driver).await;
+    c.update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+        None,
+        Some(Duration::from_secs(10)),
+        None,
+    ))
+    .await
+    .unwrap();
+    c.goto(&app.url("/login")).await.unwrap();
+    fill(&c, "#email", "ada@example.com").await;
+    fill(&c, "#password", PASSWORD).await;
+    click(&c, "form button[type=submit]").await;
+    wait_css(&c, "#counts", 5).await;
+
+    // A mass outage: the overview's tiles follow the rows, no reload.
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let name = format!("api {i}");
+        let id = admin
+            .create_monitor(&[("name", &name), ("url", &target.url), ("regions", "eu")])
+            .await;
+        ids.push(id);
+    }
+    c.goto(&app.url("/")).await.unwrap();
+    c.execute("window.__stillHere = true;", vec![])
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "document.querySelector('#count-up').textContent === '10'",
+        20,
+        "all ten up on the tiles",
+    )
+    .await;
+    target.set_status(500);
+    wait_js(
+        &c,
+        "document.querySelector('#count-down').textContent === '10' \
+         && document.querySelector('#count-up').textContent === '0'",
+        10,
+        "all ten down on the tiles",
+    )
+    .await;
+    assert!(still_here(&c).await, "the overview was not reloaded");
+    shot(&c, "30-overview-mass-outage").await;
+
+    // A monitor's page: its down period ends live, and its uptime tiles
+    // are drawn again with each result.
+    c.goto(&app.url(&format!("/monitors/{}", ids[0])))
+        .await
+        .unwrap();
+    wait_css(&c, "#down-periods", 5).await;
+    assert!(text(&c, "#down-periods-section")
+        .await
+        .contains("still down"));
+    c.execute(
+        "window.__stillHere = true; document.querySelector('#uptime').__drawn = 'first';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    target.set_status(200);
+    wait_js(
+        &c,
+        "document.querySelector('#uptime').__drawn !== 'first'",
+        10,
+        "the uptime tiles are drawn again",
+    )
+    .await;
+    wait_js(
+        &c,
+        "!document.querySelector('#down-periods-section').textContent.includes('still down')",
+        10,
+        "the down period ends on the page",
+    )
+    .await;
+    assert!(still_here(&c).await, "the monitor page was not reloaded");
+    shot(&c, "31-monitor-recovered").await;
+
+    // Check now, right after the page is drawn, ten times: each check's
+    // result shows up (none falls between the draw and the stream).
+    let slow = admin
+        .create_monitor(&[
+            ("name", "hourly"),
+            ("url", &target.url),
+            ("regions", "eu"),
+            ("interval_seconds", "3600"),
+        ])
+        .await;
+    let rows = "document.querySelectorAll('#results tr[data-run]').length";
+    for round in 0..10 {
+        c.goto(&app.url(&format!("/monitors/{slow}")))
+            .await
+            .unwrap();
+        wait_css(&c, "#check-requested", 5).await;
+        let before = c
+            .execute(&format!("return {rows};"), vec![])
+            .await
+            .unwrap()
+            .as_i64()
+            .unwrap();
+        click(&c, "form[action$='/check'] button").await;
+        wait_js(
+            &c,
+            "document.querySelector('#check-requested').textContent.includes('Check requested')",
+            5,
+            "the button says the check was requested",
+        )
+        .await;
+        wait_js(
+            &c,
+            &format!("{rows} > {before}"),
+            10,
+            &format!("round {round}: the requested check's result appears"),
+        )
+        .await;
+    }
+    shot(&c, "32-checked-on-request").await;
+
+    // A region nobody serves: the page says so and an admin gets a command
+    // to start a worker there, with this node's URL and a fresh token.
+    let lonely = admin
+        .create_monitor(&[("name", "far"), ("url", &target.url), ("regions", "ap")])
+        .await;
+    c.goto(&app.url(&format!("/monitors/{lonely}")))
+        .await
+        .unwrap();
+    wait_css(&c, ".notice.unserved", 5).await;
+    assert!(text(&c, ".notice.unserved").await.contains("ap"));
+    click(&c, ".notice.unserved button").await;
+    wait_css(&c, "#enroll-command", 5).await;
+    let command = text(&c, "#enroll-command").await;
+    assert!(
+        command.contains(&format!("--server {}", app.base)) && command.contains("--region ap"),
+        "{command}"
+    );
+    shot(&c, "33-enroll-command").await;
+    let token = command
+        .split_whitespace()
+        .skip_while(|w| *w != "--enroll-token")
+        .nth(1)
+        .expect("a token in the command")
+        .to_string();
+    let _far = app.start_worker(&token, "ap").await;
+    let mut served = false;
+    for _ in 0..100 {
+        c.goto(&app.url(&format!("/monitors/{lonely}")))
+            .await
+            .unwrap();
+        wait_css(&c, "#current", 5).await;
+        if c.find_all(Locator::Css(".notice.unserved"))
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(served, "the notice goes once a worker serves ap");
+    // The form tells which regions are served while a monitor is made.
+    c.goto(&app.url("/monitors/new")).await.unwrap();
+    wait_css(&c, "#region-hint", 5).await;
+    let hint = text(&c, "#region-hint").await;
+    assert!(hint.contains("eu") && hint.contains("ap"), "{hint}");
+    let errors = console_errors(&c).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    c.close().await.unwrap();
+}

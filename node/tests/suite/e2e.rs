@@ -74,7 +74,8 @@ async fn a_one_second_monitor_is_checked_and_follows_the_target() {
     let (status, page) = admin.get(&format!("/monitors/{id}")).await;
     assert_eq!(status, 200);
     assert!(
-        page.contains("sse-connect=\"/events\"") && page.contains(&format!("sse-swap=\"r{id}\""))
+        page.contains(&format!("sse-connect=\"/events?monitor={id}&amp;since="))
+            && page.contains(&format!("sse-swap=\"r{id}\""))
     );
     assert!(page.contains("badge up"));
     worker.shutdown().await.unwrap();
@@ -131,22 +132,35 @@ async fn results_reach_an_open_live_stream() {
         worker,
         target,
     } = checking("eu").await;
+    // The organization's stream (the overview's) is open before the
+    // monitor exists; a monitor's own stream right after it is made. Neither
+    // asks for a catch-up (no `since`): what they get came live.
     let mut events = admin.http.get(app.url("/events")).send().await.unwrap();
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     let id = admin
         .create_monitor(&[("name", "live"), ("url", &target.url), ("regions", "eu")])
         .await;
-    let mut seen = String::new();
-    let wanted = format!("event: m{id}-eu");
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while !seen.contains(&wanted) || !seen.contains(&format!("event: r{id}")) {
-            let chunk = events.chunk().await.unwrap().expect("stream stays open");
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no live event for the monitor; got {seen}"));
-    assert!(seen.contains("badge up"));
+    let mut own = admin
+        .http
+        .get(app.url(&format!("/events?monitor={id}")))
+        .send()
+        .await
+        .unwrap();
+    for (stream, wanted) in [
+        (&mut events, format!("event: m{id}-eu")),
+        (&mut own, format!("event: r{id}")),
+    ] {
+        let mut seen = String::new();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !seen.contains(&wanted) {
+                let chunk = stream.chunk().await.unwrap().expect("stream stays open");
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {wanted}; got {seen}"));
+        assert!(seen.contains("badge up"), "{seen}");
+    }
     worker.shutdown().await.unwrap();
 }
 

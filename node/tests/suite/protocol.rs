@@ -543,7 +543,7 @@ async fn a_workers_numbers_are_checked_and_its_texts_cut() {
         )]))
         .await;
     assert_eq!(answer.accepted.len(), 1, "{answer:?}");
-    let rows = app.store.recent_results(1, id, 10).await.unwrap();
+    let rows = app.store.recent_results(1, id, None, 10).await.unwrap();
     assert_eq!(rows.len(), 1, "only the sane result is stored");
     let d = &rows[0].details;
     assert!(d.redirects.len() <= 32);

@@ -127,7 +127,7 @@ async fn checks_survive_a_control_plane_outage_and_a_killed_worker() {
 
 async fn admin_results_contain(app: &TestApp, monitor_id: i64, run_id: &str) -> bool {
     app.store
-        .recent_results(1, monitor_id, 10_000)
+        .recent_results(1, monitor_id, None, 10_000)
         .await
         .unwrap()
         .iter()

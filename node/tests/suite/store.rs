@@ -44,6 +44,7 @@ conformance!(
     tokens_and_workers,
     results_keep_the_first_answer_but_replace_missed,
     results_of_deleted_monitors_are_left_out,
+    results_page_back_and_catch_up,
     rollup_rows_round_trip,
     raw_samples_and_buckets,
     retention_drops_old_raw_and_rollups,
@@ -975,7 +976,7 @@ async fn results_keep_the_first_answer_but_replace_missed(store: &Store) {
     insert(store, std::slice::from_ref(&missed)).await;
     insert(store, &[real.clone(), other.clone()]).await;
     insert(store, &[missed]).await;
-    let rows = store.recent_results(a, m, 10).await.unwrap();
+    let rows = store.recent_results(a, m, None, 10).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(
         (rows[0].outcome.as_str(), rows[0].total_ms),
@@ -998,7 +999,7 @@ async fn results_keep_the_first_answer_but_replace_missed(store: &Store) {
         ],
     )
     .await;
-    let rows = store.recent_results(a, m, 10).await.unwrap();
+    let rows = store.recent_results(a, m, None, 10).await.unwrap();
     assert_eq!(
         (rows[0].region.as_str(), rows[0].outcome.as_str()),
         ("us", "degraded")
@@ -1006,9 +1007,84 @@ async fn results_keep_the_first_answer_but_replace_missed(store: &Store) {
     assert_eq!(store.count_results(m).await.unwrap(), 2);
     let (b, _) = org(store, "b").await;
     assert!(
-        store.recent_results(b, m, 10).await.unwrap().is_empty(),
+        store
+            .recent_results(b, m, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
         "other organization"
     );
+}
+
+/// Older pages of "Latest checks" (`before`), and what a live page
+/// catches up on between its draw and its stream (`received_at`).
+async fn results_page_back_and_catch_up(store: &Store) {
+    let (a, _) = org(store, "a").await;
+    let (b, _) = org(store, "b").await;
+    let input = monitor_input("m").validate().unwrap();
+    let m = store.create_monitor(a, &input, NOW).await.unwrap().id;
+    let n = store.create_monitor(a, &input, NOW).await.unwrap().id;
+    let theirs = store.create_monitor(b, &input, NOW).await.unwrap().id;
+    let rows: Vec<StoredResult> = (0..5)
+        .flat_map(|i| {
+            let at = NOW + i * 30_000;
+            [
+                result(m, "eu", at, Outcome::Up, 10.0 + i as f64),
+                result(n, "eu", at, Outcome::Down, 20.0),
+                result(theirs, "eu", at, Outcome::Up, 30.0),
+            ]
+        })
+        .collect();
+    insert(store, &rows).await;
+    let at = |rows: &[openseer_store::ResultRow]| -> Vec<i64> {
+        rows.iter()
+            .map(|r| (r.scheduled_at - NOW) / 30_000)
+            .collect()
+    };
+    // Newest first, then the page before the oldest one shown.
+    let first = store.recent_results(a, m, None, 2).await.unwrap();
+    assert_eq!(at(&first), [4, 3]);
+    let older = store
+        .recent_results(a, m, Some(first[1].scheduled_at), 2)
+        .await
+        .unwrap();
+    assert_eq!(at(&older), [2, 1]);
+    let last = store
+        .recent_results(a, m, Some(older[1].scheduled_at), 2)
+        .await
+        .unwrap();
+    assert_eq!(at(&last), [0]);
+    assert!(store
+        .recent_results(b, m, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Received at or after a time (each row 100 ms after its schedule),
+    // oldest first, the latest `limit` of them.
+    let since = NOW + 3 * 30_000 + 100;
+    let one = store
+        .results_received_since(a, Some(m), since, 100)
+        .await
+        .unwrap();
+    assert_eq!(at(&one), [3, 4]);
+    assert!(one.iter().all(|r| r.monitor_id == m));
+    let all = store
+        .results_received_since(a, None, since, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4, "both of a's monitors, none of b's");
+    assert!(all.iter().all(|r| r.monitor_id != theirs));
+    let capped = store
+        .results_received_since(a, Some(m), NOW, 2)
+        .await
+        .unwrap();
+    assert_eq!(at(&capped), [3, 4], "the latest two");
+    assert!(store
+        .results_received_since(b, Some(m), NOW, 100)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn results_of_deleted_monitors_are_left_out(store: &Store) {

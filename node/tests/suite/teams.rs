@@ -717,6 +717,42 @@ async fn sensitive_actions_need_a_recent_password() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_factor_setup_asks_the_password_in_its_own_form() {
+    let clock = Arc::new(TestClock::default());
+    let app = TestApp::spawn_with_clock(clock.clone()).await;
+    let owner = app.setup_admin("owner@example.com").await;
+    // Just signed in: one click, no password.
+    let (_, page) = owner.get("/settings/2fa").await;
+    assert!(!page.contains("id=\"password\""), "{page}");
+    // Later the same form asks for it; the click then shows the QR code
+    // at once, without a detour through "confirm it is you".
+    clock.advance(11 * MINUTE);
+    let (_, page) = owner.get("/settings/2fa").await;
+    assert!(page.contains("id=\"password\""), "{page}");
+    let (s, page) = post(
+        &owner,
+        "/settings/2fa",
+        "/settings/2fa/setup",
+        &[("password", "not my password")],
+    )
+    .await;
+    assert_ne!(s, 303);
+    assert!(page.contains("this is not your password"), "{page}");
+    assert!(!page.contains("<svg"), "no key for a wrong password");
+    let (s, _) = post(
+        &owner,
+        "/settings/2fa",
+        "/settings/2fa/setup",
+        &[("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(s, 303);
+    assert_eq!(location(&owner, "/settings/2fa").await, None);
+    let (_, page) = owner.get("/settings/2fa").await;
+    assert!(page.contains("<svg"), "a QR code to scan: {page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_have_scopes_and_expiry_and_enrollment_tokens_run_out() {
     let clock = Arc::new(TestClock::default());
     let app = TestApp::spawn_with_clock(clock.clone()).await;

@@ -444,7 +444,7 @@ pub async fn reauth_form(s: SignedIn, q: web::Query<NextQuery>) -> HttpResponse 
     let csrf = s.csrf();
     let next = local_path(q.next.as_deref());
     html(views::reauth_page(
-        &frame(&s, "Confirm it is you", &csrf, false),
+        &frame(&s, "Confirm it is you", &csrf, None),
         &next,
         s.user.totp_enabled,
         &[],
@@ -460,27 +460,55 @@ pub async fn reauth(
     CsrfForm(f): CsrfForm<ReauthData>,
 ) -> Result<HttpResponse, PageError> {
     let next = local_path(Some(&f.next));
-    let keys = attempt(&req, &s.user.email);
     let csrf = s.csrf();
     let page = |errors: &[FieldError]| {
         views::reauth_page(
-            &frame(&s, "Confirm it is you", &csrf, false),
+            &frame(&s, "Confirm it is you", &csrf, None),
             &next,
             s.user.totp_enabled,
             errors,
         )
     };
-    if throttled(&state, &keys) {
-        return Ok(html_status(
+    match confirm_identity(&req, &s, &state, &f.password, &f.code).await? {
+        Confirmed::Yes => Ok(redirect(&next)),
+        Confirmed::Throttled => Ok(html_status(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
             page(&[FieldError::new("password", THROTTLED)]),
-        ));
+        )),
+        Confirmed::No(errors) => Ok(html_status(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            page(&errors),
+        )),
+    }
+}
+
+/// How a re-check of the signed-in user's password went.
+pub(super) enum Confirmed {
+    Yes,
+    Throttled,
+    /// What was wrong, per field.
+    No(Vec<FieldError>),
+}
+
+/// Checks the signed-in user's password (and code, with two-factor sign-in
+/// on), throttled like signing in. Confirmed, the session gets a new key
+/// and counts as recently authenticated.
+pub(super) async fn confirm_identity(
+    req: &HttpRequest,
+    s: &SignedIn,
+    state: &AppState,
+    password: &str,
+    code: &str,
+) -> Result<Confirmed, PageError> {
+    let keys = attempt(req, &s.user.email);
+    if throttled(state, &keys) {
+        return Ok(Confirmed::Throttled);
     }
     let mut errors = Vec::new();
-    if !verify_password(f.password.clone(), s.user.password_hash.clone()).await? {
+    if !verify_password(password.to_string(), s.user.password_hash.clone()).await? {
         errors.push(FieldError::new("password", "this is not your password"));
     } else if s.user.totp_enabled
-        && super::two_factor::check_second_factor(&state, &s.user, &f.code)
+        && super::two_factor::check_second_factor(state, &s.user, code)
             .await?
             .is_none()
     {
@@ -495,10 +523,7 @@ pub async fn reauth(
                     .detail("re-authentication failed"),
             )
             .await;
-        return Ok(html_status(
-            actix_web::http::StatusCode::UNAUTHORIZED,
-            page(&errors),
-        ));
+        return Ok(Confirmed::No(errors));
     }
     state.throttle.succeed(&keys, state.now());
     // More privilege for this session: a new key for it.
@@ -506,7 +531,7 @@ pub async fn reauth(
     s.session
         .insert(REAUTH_KEY, state.now())
         .map_err(|_| PageError::Internal)?;
-    Ok(redirect(&next))
+    Ok(Confirmed::Yes)
 }
 
 pub async fn logout(

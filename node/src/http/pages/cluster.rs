@@ -49,7 +49,7 @@ pub async fn cluster_page(
         }
     };
     Ok(html(views::cluster_page(
-        &frame(&s, "Cluster", &csrf, false),
+        &frame(&s, "Cluster", &csrf, None),
         vm.as_ref(),
     )))
 }

@@ -16,8 +16,8 @@ use openseer_web as views;
 use serde::Deserialize;
 
 use super::{
-    anonymous_frame, check_email, check_text, frame, hash_password, html, html_or_invalid,
-    html_status, redirect,
+    anonymous_frame, base_url, check_email, check_text, frame, hash_password, html,
+    html_or_invalid, html_status, redirect,
 };
 use crate::auth::session_store::ORG_ID_KEY;
 use crate::auth::{csrf, password, token};
@@ -101,7 +101,7 @@ async fn members_view(
     let csrf = s.csrf();
     Ok(html_or_invalid(
         views::members_page(
-            &frame(s, "Members", &csrf, false),
+            &frame(s, "Members", &csrf, None),
             &views::MembersVm {
                 org_name: &s.org.org_name,
                 my_role: s.role(),
@@ -273,16 +273,6 @@ pub async fn remove_member(
     Ok(redirect("/settings/members"))
 }
 
-/// The address invitation links point at: the configured public URL, or
-/// the host this request came to.
-fn base_url(req: &HttpRequest, state: &AppState) -> String {
-    if let Some(u) = &state.settings.public_url {
-        return u.trim_end_matches('/').to_string();
-    }
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
-}
-
 pub async fn invite(
     req: HttpRequest,
     s: SignedIn,
@@ -418,7 +408,7 @@ pub async fn invitation_page(
         name: "",
     };
     let page_frame = match &s {
-        Some(s) => frame(s, "Invitation", &csrf, false),
+        Some(s) => frame(s, "Invitation", &csrf, None),
         None => anonymous_frame("Invitation", &csrf),
     };
     Ok(html(views::invitation_page(&page_frame, &vm, &[])))
@@ -534,7 +524,7 @@ pub async fn accept_invitation(
                 name: &f.name,
             };
             let page_frame = match &s {
-                Some(s) => frame(s, "Invitation", &csrf, false),
+                Some(s) => frame(s, "Invitation", &csrf, None),
                 None => anonymous_frame("Invitation", &csrf),
             };
             return Ok(html_or_invalid(
@@ -631,7 +621,7 @@ fn organization_view(
     let csrf = s.csrf();
     html_or_invalid(
         views::organization_page(
-            &frame(s, "Organization", &csrf, false),
+            &frame(s, "Organization", &csrf, None),
             &views::OrganizationVm {
                 name,
                 require_2fa: s.org.require_2fa,
@@ -739,7 +729,7 @@ pub async fn audit_log(
         .flatten();
     let csrf = s.csrf();
     Ok(html(views::audit_page(
-        &frame(&s, "Audit log", &csrf, false),
+        &frame(&s, "Audit log", &csrf, None),
         &vm,
         older,
         state.settings.audit_retention_ms / DAY,

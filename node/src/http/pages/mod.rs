@@ -19,18 +19,20 @@ mod settings;
 mod two_factor;
 mod workers;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use maud::Markup;
 use openseer_protocol::FieldError;
 use openseer_web as views;
 
 use super::errors::PageError;
 use super::identity::SignedIn;
+use super::AppState;
 use crate::auth::password;
 
 super::routes! {
     fn routes, const ROUTES;
     get "/" => monitors::overview;
+    get "/overview/counts" => monitors::overview_counts;
     get "/setup" => auth::setup_form;
     post "/setup" => auth::setup;
     get "/login" => auth::login_form;
@@ -48,6 +50,7 @@ super::routes! {
     post "/monitors" => monitors::create_monitor;
     post "/monitors/test" => monitors::test_request;
     get "/monitors/{id}" => monitors::monitor_page;
+    get "/monitors/{id}/summary" => monitors::monitor_summary;
     post "/monitors/{id}" => monitors::update_monitor;
     get "/monitors/{id}/edit" => monitors::edit_monitor;
     post "/monitors/{id}/pause" => monitors::pause_monitor;
@@ -94,13 +97,28 @@ fn html_status(status: actix_web::http::StatusCode, m: Markup) -> HttpResponse {
         .body(m.into_string())
 }
 
+/// The address links and commands for others point at: the configured
+/// public URL, or the host this request came to.
+fn base_url(req: &HttpRequest, state: &AppState) -> String {
+    if let Some(u) = &state.settings.public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
 fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", to))
         .finish()
 }
 
-fn frame<'a>(s: &'a SignedIn, title: &'a str, csrf: &'a str, live: bool) -> views::Frame<'a> {
+fn frame<'a>(
+    s: &'a SignedIn,
+    title: &'a str,
+    csrf: &'a str,
+    live: Option<String>,
+) -> views::Frame<'a> {
     views::Frame {
         title,
         user: Some(views::NavUser {
@@ -125,7 +143,7 @@ fn anonymous_frame<'a>(title: &'a str, csrf: &'a str) -> views::Frame<'a> {
         title,
         user: None,
         csrf,
-        live: false,
+        live: None,
     }
 }
 

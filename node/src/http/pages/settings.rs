@@ -62,7 +62,7 @@ async fn api_tokens_view(
         .collect();
     Ok(html_or_invalid(
         views::api_tokens_page(
-            &frame(s, "API tokens", &csrf, false),
+            &frame(s, "API tokens", &csrf, None),
             &vm,
             &scopes,
             new_token,
@@ -188,7 +188,7 @@ pub async fn revoke_api_token(
 fn profile_view(s: &SignedIn, name: &str, notice: Option<&str>, errors: &[FieldError]) -> Markup {
     let csrf = s.csrf();
     views::profile_page(
-        &frame(s, "Profile", &csrf, false),
+        &frame(s, "Profile", &csrf, None),
         &views::ProfileVm {
             name,
             email: &s.user.email,

@@ -6,11 +6,12 @@
 //! and turning it off is refused while an organization of the user's
 //! requires it.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use openseer_protocol::FieldError;
 use openseer_web as views;
 use serde::Deserialize;
 
+use super::auth::{confirm_identity, Confirmed, THROTTLED};
 use super::{frame, html, html_or_invalid};
 use crate::auth::{token, totp};
 use crate::http::errors::PageError;
@@ -112,11 +113,13 @@ async fn view(
                 qr: views::qr_svg(&uri),
             }
         }
-        None => views::TwoFactorState::Off,
+        None => views::TwoFactorState::Off {
+            confirm_password: !s.recently_authenticated(state.now()),
+        },
     };
     Ok(html_or_invalid(
         views::two_factor_page(
-            &frame(s, "Two-factor sign-in", &csrf, false),
+            &frame(s, "Two-factor sign-in", &csrf, None),
             &st,
             &required_by,
             shown_codes,
@@ -130,13 +133,39 @@ pub async fn page(s: SignedIn, state: web::Data<AppState>) -> Result<HttpRespons
     view(&s, &state, None, &[]).await
 }
 
-/// A new secret to enrol (replacing one not yet confirmed).
+#[derive(Deserialize)]
+pub struct BeginForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    /// The password, confirmed here when the session did not lately.
+    #[serde(default)]
+    password: String,
+}
+
+has_csrf!(BeginForm);
+
+/// A new secret to enrol (replacing one not yet confirmed). The form asks
+/// for the password itself: no detour through "confirm it is you" and a
+/// second click.
 pub async fn begin(
+    req: HttpRequest,
     s: SignedIn,
     state: web::Data<AppState>,
-    CsrfForm(_): CsrfForm<CsrfOnly>,
+    CsrfForm(f): CsrfForm<BeginForm>,
 ) -> Result<HttpResponse, PageError> {
-    s.require_recent_auth(state.now(), "/settings/2fa")?;
+    if !s.recently_authenticated(state.now()) {
+        if f.password.is_empty() {
+            return Err(PageError::Reauth("/settings/2fa".into()));
+        }
+        match confirm_identity(&req, &s, &state, &f.password, "").await? {
+            Confirmed::Yes => {}
+            Confirmed::Throttled => {
+                let e = [FieldError::new("password", THROTTLED)];
+                return view(&s, &state, None, &e).await;
+            }
+            Confirmed::No(e) => return view(&s, &state, None, &e).await,
+        }
+    }
     let secret = totp::new_secret();
     let sealed = state.store.sealer()?.seal(PURPOSE, &hex::encode(&secret));
     match state.store.begin_totp(s.user.id, &sealed).await {
@@ -241,7 +270,7 @@ pub async fn new_recovery_codes(
         .audit(user_event(&s, "user.recovery_codes_replaced"))
         .await;
     Ok(html(views::two_factor_page(
-        &frame(&s, "Two-factor sign-in", &s.csrf(), false),
+        &frame(&s, "Two-factor sign-in", &s.csrf(), None),
         &views::TwoFactorState::On {
             codes_left: codes.len() as i64,
         },

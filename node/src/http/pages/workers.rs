@@ -3,25 +3,32 @@
 //! optional expiry and number of uses; creating one needs a recent
 //! re-authentication) and revoke workers.
 
-use actix_web::{web, HttpResponse};
-use openseer_protocol::monitor::ANY_REGION;
+use actix_web::{web, HttpRequest, HttpResponse};
+use openseer_protocol::monitor::{is_valid_region, ANY_REGION};
 use openseer_protocol::token::TokenKind;
 use openseer_protocol::{FieldError, Role};
 use openseer_web as views;
 use serde::Deserialize;
 
-use super::monitors::regions_of;
-use super::{expiry_days, frame, html_or_invalid, redirect, token_name};
+use super::{base_url, expiry_days, frame, html_or_invalid, redirect, token_name};
 use crate::auth::token;
 use crate::http::errors::PageError;
+use crate::http::events::{self, Watch};
 use crate::http::identity::{has_csrf, CsrfForm, CsrfOnly, SignedIn};
 use crate::http::AppState;
-use openseer_store::{Monitor, NewEnrollmentToken};
+use openseer_store::{Monitor, NewEnrollmentToken, Worker};
+
+/// A token just created, and the command that starts a worker with it.
+struct NewToken {
+    token: String,
+    command: String,
+}
 
 async fn workers_view(
     s: &SignedIn,
     state: &AppState,
-    new_token: Option<&str>,
+    new_token: Option<&NewToken>,
+    region: &str,
     errors: &[FieldError],
 ) -> Result<HttpResponse, PageError> {
     let now = state.now();
@@ -58,7 +65,8 @@ async fn workers_view(
         })
         .collect();
     let monitors = state.store.monitors(s.org_id()).await?;
-    let regions = region_health(&monitors, &wvm);
+    let (regions, anywhere) = region_health(&monitors, &wvm);
+    let any_healthy = wvm.iter().filter(|w| !w.revoked && w.healthy).count();
     let tvm: Vec<views::EnrollmentTokenVm> = tokens
         .iter()
         .map(|t| views::EnrollmentTokenVm {
@@ -74,13 +82,16 @@ async fn workers_view(
     let csrf = s.csrf();
     Ok(html_or_invalid(
         views::workers_page(
-            &frame(s, "Workers", &csrf, true),
+            &frame(s, "Workers", &csrf, Some(events::url(Watch::Workers, now))),
             &views::WorkersVm {
                 now,
                 workers: &wvm,
                 regions: &regions,
+                anywhere,
+                any_healthy,
                 tokens: &tvm,
-                new_token,
+                new_token: new_token.map(|t| (t.token.as_str(), t.command.as_str())),
+                region,
                 can_manage: s.role() >= Role::Admin,
             },
             errors,
@@ -91,8 +102,12 @@ async fn workers_view(
 
 /// Per region: healthy workers, and enabled monitors that need it. Regions
 /// come from workers and from monitors (a monitor's region with no worker
-/// is exactly what to warn about); "any" counts every healthy worker.
-fn region_health(monitors: &[Monitor], workers: &[views::WorkerVm]) -> Vec<views::RegionVm> {
+/// is exactly what to warn about). "Any" is not a region: monitors that
+/// run anywhere are counted apart, in the second value.
+fn region_health(
+    monitors: &[Monitor],
+    workers: &[views::WorkerVm],
+) -> (Vec<views::RegionVm>, usize) {
     let mut out: std::collections::BTreeMap<String, views::RegionVm> =
         std::collections::BTreeMap::new();
     for w in workers.iter().filter(|w| !w.revoked) {
@@ -102,24 +117,76 @@ fn region_health(monitors: &[Monitor], workers: &[views::WorkerVm]) -> Vec<views
         r.workers += 1;
         r.healthy += usize::from(w.healthy);
     }
-    let any_healthy = workers.iter().filter(|w| !w.revoked && w.healthy).count();
+    let mut anywhere = 0;
     for m in monitors.iter().filter(|m| m.enabled) {
-        for region in regions_of(m) {
+        if m.regions.is_empty() {
+            anywhere += 1;
+            continue;
+        }
+        for region in &m.regions {
             let r = out
                 .entry(region.clone())
-                .or_insert_with(|| views::RegionVm::named(&region));
+                .or_insert_with(|| views::RegionVm::named(region));
             r.monitors += 1;
-            if region == ANY_REGION {
-                r.healthy = any_healthy;
-            }
         }
     }
-    out.into_values().collect()
+    (out.into_values().collect(), anywhere)
 }
 
-pub async fn workers(s: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+/// Healthy workers per region right now (not revoked, heard from within
+/// `stale_ms`), by region name.
+pub(crate) fn healthy_by_region(
+    workers: &[Worker],
+    now: i64,
+    stale_ms: i64,
+) -> Vec<(String, usize)> {
+    let mut out: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for w in workers
+        .iter()
+        .filter(|w| w.revoked_at.is_none() && now - w.last_seen_at < stale_ms)
+    {
+        *out.entry(&w.region).or_default() += 1;
+    }
+    out.into_iter().map(|(r, n)| (r.to_string(), n)).collect()
+}
+
+/// Which of a monitor's regions no healthy worker serves right now ("any":
+/// when the organization has no healthy worker at all).
+pub(crate) fn unserved_regions(
+    workers: &[Worker],
+    regions: &[String],
+    now: i64,
+    stale_ms: i64,
+) -> Vec<String> {
+    let served = healthy_by_region(workers, now, stale_ms);
+    regions
+        .iter()
+        .filter(|r| {
+            let anywhere = r.as_str() == ANY_REGION && !served.is_empty();
+            !anywhere && !served.iter().any(|(s, _)| s == *r)
+        })
+        .cloned()
+        .collect()
+}
+
+#[derive(Deserialize, Default)]
+pub struct WorkersParams {
+    /// Fills the enrollment form for workers of this region.
+    region: Option<String>,
+}
+
+pub async fn workers(
+    s: SignedIn,
+    state: web::Data<AppState>,
+    params: web::Query<WorkersParams>,
+) -> Result<HttpResponse, PageError> {
     s.require(Role::Viewer)?;
-    workers_view(&s, &state, None, &[]).await
+    let region = params
+        .region
+        .as_deref()
+        .filter(|r| is_valid_region(r))
+        .unwrap_or("");
+    workers_view(&s, &state, None, region, &[]).await
 }
 
 #[derive(Deserialize)]
@@ -132,19 +199,35 @@ pub struct EnrollmentForm {
     expires_days: String,
     #[serde(default)]
     max_uses: String,
+    /// The region the workers will serve: only for the start command shown.
+    #[serde(default)]
+    region: String,
 }
 
 has_csrf!(EnrollmentForm);
 
 pub async fn create_enrollment_token(
+    req: HttpRequest,
     s: SignedIn,
     state: web::Data<AppState>,
     CsrfForm(f): CsrfForm<EnrollmentForm>,
 ) -> Result<HttpResponse, PageError> {
     s.require(Role::Admin)?;
     let now = state.now();
-    s.require_recent_auth(now, "/workers")?;
+    let region = f.region.trim();
     let mut errors = Vec::new();
+    if !region.is_empty() && !is_valid_region(region) {
+        errors.push(FieldError::new(
+            "region",
+            "a region name: letters, digits and '-', at most 32",
+        ));
+    }
+    let back = match region {
+        "" => "/workers".to_string(),
+        r if is_valid_region(r) => format!("/workers?region={r}"),
+        _ => "/workers".to_string(),
+    };
+    s.require_recent_auth(now, &back)?;
     let expires_at = expiry_days("expires_days", &f.expires_days, now, &mut errors);
     let max_uses = match f.max_uses.trim() {
         "" => None,
@@ -160,7 +243,7 @@ pub async fn create_enrollment_token(
         },
     };
     if !errors.is_empty() {
-        return workers_view(&s, &state, None, &errors).await;
+        return workers_view(&s, &state, None, region, &errors).await;
     }
     let t = token::generate(TokenKind::Enrollment);
     let name = token_name(&f.name);
@@ -184,7 +267,13 @@ pub async fn create_enrollment_token(
                 .detail(format!("\"{name}\"")),
         )
         .await;
-    workers_view(&s, &state, Some(&t), &[]).await
+    let command = format!(
+        "openseer-worker --server {} --region {} --enroll-token {t} --state-dir /var/lib/openseer-worker",
+        base_url(&req, &state),
+        if region.is_empty() { "REGION" } else { region },
+    );
+    let new = NewToken { token: t, command };
+    workers_view(&s, &state, Some(&new), region, &[]).await
 }
 
 pub async fn revoke_enrollment_token(

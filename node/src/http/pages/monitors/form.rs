@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::monitor_event;
 use crate::http::errors::PageError;
 use crate::http::identity::{has_csrf, CsrfForm, SignedIn};
+use crate::http::pages::workers::healthy_by_region;
 use crate::http::pages::{frame, html, html_or_invalid, redirect};
 use crate::http::AppState;
 
@@ -285,33 +286,42 @@ impl MonitorFormData {
     }
 }
 
-fn form_page(
+async fn form_page(
     s: &SignedIn,
+    state: &AppState,
     heading: &str,
     action: &str,
     f: &MonitorFormData,
     errors: &[FieldError],
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let csrf = s.csrf();
+    let workers = state.store.workers(s.org_id()).await?;
+    let served = healthy_by_region(&workers, state.now(), state.settings.worker_stale_ms);
     let page = views::monitor_form_page(
-        &frame(s, heading, &csrf, false),
+        &frame(s, heading, &csrf, None),
         heading,
         action,
         &f.view(),
+        &served,
         errors,
     );
-    html_or_invalid(page, errors)
+    Ok(html_or_invalid(page, errors))
 }
 
-pub async fn new_monitor(s: SignedIn) -> Result<HttpResponse, PageError> {
+pub async fn new_monitor(
+    s: SignedIn,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
     s.require(Role::Editor)?;
-    Ok(form_page(
+    form_page(
         &s,
+        &state,
         "New monitor",
         "/monitors",
         &MonitorFormData::defaults(),
         &[],
-    ))
+    )
+    .await
 }
 
 pub async fn create_monitor(
@@ -322,12 +332,12 @@ pub async fn create_monitor(
     s.require(Role::Editor)?;
     let valid = match f.validate(None) {
         Ok(v) => v,
-        Err(errors) => return Ok(form_page(&s, "New monitor", "/monitors", &f, &errors)),
+        Err(errors) => return form_page(&s, &state, "New monitor", "/monitors", &f, &errors).await,
     };
     let count = state.store.monitor_count(s.org_id()).await?;
     if let Err(e) = state.settings.quotas.check_new_monitor(&valid, count) {
         let errors = [e.to_field_error()];
-        return Ok(form_page(&s, "New monitor", "/monitors", &f, &errors));
+        return form_page(&s, &state, "New monitor", "/monitors", &f, &errors).await;
     }
     let m = state
         .store
@@ -414,13 +424,15 @@ pub async fn edit_monitor(
 ) -> Result<HttpResponse, PageError> {
     s.require(Role::Editor)?;
     let m = state.store.monitor(s.org_id(), *id).await?;
-    Ok(form_page(
+    form_page(
         &s,
+        &state,
         &format!("Edit {}", m.name),
         &format!("/monitors/{}", m.id),
         &MonitorFormData::from_monitor(&m),
         &[],
-    ))
+    )
+    .await
 }
 
 pub async fn update_monitor(
@@ -442,13 +454,15 @@ pub async fn update_monitor(
     let valid = match checked {
         Ok(v) => v,
         Err(errors) => {
-            return Ok(form_page(
+            return form_page(
                 &s,
+                &state,
                 &format!("Edit {}", existing.name),
                 &format!("/monitors/{}", existing.id),
                 &f,
                 &errors,
-            ))
+            )
+            .await
         }
     };
     let m = state

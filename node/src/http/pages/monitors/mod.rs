@@ -7,17 +7,17 @@ pub mod overview;
 pub mod page;
 
 pub use form::{create_monitor, edit_monitor, new_monitor, test_request, update_monitor};
-pub use overview::overview;
-pub use page::monitor_page;
+pub use overview::{overview, overview_counts};
+pub use page::{monitor_page, monitor_summary};
 
 use std::collections::HashMap;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use openseer_protocol::monitor::ANY_REGION;
 use openseer_protocol::Role;
 use openseer_web as views;
 
-use super::redirect;
+use super::{html, redirect};
 use crate::http::errors::PageError;
 use crate::http::identity::{CsrfForm, CsrfOnly, SignedIn};
 use crate::http::AppState;
@@ -34,6 +34,15 @@ pub(super) fn regions_or_any(regions: &[String]) -> Vec<String> {
     } else {
         regions.to_vec()
     }
+}
+
+/// A monitor's regions as a page names them: "any" is a choice, not a
+/// place.
+pub(super) fn region_text(regions: &[String]) -> String {
+    if regions == [ANY_REGION] {
+        return "anywhere".to_string();
+    }
+    regions.join(", ")
 }
 
 pub(super) type LatestByKey<'a> = HashMap<(i64, &'a str), &'a MonitorStatus>;
@@ -58,8 +67,12 @@ pub(super) fn statuses<'a>(
         .collect()
 }
 
+/// Asks for a check at once. From the page's button (htmx) the answer is
+/// a line saying so, and the result arrives on the page's live stream;
+/// without JavaScript, the page again.
 pub async fn check_now(
     s: SignedIn,
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(_): CsrfForm<CsrfOnly>,
@@ -70,7 +83,10 @@ pub async fn check_now(
         state.actors.check_now(m.id);
         tracing::info!(monitor_id = m.id, "check requested");
     }
-    Ok(redirect(&format!("/monitors/{}", m.id)))
+    if !req.headers().contains_key("hx-request") {
+        return Ok(redirect(&format!("/monitors/{}", m.id)));
+    }
+    Ok(html(views::check_requested(m.enabled, state.now())))
 }
 
 async fn set_enabled(

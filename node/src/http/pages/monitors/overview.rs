@@ -11,12 +11,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use openseer_core::rollup::plan::{Tier, HOUR};
 use openseer_core::rollup::Aggregate;
 use openseer_protocol::{Outcome, Role};
-use openseer_store::MonitorStatus;
+use openseer_store::{MonitorStatus, MonitorSummary};
 use openseer_web as views;
 use serde::Deserialize;
 
-use super::{regions_or_any, statuses};
+use super::{region_text, regions_or_any, statuses};
 use crate::http::errors::PageError;
+use crate::http::events::{self, Watch};
 use crate::http::identity::SignedIn;
 use crate::http::pages::{frame, html};
 use crate::http::AppState;
@@ -145,6 +146,19 @@ pub struct Query<'a> {
     pub page: usize,
 }
 
+impl Default for Query<'_> {
+    /// Everything, by name, the first page.
+    fn default() -> Self {
+        Query {
+            text: "",
+            status: StatusFilter::Any,
+            region: "",
+            sort: Sort::Name,
+            page: 1,
+        }
+    }
+}
+
 /// Monitors by status, over all of them (not only the matching ones).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -216,24 +230,41 @@ pub struct OverviewParams {
     page: Option<usize>,
 }
 
-pub async fn overview(
-    s: SignedIn,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    params: web::Query<OverviewParams>,
-) -> Result<HttpResponse, PageError> {
-    s.require(Role::Viewer)?;
-    let now = state.now();
-    let list = state.store.monitor_list(s.org_id()).await?;
-    let latest = state.store.latest_statuses(s.org_id()).await?;
-    let by_key: HashMap<(i64, &str), &MonitorStatus> = latest
-        .iter()
-        .map(|l| ((l.monitor_id, l.region.as_str()), l))
-        .collect();
-    let regions: Vec<Vec<String>> = list.iter().map(|m| regions_or_any(&m.regions)).collect();
-    let entries: Vec<Entry> = list
-        .iter()
-        .zip(&regions)
+/// The organization's monitors, their regions and latest statuses.
+struct Loaded {
+    list: Vec<MonitorSummary>,
+    regions: Vec<Vec<String>>,
+    latest: Vec<MonitorStatus>,
+}
+
+impl Loaded {
+    async fn of(state: &AppState, org_id: i64) -> Result<Loaded, PageError> {
+        let list = state.store.monitor_list(org_id).await?;
+        let latest = state.store.latest_statuses(org_id).await?;
+        let regions = list.iter().map(|m| regions_or_any(&m.regions)).collect();
+        Ok(Loaded {
+            list,
+            regions,
+            latest,
+        })
+    }
+
+    fn by_key(&self) -> HashMap<(i64, &str), &MonitorStatus> {
+        self.latest
+            .iter()
+            .map(|l| ((l.monitor_id, l.region.as_str()), l))
+            .collect()
+    }
+}
+
+/// Each monitor's overall status, as `select` reads it.
+fn entries<'a>(
+    list: &'a [MonitorSummary],
+    regions: &'a [Vec<String>],
+    by_key: &HashMap<(i64, &str), &MonitorStatus>,
+) -> Vec<Entry<'a>> {
+    list.iter()
+        .zip(regions)
         .map(|(m, rs)| {
             let latest_in = || rs.iter().filter_map(|r| by_key.get(&(m.id, r.as_str())));
             Entry {
@@ -248,7 +279,37 @@ pub async fn overview(
                 last_check: latest_in().map(|l| l.scheduled_at).max(),
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The counts alone: fetched again whenever a status changes.
+pub async fn overview_counts(
+    s: SignedIn,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    s.require(Role::Viewer)?;
+    let loaded = Loaded::of(&state, s.org_id()).await?;
+    let by_key = loaded.by_key();
+    let (list, regions) = (&loaded.list, &loaded.regions);
+    let entries = entries(list, regions, &by_key);
+    let c = select(&entries, &Query::default(), PER_PAGE).counts;
+    Ok(html(views::overview_counts(
+        c.up, c.degraded, c.down, c.paused,
+    )))
+}
+
+pub async fn overview(
+    s: SignedIn,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: web::Query<OverviewParams>,
+) -> Result<HttpResponse, PageError> {
+    s.require(Role::Viewer)?;
+    let now = state.now();
+    let loaded = Loaded::of(&state, s.org_id()).await?;
+    let by_key = loaded.by_key();
+    let (list, regions) = (&loaded.list, &loaded.regions);
+    let entries = entries(list, regions, &by_key);
     let sort = params.sort.as_deref().and_then(Sort::parse);
     let mut query = views::OverviewQuery {
         q: params.q.clone().unwrap_or_default().trim().to_string(),
@@ -280,7 +341,7 @@ pub async fn overview(
     let region_text: Vec<String> = picked
         .shown
         .iter()
-        .map(|&i| regions[i].join(", "))
+        .map(|&i| region_text(&regions[i]))
         .collect();
     let this_hour = Tier::Hour.start_of(now);
     let rows: Vec<views::MonitorRowVm> = picked
@@ -339,7 +400,15 @@ pub async fn overview(
         views::overview_list(&vm)
     } else {
         let csrf = s.csrf();
-        views::overview_page(&frame(&s, "Monitors", &csrf, true), &vm)
+        views::overview_page(
+            &frame(
+                &s,
+                "Monitors",
+                &csrf,
+                Some(events::url(Watch::Overview, now)),
+            ),
+            &vm,
+        )
     };
     Ok(vary_htmx(html(markup)))
 }

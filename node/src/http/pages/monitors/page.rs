@@ -12,9 +12,11 @@ use openseer_store::Monitor;
 use openseer_web as views;
 use serde::Deserialize;
 
-use super::{regions_of, statuses, LatestByKey};
+use super::{region_text, regions_of, statuses, LatestByKey};
 use crate::http::errors::PageError;
+use crate::http::events::{self, stored_row, Watch, WorkerNames};
 use crate::http::identity::SignedIn;
+use crate::http::pages::workers::unserved_regions;
 use crate::http::pages::{frame, html};
 use crate::http::AppState;
 use crate::rollup;
@@ -23,7 +25,12 @@ use crate::rollup;
 pub struct MonitorPageParams {
     range: Option<String>,
     region: Option<String>,
+    /// "Latest checks" from before this (unix ms): an older page.
+    before: Option<i64>,
 }
+
+/// Rows of "Latest checks" per page.
+const RESULTS_PER_PAGE: i64 = 50;
 
 /// Down periods in the last 7 days, newest first, at most this many.
 const DOWN_PERIODS: usize = 10;
@@ -42,9 +49,12 @@ pub async fn monitor_page(
         .iter()
         .map(|l| ((l.monitor_id, l.region.as_str()), l))
         .collect();
-    let results = state.store.recent_results(s.org_id(), m.id, 50).await?;
+    let results = state
+        .store
+        .recent_results(s.org_id(), m.id, params.before, RESULTS_PER_PAGE)
+        .await?;
     let regions = regions_of(&m);
-    let region_text = regions.join(", ");
+    let region_text = region_text(&regions);
     let expected = m.check.expected_status.to_string();
     let range = params
         .range
@@ -59,31 +69,7 @@ pub async fn monitor_page(
         .unwrap_or("");
     let only: Option<Vec<String>> = (!region.is_empty()).then(|| vec![region.to_string()]);
     let coverage = Coverage::at(now, &state.settings.retention);
-    let mut uptimes = Vec::new();
-    let mut in_range = Aggregate::default();
-    for (label, key) in [
-        ("24 h", "24h"),
-        ("7 d", "7d"),
-        ("30 d", "30d"),
-        ("90 d", "90d"),
-    ] {
-        let len = crate::http::api::range_ms(key).expect("a known range");
-        let a = rollup::summarize(
-            &state.store,
-            &[m.id],
-            only.as_deref(),
-            now - len,
-            now,
-            &coverage,
-        )
-        .await?
-        .remove(&m.id)
-        .unwrap_or_default();
-        uptimes.push((label, a.uptime()));
-        if key == range {
-            in_range = a;
-        }
-    }
+    let (uptimes, mut in_range) = uptimes(&state, m.id, only.as_deref(), now, range).await?;
     if range == "1h" {
         in_range = rollup::summarize(
             &state.store,
@@ -148,6 +134,13 @@ pub async fn monitor_page(
         })
         .collect();
     let down_periods = down_periods(&state, &m, now).await?;
+    let workers = state.store.workers(s.org_id()).await?;
+    let unserved = if m.enabled {
+        unserved_regions(&workers, &regions, now, state.settings.worker_stale_ms)
+    } else {
+        Vec::new()
+    };
+    let names = WorkerNames::load(&state.store, s.org_id()).await?;
     let vm = views::MonitorDetailVm {
         can_edit: s.role() >= Role::Editor,
         id: m.id,
@@ -190,36 +183,85 @@ pub async fn monitor_page(
         phases: in_range.phase_means(),
         days,
         down_periods,
+        unserved,
+        can_enroll: s.role() >= Role::Admin,
+        older: (results.len() as i64 == RESULTS_PER_PAGE)
+            .then(|| results.last().map(|r| r.scheduled_at))
+            .flatten(),
+        paged: params.before.is_some(),
     };
-    let rows: Vec<views::live::ResultVm> = results
-        .iter()
-        .map(|r| views::live::ResultVm {
-            scheduled_at: r.scheduled_at,
-            region: &r.region,
-            outcome: r.outcome.as_str(),
-            status_code: r.status_code,
-            total_ms: r.total_ms,
-            body_bytes: r.body_bytes,
-            error_kind: r.error_kind.map(|k| k.as_str()),
-            error_message: r.error_message.as_deref(),
-            phases: r
-                .timings
-                .as_ref()
-                .map(|t| [t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.transfer_ms]),
-            redirects: r.details.redirects.len(),
-            assertions: r
-                .details
-                .assertions
-                .iter()
-                .map(|a| (a.assertion.as_str(), a.passed, a.detail.as_deref()))
-                .collect(),
-        })
-        .collect();
+    let rows: Vec<views::live::ResultVm> = results.iter().map(|r| stored_row(r, &names)).collect();
     let csrf = s.csrf();
     Ok(html(views::monitor_page(
-        &frame(&s, &m.name, &csrf, true),
+        &frame(
+            &s,
+            &m.name,
+            &csrf,
+            Some(events::url(Watch::Monitor(m.id), now)),
+        ),
         &vm,
         &rows,
+    )))
+}
+
+/// Uptime over 24 h, 7 d, 30 d and 90 d, and everything over `range` when
+/// it is one of them.
+async fn uptimes(
+    state: &AppState,
+    id: i64,
+    only: Option<&[String]>,
+    now: i64,
+    range: &str,
+) -> Result<(Vec<(&'static str, Option<f64>)>, Aggregate), PageError> {
+    let coverage = Coverage::at(now, &state.settings.retention);
+    let mut uptimes = Vec::new();
+    let mut in_range = Aggregate::default();
+    for (label, key) in [
+        ("24 h", "24h"),
+        ("7 d", "7d"),
+        ("30 d", "30d"),
+        ("90 d", "90d"),
+    ] {
+        let len = crate::http::api::range_ms(key).expect("a known range");
+        let a = rollup::summarize(&state.store, &[id], only, now - len, now, &coverage)
+            .await?
+            .remove(&id)
+            .unwrap_or_default();
+        uptimes.push((label, a.uptime()));
+        if key == range {
+            in_range = a;
+        }
+    }
+    Ok((uptimes, in_range))
+}
+
+#[derive(Deserialize, Default)]
+pub struct SummaryParams {
+    region: Option<String>,
+}
+
+/// The monitor page's uptime tiles, with its down periods swapped in
+/// beside them: fetched again whenever the monitor has new results.
+pub async fn monitor_summary(
+    s: SignedIn,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    params: web::Query<SummaryParams>,
+) -> Result<HttpResponse, PageError> {
+    s.require(Role::Viewer)?;
+    let m = state.store.monitor(s.org_id(), *id).await?;
+    let now = state.now();
+    let regions = regions_of(&m);
+    let region = params
+        .region
+        .as_deref()
+        .filter(|r| regions.iter().any(|x| x == r))
+        .unwrap_or("");
+    let only: Option<Vec<String>> = (!region.is_empty()).then(|| vec![region.to_string()]);
+    let (uptimes, _) = uptimes(&state, m.id, only.as_deref(), now, "").await?;
+    let periods = down_periods(&state, &m, now).await?;
+    Ok(html(views::monitor_summary(
+        m.id, region, &uptimes, &periods,
     )))
 }
 
