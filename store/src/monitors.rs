@@ -153,6 +153,25 @@ fn parse_monitor(c: MonitorColumns) -> StoreResult<Monitor> {
     })
 }
 
+/// Binds a monitor's editable fields as `$1`..`$12`, in the order of
+/// `INSERT` and `UPDATE` alike.
+macro_rules! bind_fields {
+    ($q:expr, $m:expr, $headers:expr, $body:expr) => {
+        $q.bind(&$m.name)
+            .bind(&$m.check.url)
+            .bind(&$m.check.method)
+            .bind(&$headers)
+            .bind(&$body)
+            .bind(i64::from($m.interval_seconds))
+            .bind(i64::from($m.check.timeout_ms))
+            .bind(serde_json::to_string(&$m.regions).expect("regions serialise"))
+            .bind($m.check.expected_status.to_string())
+            .bind(&$m.check.keyword)
+            .bind($m.enabled)
+            .bind(serde_json::to_string(&$m.check.options).expect("options serialise"))
+    };
+}
+
 impl Store {
     /// Seals secrets that rows from before sealing hold in the clear; how
     /// many monitors it sealed. Run at start; a no-op once done.
@@ -235,25 +254,13 @@ impl Store {
         let body = self.body_column(m.check.body.as_deref())?;
         on_pool!(self, pool => {
             let sql = format!(
-                "INSERT INTO monitors (org_id, name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, options, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING {COLUMNS}"
+                "INSERT INTO monitors (name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, options, created_at, updated_at, org_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14) RETURNING {COLUMNS}"
             );
-            let row = sqlx::query_as::<_, MonitorColumns>(sqlx::AssertSqlSafe(sql))
+            let q = sqlx::query_as::<_, MonitorColumns>(sqlx::AssertSqlSafe(sql));
+            let row = bind_fields!(q, m, headers, body)
+                .bind(now)
                 .bind(org_id)
-                .bind(&m.name)
-                .bind(&m.check.url)
-                .bind(&m.check.method)
-                .bind(&headers)
-                .bind(&body)
-                .bind(i64::from(m.interval_seconds))
-                .bind(i64::from(m.check.timeout_ms))
-                .bind(serde_json::to_string(&m.regions).expect("regions serialise"))
-                .bind(m.check.expected_status.to_string())
-                .bind(&m.check.keyword)
-                .bind(m.enabled)
-                .bind(serde_json::to_string(&m.check.options).expect("options serialise"))
-                .bind(now)
-                .bind(now)
                 .fetch_one(pool)
                 .await
                 .map_err(translate)?;
@@ -275,19 +282,8 @@ impl Store {
                 "UPDATE monitors SET name = $1, url = $2, method = $3, headers = $4, body = $5, interval_s = $6, timeout_ms = $7, regions = $8, expected_status = $9, keyword = $10, enabled = $11, options = $12, updated_at = $13
                  WHERE id = $14 AND org_id = $15 RETURNING {COLUMNS}"
             );
-            let row = sqlx::query_as::<_, MonitorColumns>(sqlx::AssertSqlSafe(sql))
-                .bind(&m.name)
-                .bind(&m.check.url)
-                .bind(&m.check.method)
-                .bind(&headers)
-                .bind(&body)
-                .bind(i64::from(m.interval_seconds))
-                .bind(i64::from(m.check.timeout_ms))
-                .bind(serde_json::to_string(&m.regions).expect("regions serialise"))
-                .bind(m.check.expected_status.to_string())
-                .bind(&m.check.keyword)
-                .bind(m.enabled)
-                .bind(serde_json::to_string(&m.check.options).expect("options serialise"))
+            let q = sqlx::query_as::<_, MonitorColumns>(sqlx::AssertSqlSafe(sql));
+            let row = bind_fields!(q, m, headers, body)
                 .bind(now)
                 .bind(id)
                 .bind(org_id)

@@ -26,7 +26,7 @@ use super::errors::PageError;
 use super::identity::SignedIn;
 use super::AppState;
 use openseer_core::model::LiveEvent;
-use openseer_protocol::{CheckResult, Outcome};
+use openseer_protocol::{AssertionResult, CheckResult, Outcome, Timings};
 use openseer_store::{ResultRow, Store, StoreResult};
 use openseer_web::live::{
     result_row, results_event, status_cell, status_event, ResultVm, StatusVm, COUNTS_EVENT,
@@ -166,6 +166,16 @@ impl WorkerNames {
     }
 }
 
+fn phases(t: &Timings) -> [f64; 5] {
+    [t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.transfer_ms]
+}
+
+fn assertions(all: &[AssertionResult]) -> Vec<(&str, bool, Option<&str>)> {
+    all.iter()
+        .map(|a| (a.assertion.as_str(), a.passed, a.detail.as_deref()))
+        .collect()
+}
+
 /// A stored result as its page row.
 pub(crate) fn stored_row<'a>(r: &'a ResultRow, workers: &'a WorkerNames) -> ResultVm<'a> {
     ResultVm {
@@ -179,17 +189,9 @@ pub(crate) fn stored_row<'a>(r: &'a ResultRow, workers: &'a WorkerNames) -> Resu
         body_bytes: r.body_bytes,
         error_kind: r.error_kind.map(|k| k.as_str()),
         error_message: r.error_message.as_deref(),
-        phases: r
-            .timings
-            .as_ref()
-            .map(|t| [t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.transfer_ms]),
+        phases: r.timings.as_ref().map(phases),
         redirects: r.details.redirects.len(),
-        assertions: r
-            .details
-            .assertions
-            .iter()
-            .map(|a| (a.assertion.as_str(), a.passed, a.detail.as_deref()))
-            .collect(),
+        assertions: assertions(&r.details.assertions),
     }
 }
 
@@ -209,16 +211,9 @@ fn live_row<'a>(
         body_bytes: Some(r.body_bytes as i64),
         error_kind: r.error_kind.map(|k| k.as_str()),
         error_message: r.error_message.as_deref(),
-        phases: r
-            .timings
-            .as_ref()
-            .map(|t| [t.dns_ms, t.connect_ms, t.tls_ms, t.ttfb_ms, t.transfer_ms]),
+        phases: r.timings.as_ref().map(phases),
         redirects: r.redirects.len(),
-        assertions: r
-            .assertions
-            .iter()
-            .map(|a| (a.assertion.as_str(), a.passed, a.detail.as_deref()))
-            .collect(),
+        assertions: assertions(&r.assertions),
     }
 }
 

@@ -82,12 +82,32 @@ async fn browser(d: &Driver) -> Client {
         "goog:loggingPrefs": { "browser": "ALL" }
     });
     let caps = caps.as_object().unwrap().clone();
-    ClientBuilder::rustls()
+    let c = ClientBuilder::rustls()
         .unwrap()
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{}", d.port))
         .await
-        .expect("a browser session")
+        .expect("a browser session");
+    // A page that cannot load in 10 s fails the test (pages left behind
+    // once held their event streams open until the browser ran out of
+    // connections to the host).
+    c.update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+        None,
+        Some(Duration::from_secs(10)),
+        None,
+    ))
+    .await
+    .unwrap();
+    c
+}
+
+/// Signs in through the login form; `landmark` is on the page it leads to.
+async fn sign_in(c: &Client, app: &TestApp, email: &str, landmark: &str) {
+    c.goto(&app.url("/login")).await.unwrap();
+    fill(c, "#email", email).await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form button[type=submit]").await;
+    wait_css(c, landmark, 5).await;
 }
 
 /// chromedriver's browser log (console messages and page errors).
@@ -212,16 +232,6 @@ async fn walk() {
     let app = TestApp::spawn().await;
     let target = Target::start().await;
     let c = browser(&driver).await;
-    // A page that cannot load in 10 s fails the test (pages left behind
-    // once held their event streams open until the browser ran out of
-    // connections to the host).
-    c.update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
-        None,
-        Some(Duration::from_secs(10)),
-        None,
-    ))
-    .await
-    .unwrap();
 
     // Setup: the one-time link, then the overview.
     c.goto(app.setup_url.as_ref().unwrap()).await.unwrap();
@@ -467,19 +477,8 @@ async fn team_walk() {
     let app = TestApp::spawn().await;
     let owner = app.setup_admin("ada@example.com").await;
     let c = browser(&driver).await;
-    c.update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
-        None,
-        Some(Duration::from_secs(10)),
-        None,
-    ))
-    .await
-    .unwrap();
     // The owner signs in and invites an editor.
-    c.goto(&app.url("/login")).await.unwrap();
-    fill(&c, "#email", "ada@example.com").await;
-    fill(&c, "#password", PASSWORD).await;
-    click(&c, "form button[type=submit]").await;
-    wait_css(&c, "a[href='/settings/members']", 5).await;
+    sign_in(&c, &app, "ada@example.com", "a[href='/settings/members']").await;
     click(&c, "a[href='/settings/members']").await;
     wait_css(&c, "#role", 5).await;
     labelled_and_fits(&c, "the members page").await;
@@ -594,18 +593,7 @@ async fn live_walk() {
         .start_worker(&app.enrollment_token(&admin).await, "eu")
         .await;
     let c = browser(&driver).await;
-    c.update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
-        None,
-        Some(Duration::from_secs(10)),
-        None,
-    ))
-    .await
-    .unwrap();
-    c.goto(&app.url("/login")).await.unwrap();
-    fill(&c, "#email", "ada@example.com").await;
-    fill(&c, "#password", PASSWORD).await;
-    click(&c, "form button[type=submit]").await;
-    wait_css(&c, "#counts", 5).await;
+    sign_in(&c, &app, "ada@example.com", "#counts").await;
 
     // A mass outage: the overview's tiles follow the rows, no reload.
     let mut ids = Vec::new();
