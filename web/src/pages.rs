@@ -495,7 +495,8 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
             h2 #latest-checks { "Latest checks" }
             div.scroll { table #results {
                 thead { tr { th { "Scheduled" } th { "Region" } th { "Outcome" } th { "Code" } th { "Time" br; small.muted title="DNS · connect · TLS · first byte · transfer, in ms" { "dns · tcp · tls · ttfb · body" } } th.hide-sm { "Body" } th { "Error" } } }
-                tbody sse-swap=(results_event(m.id)) hx-swap="afterbegin" {
+                // New checks go on top of the newest page only, not an older one.
+                tbody sse-swap=[(!m.paged).then(|| results_event(m.id))] hx-swap="afterbegin" {
                     @for r in results { (result_row(r)) }
                     // Hidden by the stylesheet as soon as a result row precedes it.
                     tr #no-results { td.muted colspan="7" { "No checks yet: the first one runs at the next tick." } }

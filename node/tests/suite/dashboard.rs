@@ -504,3 +504,64 @@ async fn a_new_monitors_page_opens_on_the_range_that_has_its_data() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_checks_page_back_to_the_first() {
+    let app = TestApp::spawn().await;
+    let admin = app.setup_admin("admin@example.com").await;
+    let now = openseer_core::clock::system_now_ms();
+    let valid = input("api", false).validate().unwrap();
+    let m = app.store.create_monitor(1, &valid, now).await.unwrap().id;
+    let t0 = now - 3_600_000;
+    let results: Vec<StoredResult> = (0..60)
+        .map(|i| common::results::stored(m, "eu", t0 + i * 30_000, Outcome::Up, 10.0))
+        .collect();
+    app.store
+        .insert_results(&results.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let rows = |body: &str| body.matches("data-run=").count();
+    let (_, newest) = admin.get(&format!("/monitors/{m}")).await;
+    assert_eq!(rows(&newest), 50);
+    assert!(newest.contains(&format!("sse-swap=\"r{m}\"")), "live rows");
+    assert!(!newest.contains("← Newest"));
+    let oldest_shown = t0 + 10 * 30_000;
+    let older = format!("&amp;before={oldest_shown}#latest-checks");
+    assert!(newest.contains(&older), "a link to older checks");
+    let (status, page) = admin
+        .get(&format!(
+            "/monitors/{m}?range=1h&region=&before={oldest_shown}"
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&page), 10, "the ten before the first page");
+    assert!(page.contains("← Newest") && !page.contains("Older checks"));
+    assert!(
+        !page.contains(&format!("sse-swap=\"r{m}\"")),
+        "new checks are not put on top of an older page"
+    );
+    // The API pages the same way.
+    let token = admin.api_token("read").await;
+    let r: serde_json::Value = admin
+        .http
+        .get(app.url(&format!(
+            "/api/v1/monitors/{m}/results?limit=5&before={oldest_shown}"
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at: Vec<i64> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["scheduled_at_ms"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        at,
+        (5..10).rev().map(|i| t0 + i * 30_000).collect::<Vec<_>>()
+    );
+}
