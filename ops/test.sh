@@ -81,6 +81,7 @@ log "format"
 cargo fmt --all -- --check
 
 log "lint"
+python3 ops/modcycles.py
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "tests"

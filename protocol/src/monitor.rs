@@ -7,7 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
-use crate::secret::HIDDEN;
+
+/// Stands in for a stored secret wherever a monitor is shown (see
+/// [`crate::secret`]).
+pub const HIDDEN: &str = "<hidden>";
 
 pub const MIN_INTERVAL_S: u32 = 1;
 pub const MAX_INTERVAL_S: u32 = 24 * 60 * 60;

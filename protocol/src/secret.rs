@@ -8,8 +8,7 @@
 use crate::monitor::{origin_of, CheckSpec};
 use crate::{FieldError, Header, MonitorInput};
 
-/// Stands in for a stored secret.
-pub const HIDDEN: &str = "<hidden>";
+pub use crate::monitor::HIDDEN;
 
 /// Headers whose values are shown as they are: they describe the request's
 /// format, never carry credentials. Every other header's value is hidden.

@@ -1,6 +1,6 @@
 //! Password guessing is throttled per client and per account, so that
 //! neither a guesser nor someone locking others out gets far:
-//! - a client (its address, see [`crate::http::client`]) gets
+//! - a client (its address, see `http::client`) gets
 //!   [`CLIENT`]`.max` failures per window, whatever the accounts;
 //! - an account gets [`ACCOUNT`]`.max` failures per (short) window from
 //!   all clients together, so a guesser spread over many addresses stays

@@ -12,6 +12,7 @@ use openseer_cluster::ClusterSettings;
 use openseer_core::leases::{LeaseConfig, DEFAULT_GRACE_MS, DEFAULT_SWEEP_MS};
 use openseer_core::rollup::plan::{Retention, DAY};
 
+pub mod cidr;
 pub mod files;
 
 pub use files::{open_store, secrets_key, session_key, store_location};
@@ -48,8 +49,8 @@ pub struct Settings {
     pub body_timeout_ms: u64,
     pub quotas: crate::quota::Quotas,
     /// Load balancers whose `X-Forwarded-For` names the client (see
-    /// [`crate::http::client`]); from anyone else the header is ignored.
-    pub trusted_proxies: Vec<crate::http::client::Cidr>,
+    /// `http::client`); from anyone else the header is ignored.
+    pub trusted_proxies: Vec<cidr::Cidr>,
 }
 
 /// How long a dashboard session lasts.
@@ -323,7 +324,7 @@ impl FileConfig {
             )? as usize,
         };
         let trusted_proxies =
-            crate::http::client::Cidr::parse_list(c.trusted_proxies.as_deref().unwrap_or_default())
+            cidr::Cidr::parse_list(c.trusted_proxies.as_deref().unwrap_or_default())
                 .map_err(|why| ConfigError::Invalid("trusted_proxies".into(), why))?;
         let key = c.secrets_key.clone().unwrap_or_default();
         let secrets_key = match key.is_empty() {

@@ -402,7 +402,7 @@ async fn stats_ranges_cannot_wrap_around() {
 async fn behind_the_load_balancer_each_client_is_throttled_and_audited_as_itself() {
     use common::cluster::Haproxy;
     let app = TestApp::spawn_with(|s| {
-        s.trusted_proxies = openseer_node::http::client::Cidr::parse_list("127.0.0.1").unwrap();
+        s.trusted_proxies = openseer_node::config::cidr::Cidr::parse_list("127.0.0.1").unwrap();
     })
     .await;
     let _owner = app.setup_admin("owner@example.com").await;
