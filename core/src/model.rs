@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use openseer_protocol::monitor::CheckSpec;
-use openseer_protocol::{CheckResult, MonitorInput};
+use openseer_protocol::{CheckResult, MonitorInput, Outcome};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,4 +113,60 @@ pub fn is_probe(monitor_id: i64) -> bool {
 /// The node waiting for a probe's result (its id is `-(node << 32 | seq)`).
 pub fn probe_node(probe_id: i64) -> u64 {
     (probe_id.unsigned_abs() >> 32) & 0x7fff_ffff
+}
+
+/// A monitor's overall status: paused, or the worst latest outcome over
+/// its regions (an error counts as down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// No check stored yet.
+    Pending,
+    Up,
+    Missed,
+    Degraded,
+    Down,
+    Paused,
+}
+
+impl Status {
+    /// The status of a stored outcome.
+    pub fn of_outcome(outcome: Outcome) -> Status {
+        match outcome {
+            Outcome::Down | Outcome::Error => Status::Down,
+            Outcome::Degraded => Status::Degraded,
+            Outcome::Missed => Status::Missed,
+            Outcome::Up => Status::Up,
+        }
+    }
+
+    /// How bad it is, for "worst first" and the worst of several regions.
+    pub fn severity(self) -> u8 {
+        match self {
+            Status::Down => 4,
+            Status::Degraded => 3,
+            Status::Missed => 2,
+            Status::Up => 1,
+            Status::Pending | Status::Paused => 0,
+        }
+    }
+
+    /// Its name in the API and on /metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Up => "up",
+            Status::Missed => "missed",
+            Status::Degraded => "degraded",
+            Status::Down => "down",
+            Status::Paused => "paused",
+        }
+    }
+
+    /// The worst of the regions' latest outcomes; pending with none.
+    pub fn worst(outcomes: impl IntoIterator<Item = Status>) -> Status {
+        outcomes
+            .into_iter()
+            .max_by_key(|s| s.severity())
+            .unwrap_or(Status::Pending)
+    }
 }

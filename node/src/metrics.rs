@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use openseer_prom::{counter, escape, gauge, Histogram, SECONDS};
+use openseer_protocol::monitor::ANY_REGION;
+use openseer_protocol::Outcome;
+use openseer_store::{MonitorStatus, MonitorSummary};
 
 const SIZES: &[f64] = &[1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2000.0];
 
@@ -234,5 +237,48 @@ impl Metrics {
             u64::from(db_pool_size).saturating_sub(idle)
         );
         out
+    }
+}
+
+/// `openseer_monitor_up{monitor,region}`: 1 while the latest check of an
+/// enabled monitor in a region of its own was up or degraded, 0 after a
+/// failed or missed one (no series before its first check); and
+/// `openseer_monitor_info{monitor,name,org}` to name them in alerts. What
+/// every node answers alike, so Alertmanager may scrape any of them.
+pub fn render_monitors(out: &mut String, monitors: &[MonitorSummary], latest: &[MonitorStatus]) {
+    let _ = writeln!(out, "# HELP openseer_monitor_up 1 if the monitor's latest check in the region was up or degraded, 0 if it failed or was missed.\n# TYPE openseer_monitor_up gauge");
+    let mut regions: BTreeMap<i64, &[String]> = BTreeMap::new();
+    for m in monitors {
+        regions.insert(m.id, &m.regions);
+    }
+    let mut lines: Vec<(i64, &str, u8)> = latest
+        .iter()
+        .filter(|l| match regions.get(&l.monitor_id) {
+            Some([]) => l.region == ANY_REGION,
+            Some(rs) => rs.contains(&l.region),
+            None => false,
+        })
+        .map(|l| {
+            let up = matches!(l.outcome, Outcome::Up | Outcome::Degraded);
+            (l.monitor_id, l.region.as_str(), u8::from(up))
+        })
+        .collect();
+    lines.sort_unstable();
+    for (id, region, up) in lines {
+        let _ = writeln!(
+            out,
+            "openseer_monitor_up{{monitor=\"{id}\",region=\"{}\"}} {up}",
+            escape(region)
+        );
+    }
+    let _ = writeln!(out, "# HELP openseer_monitor_info Each enabled monitor's name and organization (always 1).\n# TYPE openseer_monitor_info gauge");
+    for m in monitors {
+        let _ = writeln!(
+            out,
+            "openseer_monitor_info{{monitor=\"{}\",name=\"{}\",org=\"{}\"}} 1",
+            m.id,
+            escape(&m.name),
+            m.org_id
+        );
     }
 }

@@ -17,6 +17,7 @@ use crate::seal::Sealer;
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonitorSummary {
     pub id: i64,
+    pub org_id: i64,
     pub name: String,
     pub url: String,
     pub interval_seconds: u32,
@@ -68,6 +69,7 @@ struct MonitorColumns {
 #[derive(sqlx::FromRow)]
 struct SummaryColumns {
     id: i64,
+    org_id: i64,
     name: String,
     url: String,
     interval_s: i64,
@@ -384,16 +386,29 @@ impl Store {
 
     /// Every monitor of the organization, by name, as lists show them.
     pub async fn monitor_list(&self, org_id: i64) -> StoreResult<Vec<MonitorSummary>> {
+        self.summaries_where("org_id = $1", &[org_id]).await
+    }
+
+    /// Every enabled monitor of every organization, by name (for /metrics).
+    pub async fn enabled_monitor_list(&self) -> StoreResult<Vec<MonitorSummary>> {
+        self.summaries_where("enabled = TRUE", &[]).await
+    }
+
+    async fn summaries_where(&self, filter: &str, ids: &[i64]) -> StoreResult<Vec<MonitorSummary>> {
+        let sql = format!(
+            "SELECT id, org_id, name, url, interval_s, regions, enabled FROM monitors WHERE {filter} ORDER BY lower(name), id"
+        );
         on_pool!(self, pool => {
-            let rows: Vec<SummaryColumns> = sqlx::query_as("SELECT id, name, url, interval_s, regions, enabled FROM monitors WHERE org_id = $1 ORDER BY lower(name), id")
-                .bind(org_id)
-                .fetch_all(pool)
-                .await
-                .map_err(translate)?;
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for id in ids {
+                q = q.bind(id);
+            }
+            let rows: Vec<SummaryColumns> = q.fetch_all(pool).await.map_err(translate)?;
             rows.into_iter()
                 .map(|r| {
                     Ok(MonitorSummary {
                         id: r.id,
+                        org_id: r.org_id,
                         name: r.name,
                         url: r.url,
                         interval_seconds: r.interval_s as u32,
@@ -421,6 +436,11 @@ impl Store {
     /// The latest result per (monitor, region) for an organization.
     pub async fn latest_statuses(&self, org_id: i64) -> StoreResult<Vec<MonitorStatus>> {
         self.statuses_where("m.org_id = $1", &[org_id]).await
+    }
+
+    /// The latest result per (monitor, region) of every enabled monitor.
+    pub async fn enabled_statuses(&self) -> StoreResult<Vec<MonitorStatus>> {
+        self.statuses_where("m.enabled = TRUE", &[]).await
     }
 
     /// The latest result per region of one monitor (organization-scoped).

@@ -14,9 +14,11 @@ use super::errors::ApiError;
 use super::identity::ApiUser;
 use super::AppState;
 use crate::rollup;
+use openseer_core::model::Status;
 use openseer_core::rollup::plan::{Coverage, DAY, HOUR};
 use openseer_core::rollup::Aggregate;
-use openseer_store::{Monitor, ResultRow};
+use openseer_protocol::monitor::ANY_REGION;
+use openseer_store::{Monitor, MonitorStatus, ResultRow};
 
 pub const PREFIX: &str = "/api/v1";
 
@@ -46,17 +48,74 @@ pub struct MonitorView {
     pub spec: MonitorInput,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// What it is now, as the overview shows it.
+    pub status: StatusView,
 }
 
-impl From<&Monitor> for MonitorView {
-    /// The monitor as callers see it: secrets hidden.
-    fn from(m: &Monitor) -> MonitorView {
+/// A monitor's current status: paused, pending (no check yet), or the
+/// worst of its regions' latest outcomes (an error counts as down); and
+/// each region's latest check.
+#[derive(Serialize)]
+pub struct StatusView {
+    pub overall: &'static str,
+    pub regions: Vec<RegionStatusView>,
+}
+
+#[derive(Serialize)]
+pub struct RegionStatusView {
+    pub region: String,
+    pub outcome: openseer_protocol::Outcome,
+    pub status_code: Option<i64>,
+    pub total_ms: Option<f64>,
+    /// The latest check's scheduled time.
+    pub checked_at_ms: i64,
+    /// When this outcome began.
+    pub since_ms: i64,
+}
+
+impl MonitorView {
+    /// The monitor as callers see it (secrets hidden), with its status
+    /// from `latest` (statuses of any monitors; this one's are picked).
+    fn new(m: &Monitor, latest: &[&MonitorStatus]) -> MonitorView {
+        let regions: Vec<&str> = match m.regions.is_empty() {
+            true => vec![ANY_REGION],
+            false => m.regions.iter().map(String::as_str).collect(),
+        };
+        let mine: Vec<&MonitorStatus> = latest
+            .iter()
+            .copied()
+            .filter(|l| l.monitor_id == m.id && regions.contains(&l.region.as_str()))
+            .collect();
+        let overall = match m.enabled {
+            true => Status::worst(mine.iter().map(|l| Status::of_outcome(l.outcome))),
+            false => Status::Paused,
+        };
         MonitorView {
             id: m.id,
             spec: m.to_input().redacted(),
             created_at_ms: m.created_at,
             updated_at_ms: m.updated_at,
+            status: StatusView {
+                overall: overall.as_str(),
+                regions: mine
+                    .iter()
+                    .map(|l| RegionStatusView {
+                        region: l.region.clone(),
+                        outcome: l.outcome,
+                        status_code: l.status_code,
+                        total_ms: l.total_ms,
+                        checked_at_ms: l.scheduled_at,
+                        since_ms: l.since,
+                    })
+                    .collect(),
+            },
         }
+    }
+
+    /// One monitor's view, its status read from the store.
+    async fn of(state: &AppState, m: &Monitor) -> Result<MonitorView, ApiError> {
+        let latest = state.store.monitor_statuses(m.org_id, m.id).await?;
+        Ok(MonitorView::new(m, &latest.iter().collect::<Vec<_>>()))
     }
 }
 
@@ -100,7 +159,15 @@ impl From<ResultRow> for ResultView {
 async fn list(u: ApiUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     u.require(Role::Viewer, TokenScope::Read)?;
     let monitors = state.store.monitors(u.org_id).await?;
-    let views: Vec<MonitorView> = monitors.iter().map(MonitorView::from).collect();
+    let latest = state.store.latest_statuses(u.org_id).await?;
+    let mut by_monitor: std::collections::HashMap<i64, Vec<&MonitorStatus>> = Default::default();
+    for l in &latest {
+        by_monitor.entry(l.monitor_id).or_default().push(l);
+    }
+    let views: Vec<MonitorView> = monitors
+        .iter()
+        .map(|m| MonitorView::new(m, by_monitor.get(&m.id).map_or(&[], Vec::as_slice)))
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "monitors": views })))
 }
 
@@ -125,7 +192,7 @@ async fn create(
     state.audit(monitor_event(&u, "monitor.created", &m)).await;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/monitors/{}", m.id)))
-        .json(MonitorView::from(&m)))
+        .json(MonitorView::new(&m, &[])))
 }
 
 fn monitor_event(u: &ApiUser, action: &'static str, m: &Monitor) -> openseer_store::NewAudit {
@@ -139,7 +206,7 @@ async fn get(
 ) -> Result<HttpResponse, ApiError> {
     u.require(Role::Viewer, TokenScope::Read)?;
     let m = state.store.monitor(u.org_id, *id).await?;
-    Ok(HttpResponse::Ok().json(MonitorView::from(&m)))
+    Ok(HttpResponse::Ok().json(MonitorView::of(&state, &m).await?))
 }
 
 async fn update(
@@ -202,7 +269,7 @@ async fn save(
     if existing.to_input().validate().as_ref() == Ok(&valid) {
         return Ok(HttpResponse::Ok()
             .insert_header((crate::transfer::CHANGED, "false"))
-            .json(MonitorView::from(&existing)));
+            .json(MonitorView::of(state, &existing).await?));
     }
     let m = state
         .store
@@ -212,7 +279,7 @@ async fn save(
     state.audit(monitor_event(u, "monitor.updated", &m)).await;
     Ok(HttpResponse::Ok()
         .insert_header((crate::transfer::CHANGED, "true"))
-        .json(MonitorView::from(&m)))
+        .json(MonitorView::of(state, &m).await?))
 }
 
 async fn delete(

@@ -275,6 +275,20 @@ async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Htt
             }
         }),
     });
+    let mut body = body;
+    // Monitors' statuses: a failed read leaves them out rather than the
+    // node's own figures (an alert on their absence tells).
+    match (
+        state.store.enabled_monitor_list().await,
+        state.store.enabled_statuses().await,
+    ) {
+        (Ok(monitors), Ok(latest)) => {
+            crate::metrics::render_monitors(&mut body, &monitors, &latest)
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "metrics: monitor statuses unreadable")
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(body)

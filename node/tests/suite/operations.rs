@@ -414,6 +414,89 @@ async fn metrics_need_the_token_and_count_what_happened() {
 
     common::metrics::promtool_check(&body);
     common::metrics::assert_documented(&body);
+
+    // Each monitor's status, for Alertmanager, and in the API: up, then
+    // down once the target fails. A paused monitor has no series.
+    let up_line = format!("openseer_monitor_up{{monitor=\"{id}\",region=\"eu\"}}");
+    assert_eq!(value(&up_line), 1.0);
+    assert!(body.contains(&format!(
+        "openseer_monitor_info{{monitor=\"{id}\",name=\"m\",org=\"1\"}} 1"
+    )));
+    let read = admin.api_token("read").await;
+    let status = |id: i64| {
+        let (http, read, url) = (
+            &admin.http,
+            &read,
+            app.url(&format!("/api/v1/monitors/{id}")),
+        );
+        async move {
+            let m: serde_json::Value = http
+                .get(url)
+                .bearer_auth(read)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            m["status"].clone()
+        }
+    };
+    let now = status(id).await;
+    assert_eq!(now["overall"], "up", "{now}");
+    assert_eq!(now["regions"][0]["region"], "eu");
+    assert_eq!(now["regions"][0]["status_code"], 200);
+    let paused = admin
+        .create_monitor(&[("name", "quiet"), ("url", &target.url), ("regions", "eu")])
+        .await;
+    let csrf = admin.csrf().await;
+    let (s, _) = admin
+        .post_form(&format!("/monitors/{paused}/pause"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(s, 303);
+    assert_eq!(status(paused).await["overall"], "paused");
+    target.set_status(500);
+    let body = common::wait_for(
+        std::time::Duration::from_secs(5),
+        "down on /metrics",
+        || async {
+            let body = http
+                .get(app.url("/metrics"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            (common::metrics::value(&body, &up_line) == 0.0).then_some(body)
+        },
+    )
+    .await;
+    assert!(!body.contains(&format!("openseer_monitor_up{{monitor=\"{paused}\"")));
+    assert!(!body.contains(&format!("openseer_monitor_info{{monitor=\"{paused}\"")));
+    let now = status(id).await;
+    assert_eq!(now["overall"], "down", "{now}");
+    assert_eq!(now["regions"][0]["outcome"], "down");
+    let listed: serde_json::Value = admin
+        .http
+        .get(app.url("/api/v1/monitors"))
+        .bearer_auth(&read)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let overall: Vec<&str> = listed["monitors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["status"]["overall"].as_str().unwrap())
+        .collect();
+    assert_eq!(overall, ["down", "paused"]);
+    common::metrics::promtool_check(&body);
+    common::metrics::assert_documented(&body);
     drop(live);
     worker.shutdown().await.unwrap();
 }

@@ -8,9 +8,10 @@ use std::cmp::Reverse;
 use std::collections::HashMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use openseer_core::model::Status;
 use openseer_core::rollup::plan::{Tier, HOUR};
 use openseer_core::rollup::Aggregate;
-use openseer_protocol::{Outcome, Role};
+use openseer_protocol::Role;
 use openseer_store::{MonitorStatus, MonitorSummary};
 use openseer_web as views;
 use serde::Deserialize;
@@ -24,50 +25,6 @@ use crate::http::AppState;
 use crate::rollup;
 
 pub const PER_PAGE: usize = 50;
-
-/// A monitor's overall status: paused, or the worst latest outcome over
-/// its regions (an error counts as down).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// No check stored yet.
-    Pending,
-    Up,
-    Missed,
-    Degraded,
-    Down,
-    Paused,
-}
-
-impl Status {
-    /// The status of a stored outcome.
-    pub fn of_outcome(outcome: Outcome) -> Status {
-        match outcome {
-            Outcome::Down | Outcome::Error => Status::Down,
-            Outcome::Degraded => Status::Degraded,
-            Outcome::Missed => Status::Missed,
-            Outcome::Up => Status::Up,
-        }
-    }
-
-    /// How bad it is, for "worst first" and the worst of several regions.
-    fn severity(self) -> u8 {
-        match self {
-            Status::Down => 4,
-            Status::Degraded => 3,
-            Status::Missed => 2,
-            Status::Up => 1,
-            Status::Pending | Status::Paused => 0,
-        }
-    }
-
-    /// The worst of the regions' latest outcomes; pending with none.
-    pub fn worst(outcomes: impl IntoIterator<Item = Status>) -> Status {
-        outcomes
-            .into_iter()
-            .max_by_key(|s| s.severity())
-            .unwrap_or(Status::Pending)
-    }
-}
 
 /// What the status filter asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,6 +386,7 @@ fn vary_htmx(mut r: HttpResponse) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use openseer_protocol::Outcome;
 
     fn entry<'a>(
         name: &'a str,
