@@ -72,6 +72,8 @@ pub enum PeerCast {
     Release(Vec<String>),
     Live(Vec<LiveEvent>),
     Dirty(Vec<BucketKey>),
+    /// Committed results for the alert rules of the shards' owner.
+    Ticks(Vec<openseer_core::alert::TickResult>),
     MonitorChanged(i64),
     MonitorRemoved(i64),
     CheckNow(i64),

@@ -4,6 +4,7 @@
 //! [`assign`], the store encodes [`rollup`] aggregates, and everyone shares
 //! [`model`]. Time comes in as an argument or through [`clock::Clock`].
 
+pub mod alert;
 pub mod assign;
 pub mod calendar;
 pub mod clock;

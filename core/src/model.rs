@@ -18,6 +18,7 @@ pub struct Monitor {
     pub regions: Vec<String>,
     pub enabled: bool,
     pub check: CheckSpec,
+    pub alert: openseer_protocol::AlertRules,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -46,6 +47,7 @@ impl Monitor {
             assertions: self.check.options.assertions.clone(),
             degraded_above_ms: self.check.options.degraded_above_ms,
             cert_expiry_days: self.check.options.cert_expiry_days,
+            alert: self.alert.clone(),
         }
     }
 }
@@ -87,6 +89,8 @@ pub enum LiveEvent {
     /// A worker of the organization enrolled, was revoked, went quiet or
     /// came back: worker lists should refresh.
     Workers { org_id: i64 },
+    /// An incident of the monitor opened, resolved or changed.
+    Incident { org_id: i64, monitor_id: i64 },
 }
 
 impl LiveEvent {
@@ -100,7 +104,9 @@ impl LiveEvent {
 
     pub fn org_id(&self) -> i64 {
         match self {
-            LiveEvent::Result { org_id, .. } | LiveEvent::Workers { org_id } => *org_id,
+            LiveEvent::Result { org_id, .. }
+            | LiveEvent::Workers { org_id }
+            | LiveEvent::Incident { org_id, .. } => *org_id,
         }
     }
 }

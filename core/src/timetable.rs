@@ -160,6 +160,7 @@ mod tests {
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
                 ..CheckSpec::default()
             },
+            alert: Default::default(),
             created_at: 0,
             updated_at: 0,
         }

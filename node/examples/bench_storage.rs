@@ -34,6 +34,11 @@ async fn ingest(admin: &str, seconds: u64) -> anyhow::Result<()> {
         openseer_node::actors::maintenance::Keep::default(),
         60_000,
         openseer_node::actors::Membership::Alone,
+        openseer_node::actors::NotifySetup {
+            public_url: None,
+            block_private: false,
+            tuning: Default::default(),
+        },
     )
     .await?;
     let done = Arc::new(AtomicU64::new(0));

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dev;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod quota;
 pub mod rollup;
 pub mod transfer;
@@ -146,6 +147,11 @@ impl Application {
             },
             settings.worker_stale_ms,
             membership,
+            actors::NotifySetup {
+                public_url: settings.public_url.clone(),
+                block_private: settings.block_private_notification_targets,
+                tuning: settings.notify_tuning.clone(),
+            },
         )
         .await?;
         if let Some(c) = &cluster {

@@ -58,6 +58,10 @@ pub struct Metrics {
     pub ingest_commit: Histogram,
     pub live_streams: AtomicI64,
     http: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Alert transitions this node decided, by the health it went to.
+    transitions: Mutex<BTreeMap<&'static str, u64>>,
+    /// Delivery attempts this node made, by channel kind and outcome.
+    deliveries: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 pub fn get() -> &'static Metrics {
@@ -76,6 +80,8 @@ pub fn get() -> &'static Metrics {
         ingest_commit: Histogram::new(SECONDS),
         live_streams: AtomicI64::new(0),
         http: Mutex::default(),
+        transitions: Mutex::default(),
+        deliveries: Mutex::default(),
     })
 }
 
@@ -83,6 +89,26 @@ impl Metrics {
     pub fn check_stored(&self, outcome: &str, region: &str) {
         let mut m = self.checks.lock().expect("metrics lock");
         *m.entry((outcome.to_string(), region.to_string()))
+            .or_default() += 1;
+    }
+
+    /// `health` is `up` or `down`.
+    pub fn incident_transition(&self, health: &'static str) {
+        *self
+            .transitions
+            .lock()
+            .expect("metrics lock")
+            .entry(health)
+            .or_default() += 1;
+    }
+
+    /// `kind` is a channel kind, `outcome` one of delivered, retry, failed.
+    pub fn delivery(&self, kind: &'static str, outcome: &'static str) {
+        *self
+            .deliveries
+            .lock()
+            .expect("metrics lock")
+            .entry((kind, outcome))
             .or_default() += 1;
     }
 
@@ -126,6 +152,20 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "openseer_results_dropped_total{{reason=\"{reason}\"}} {v}"
+            );
+        }
+        let _ = writeln!(out, "# HELP openseer_alert_transitions_total Monitors this node declared down or recovered, by the health they went to.\n# TYPE openseer_alert_transitions_total counter");
+        for (health, v) in self.transitions.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "openseer_alert_transitions_total{{health=\"{health}\"}} {v}"
+            );
+        }
+        let _ = writeln!(out, "# HELP openseer_notification_attempts_total Notifications this node tried to deliver, by channel kind and outcome (delivered, retry, failed).\n# TYPE openseer_notification_attempts_total counter");
+        for ((kind, outcome), v) in self.deliveries.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "openseer_notification_attempts_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {v}"
             );
         }
         self.lateness.render(
@@ -280,5 +320,29 @@ pub fn render_monitors(out: &mut String, monitors: &[MonitorSummary], latest: &[
             escape(&m.name),
             m.org_id
         );
+    }
+}
+
+/// The instance's outbox: notifications waiting, given up, and channels
+/// flagged as refusing (read from the database at scrape time).
+pub fn render_outbox(out: &mut String, pending: i64, failed: i64, flagged: i64) {
+    for (name, help, v) in [
+        (
+            "openseer_notifications_pending",
+            "Notifications not yet delivered nor given up, over the instance.",
+            pending,
+        ),
+        (
+            "openseer_notifications_failed",
+            "Notifications given up (refused, or failing for a day), over the instance.",
+            failed,
+        ),
+        (
+            "openseer_channels_flagged",
+            "Channels marked as refusing until they are saved again.",
+            flagged,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }
 }

@@ -6,7 +6,10 @@
 //! and the scheduler can never disagree about what a valid monitor is.
 
 pub mod access;
+pub mod address;
+pub mod alert;
 pub mod assertion;
+pub mod channel;
 pub mod error;
 pub mod monitor;
 pub mod result;
@@ -15,6 +18,7 @@ pub mod token;
 pub mod wire;
 
 pub use access::{Role, Scope};
+pub use alert::AlertRules;
 pub use assertion::{Assertion, AssertionResult};
 pub use error::{ErrorBody, ErrorCode, FieldError, UnknownValue};
 pub use monitor::{CheckOptions, CheckSpec, Header, MonitorInput, StatusRanges};

@@ -84,6 +84,9 @@ pub struct MonitorInput {
     pub degraded_above_ms: Option<u32>,
     #[serde(default)]
     pub cert_expiry_days: Option<u32>,
+    /// When the monitor alerts.
+    #[serde(default)]
+    pub alert: crate::AlertRules,
 }
 
 fn default_method() -> String {
@@ -301,6 +304,7 @@ pub struct ValidMonitor {
     pub regions: Vec<String>,
     pub enabled: bool,
     pub check: CheckSpec,
+    pub alert: crate::AlertRules,
 }
 
 impl MonitorInput {
@@ -479,6 +483,8 @@ impl MonitorInput {
             }
         }
 
+        errors.extend(self.alert.problems());
+
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -487,6 +493,7 @@ impl MonitorInput {
             interval_seconds: self.interval_seconds,
             regions,
             enabled: self.enabled,
+            alert: self.alert.clone(),
             check: CheckSpec {
                 url: url.to_string(),
                 method,
@@ -709,6 +716,7 @@ mod tests {
             assertions: Vec::new(),
             degraded_above_ms: None,
             cert_expiry_days: None,
+            alert: crate::AlertRules::default(),
         }
     }
 

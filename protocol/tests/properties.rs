@@ -95,6 +95,7 @@ fn monitor() -> impl Strategy<Value = MonitorInput> {
                 assertions: parse_lines(&assertions).unwrap_or_default(),
                 degraded_above_ms,
                 cert_expiry_days,
+                alert: Default::default(),
             },
         )
 }

@@ -22,6 +22,8 @@ macro_rules! on_pool {
 
 mod accounts;
 mod audit;
+mod channels;
+mod incidents;
 mod migrate;
 mod monitors;
 mod results;
@@ -43,6 +45,11 @@ use crate::seal::{Sealer, SecretsKey};
 
 pub use accounts::{Invitation, Invitee, Member, Membership, NewUser, SessionRow, TotpState, User};
 pub use audit::{AuditEntry, AuditScope, NewAudit};
+pub use channels::Channel;
+pub use incidents::{
+    AlertStateRow, Applied, Change, Claimed, Incident, IncidentEvent, IncidentFilter,
+    NewTransition, NotificationRow, MAX_NOTE,
+};
 pub use monitors::{MonitorStatus, MonitorSummary};
 pub use openseer_core::model::{BucketKey, Monitor, StoredResult};
 pub use results::{Details, MonitorScope, ResultRow, Written};

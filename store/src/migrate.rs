@@ -38,6 +38,11 @@ const SQLITE: &[Migration] = &[
         "hardening",
         include_str!("../../migrations/sqlite/0006_hardening.sql"),
     ),
+    (
+        7,
+        "incidents",
+        include_str!("../../migrations/sqlite/0007_incidents.sql"),
+    ),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -65,6 +70,11 @@ const POSTGRES: &[Migration] = &[
         6,
         "hardening",
         include_str!("../../migrations/postgres/0006_hardening.sql"),
+    ),
+    (
+        7,
+        "incidents",
+        include_str!("../../migrations/postgres/0007_incidents.sql"),
     ),
 ];
 

@@ -9,7 +9,7 @@
 use openseer_protocol::monitor::{CheckSpec, ValidMonitor, DEFAULT_MAX_BODY_BYTES};
 use openseer_protocol::{CheckOptions, Header, Outcome, StatusRanges};
 
-use super::{translate, Monitor, Store, StoreError, StoreResult};
+use super::{translate, Monitor, Store, StoreError, StoreResult, WritePool};
 use crate::seal::Sealer;
 
 /// What lists of monitors show: no request details, nothing to parse but
@@ -41,7 +41,7 @@ pub struct MonitorStatus {
     pub since: i64,
 }
 
-const COLUMNS: &str = "id, org_id, name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, options, created_at, updated_at";
+const COLUMNS: &str = "id, org_id, name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, options, alert, created_at, updated_at";
 
 /// The columns of a monitor row as stored (`COLUMNS`); [`Store::parse_monitor`]
 /// opens the sealed ones and parses the rest.
@@ -61,6 +61,7 @@ struct MonitorColumns {
     keyword: Option<String>,
     enabled: bool,
     options: String,
+    alert: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -132,6 +133,8 @@ fn parse_monitor(c: MonitorColumns) -> StoreResult<Monitor> {
     // options need no migration; missing keys take their defaults.
     let options: CheckOptions = serde_json::from_str(&c.options)
         .map_err(|e| StoreError::Conflict(format!("stored options unreadable: {e}")))?;
+    let alert: openseer_protocol::AlertRules = serde_json::from_str(&c.alert)
+        .map_err(|e| StoreError::Conflict(format!("stored alert rules unreadable: {e}")))?;
     Ok(Monitor {
         id: c.id,
         org_id: c.org_id,
@@ -150,12 +153,13 @@ fn parse_monitor(c: MonitorColumns) -> StoreResult<Monitor> {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             options,
         },
+        alert,
         created_at: c.created_at,
         updated_at: c.updated_at,
     })
 }
 
-/// Binds a monitor's editable fields as `$1`..`$12`, in the order of
+/// Binds a monitor's editable fields as `$1`..`$13`, in the order of
 /// `INSERT` and `UPDATE` alike.
 macro_rules! bind_fields {
     ($q:expr, $m:expr, $headers:expr, $body:expr) => {
@@ -171,6 +175,7 @@ macro_rules! bind_fields {
             .bind(&$m.check.keyword)
             .bind($m.enabled)
             .bind(serde_json::to_string(&$m.check.options).expect("options serialise"))
+            .bind(serde_json::to_string(&$m.alert).expect("alert rules serialise"))
     };
 }
 
@@ -255,17 +260,26 @@ impl Store {
         let headers = self.headers_column(&m.check.headers)?;
         let body = self.body_column(m.check.body.as_deref())?;
         on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
             let sql = format!(
-                "INSERT INTO monitors (name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, options, created_at, updated_at, org_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14) RETURNING {COLUMNS}"
+                "INSERT INTO monitors (name, url, method, headers, body, interval_s, timeout_ms, regions, expected_status, keyword, enabled, options, alert, created_at, updated_at, org_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) RETURNING {COLUMNS}"
             );
             let q = sqlx::query_as::<_, MonitorColumns>(sqlx::AssertSqlSafe(sql));
             let row = bind_fields!(q, m, headers, body)
                 .bind(now)
                 .bind(org_id)
-                .fetch_one(pool)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(translate)?;
+            // New monitors get the organization's default channels.
+            sqlx::query("INSERT INTO monitor_channels (monitor_id, channel_id) SELECT $1, id FROM channels WHERE org_id = $2 AND is_default")
+                .bind(row.id)
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(translate)?;
+            tx.commit().await.map_err(translate)?;
             self.parse_monitor(row)
         })
     }
@@ -281,8 +295,8 @@ impl Store {
         let body = self.body_column(m.check.body.as_deref())?;
         on_pool!(self, pool => {
             let sql = format!(
-                "UPDATE monitors SET name = $1, url = $2, method = $3, headers = $4, body = $5, interval_s = $6, timeout_ms = $7, regions = $8, expected_status = $9, keyword = $10, enabled = $11, options = $12, updated_at = $13
-                 WHERE id = $14 AND org_id = $15 RETURNING {COLUMNS}"
+                "UPDATE monitors SET name = $1, url = $2, method = $3, headers = $4, body = $5, interval_s = $6, timeout_ms = $7, regions = $8, expected_status = $9, keyword = $10, enabled = $11, options = $12, alert = $13, updated_at = $14
+                 WHERE id = $15 AND org_id = $16 RETURNING {COLUMNS}"
             );
             let q = sqlx::query_as::<_, MonitorColumns>(sqlx::AssertSqlSafe(sql));
             let row = bind_fields!(q, m, headers, body)

@@ -6,6 +6,7 @@
 //! [`live`]), with HTML fragments rendered by this crate as their data.
 
 mod account;
+mod alerting;
 pub mod assets;
 pub mod charts;
 pub mod live;
@@ -13,6 +14,7 @@ mod pages;
 pub mod time;
 
 pub use account::*;
+pub use alerting::*;
 pub use pages::*;
 
 use maud::{html, Markup, DOCTYPE};
@@ -61,9 +63,11 @@ pub fn layout(frame: &Frame, content: Markup) -> Markup {
                     @if let Some(u) = &frame.user {
                         nav aria-label="Main" {
                             a href="/" { "Monitors" }
+                            a href="/incidents" { "Incidents" }
                             a href="/workers" { "Workers" }
                             a href="/settings/members" { "Members" }
                             @if u.role >= Role::Admin {
+                                a href="/channels" { "Channels" }
                                 a href="/settings/organization" { "Organization" }
                                 a href="/settings/audit" { "Audit log" }
                             }

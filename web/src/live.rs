@@ -48,6 +48,10 @@ pub const COUNTS_EVENT: &str = "counts";
 /// themselves again: the monitor has new results.
 pub const SUMMARY_EVENT: &str = "summary";
 
+/// Event telling incident lists and marks to fetch themselves again: an
+/// incident opened, resolved or changed.
+pub const INCIDENTS_EVENT: &str = "incidents";
+
 /// Event carrying a [`status_cell`] for (monitor, region).
 pub fn status_event(monitor_id: i64, region: &str) -> String {
     format!("m{monitor_id}-{region}")

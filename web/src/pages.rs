@@ -107,6 +107,8 @@ pub struct MonitorRowVm<'a> {
     /// 24 hourly segments, oldest first.
     pub bar: Vec<UptimeSegment>,
     pub last_check: Option<i64>,
+    /// Its open incident, if any.
+    pub incident: Option<i64>,
 }
 
 /// The overview's filters, as given.
@@ -134,6 +136,8 @@ pub struct OverviewVm<'a> {
     pub rows: Vec<MonitorRowVm<'a>>,
     /// The member may create and change monitors (editor or above).
     pub can_edit: bool,
+    /// Open incidents: (incident, monitor name).
+    pub open_incidents: Vec<(i64, &'a str)>,
 }
 
 pub const STATUS_FILTERS: [(&str, &str); 6] = [
@@ -200,7 +204,7 @@ pub fn overview_list(v: &OverviewVm) -> Markup {
                                         }
                                     }
                                 }
-                                td { a href={ "/monitors/" (r.id) } { (r.name) } " " small.muted title="check interval" { (r.interval_seconds) " s" } }
+                                td { a href={ "/monitors/" (r.id) } { (r.name) } " " small.muted title="check interval" { (r.interval_seconds) " s" } " " (crate::incident_mark(r.incident)) }
                                 td.hide-sm { span.muted.url { (r.url) } }
                                 td.hide-sm { (r.regions) }
                                 td { @match r.uptime_24h { Some(u) => (crate::charts::percent(u)), None => span.muted { "–" } } }
@@ -242,6 +246,7 @@ pub fn overview_page(frame: &Frame, v: &OverviewVm) -> Markup {
         html! {
             div.row { h1 { "Monitors" } @if v.can_edit { a.button href="/monitors/new" { "New monitor" } } }
             (overview_counts(v.up, v.degraded, v.down, v.paused))
+            (crate::open_incidents_banner(&v.open_incidents, "/overview/incidents"))
             form.filters method="get" action="/" role="search" hx-get="/" hx-target="#monitor-list" hx-select="#monitor-list" hx-swap="outerHTML" hx-push-url="true" hx-trigger="input changed delay:300ms from:#q, change" {
                 label for="q" { "Search" input #q type="search" name="q" value=(v.query.q) placeholder="name or URL"; }
                 label for="status" { "Status" select #status name="status" {
@@ -264,6 +269,8 @@ pub fn overview_page(frame: &Frame, v: &OverviewVm) -> Markup {
 pub struct MonitorDetailVm<'a> {
     /// The member may edit, pause, check and delete (editor or above).
     pub can_edit: bool,
+    /// Its open incidents: (incident, monitor name).
+    pub open_incidents: Vec<(i64, &'a str)>,
     pub id: i64,
     pub name: &'a str,
     pub url: &'a str,
@@ -421,7 +428,9 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                 @if !m.enabled { (crate::badge("paused")) }
             }
             p.muted.url { (m.method) " " (m.url) " · every " (m.interval_seconds) " s · timeout " (m.timeout_ms) " ms · regions " (m.regions) " · expects " (m.expected_status)
-                @if let Some(k) = m.keyword { " · body contains “" (k) "”" } }
+                @if let Some(k) = m.keyword { " · body contains “" (k) "”" }
+                " · " a href={ "/incidents?monitor=" (m.id) } { "incidents" } }
+            (crate::open_incidents_banner(&m.open_incidents, &format!("/overview/incidents?monitor={}", m.id)))
             @if !m.assertions.is_empty() {
                 p.muted #assertions { "Assertions: " @for (i, a) in m.assertions.iter().enumerate() { @if i > 0 { " · " } code { (a) } } }
             }
@@ -544,6 +553,11 @@ pub struct MonitorFormVm<'a> {
     pub assertions: &'a str,
     pub degraded_above_ms: &'a str,
     pub cert_expiry_days: &'a str,
+    pub down_after: &'a str,
+    pub up_after: &'a str,
+    pub fail_quorum: &'a str,
+    pub degraded_fails: bool,
+    pub remind_every_minutes: &'a str,
     /// The monitor being edited (empty for a new one).
     pub monitor_id: &'a str,
 }
@@ -554,6 +568,7 @@ pub fn monitor_form_page(
     action: &str,
     f: &MonitorFormVm,
     served: &[(String, usize)],
+    channels: Markup,
     errors: &[FieldError],
 ) -> Markup {
     let unserved = unserved_in_form(f.regions, served);
@@ -606,6 +621,16 @@ pub fn monitor_form_page(
                     @for (v, label) in [("auto", "auto"), ("v4", "IPv4 only"), ("v6", "IPv6 only")] { option value=(v) selected[v == f.ip_family] { (label) } }
                 }
             }))
+            fieldset {
+                legend { "Alerting" }
+                (field(errors, "alert.down_after", "Down after (failing checks in a row)", Some("1 to 100"), html! { input id="alert.down_after" name="down_after" inputmode="numeric" value=(f.down_after) aria-invalid=(invalid(errors, "alert.down_after")); }))
+                (field(errors, "alert.up_after", "Recovered after (passing checks in a row)", Some("1 to 100"), html! { input id="alert.up_after" name="up_after" inputmode="numeric" value=(f.up_after) aria-invalid=(invalid(errors, "alert.up_after")); }))
+                (field(errors, "alert.fail_quorum", "Failing regions needed", Some("optional; a check fails when at least this many of the regions that checked it failed it; empty: a majority"), html! { input id="alert.fail_quorum" name="fail_quorum" inputmode="numeric" value=(f.fail_quorum) aria-invalid=(invalid(errors, "alert.fail_quorum")); }))
+                (field(errors, "alert.remind_every_minutes", "Remind every (minutes)", Some("optional; while an incident is open and not acknowledged"), html! { input id="alert.remind_every_minutes" name="remind_every_minutes" inputmode="numeric" value=(f.remind_every_minutes) aria-invalid=(invalid(errors, "alert.remind_every_minutes")); }))
+                label.row for="degraded_fails" { input #degraded_fails type="checkbox" name="degraded_fails" value="on" checked[f.degraded_fails]; "Degraded results (slow, certificate expiring) count as failing" }
+            }
+            input type="hidden" name="channels_shown" value="1";
+            (channels)
                 label.row for="enabled" { input #enabled type="checkbox" name="enabled" value="on" checked[f.enabled]; "Enabled" }
                 div.row {
                     button type="submit" { "Save" }

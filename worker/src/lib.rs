@@ -15,7 +15,6 @@ pub mod check;
 pub mod client;
 pub mod decode;
 mod der;
-pub mod guard;
 pub mod http;
 pub mod outbox;
 pub mod state;

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
+use super::alerts::AlertsMsg;
 use super::rollup::RollupMsg;
 use super::sessions::SessionsMsg;
 use super::shards::{Route, ShardActors, ShardTable};
 use openseer_cluster::peer::{PeerCast, Peers};
+use openseer_core::alert::TickResult;
 use openseer_core::clock::SharedClock;
 use openseer_core::model::LiveEvent;
 use openseer_core::rollup::plan::Tier;
@@ -71,6 +73,7 @@ pub struct Args {
     pub peers: Option<Arc<Peers>>,
     pub store: Store,
     pub sessions: ActorRef<SessionsMsg>,
+    pub alerts: ActorRef<AlertsMsg>,
     pub clock: SharedClock,
 }
 
@@ -79,6 +82,7 @@ pub struct State {
     peers: Option<Arc<Peers>>,
     store: Store,
     sessions: ActorRef<SessionsMsg>,
+    alerts: ActorRef<AlertsMsg>,
     buffer: Vec<(StoredResult, i64)>,
     waiting: Vec<RpcReplyPort<Result<Dropped, String>>>,
     flush_armed: bool,
@@ -212,18 +216,40 @@ impl State {
 }
 
 impl State {
-    /// Tells each shard's Rollup, here or on its owner, which minute
-    /// buckets just changed. A shard with no owner right now is caught up by
-    /// the next owner from the shard's recorded progress.
+    /// Tells each shard's Rollup and the Alerts of its owner, here or on
+    /// another node, which minute buckets just changed and which results
+    /// were committed. A shard with no owner right now is caught up by the
+    /// next owner: from the shard's recorded rollup progress, and from the
+    /// stored results of each monitor it evaluates.
     fn mark_dirty(&self, batch: &[(StoredResult, i64)]) {
         let mut by_shard: HashMap<u32, Vec<BucketKey>> = HashMap::new();
+        let mut ticks: HashMap<u32, Vec<TickResult>> = HashMap::new();
         for (s, _) in batch {
             let r = &s.result;
             let minute = Tier::Minute.start_of(r.scheduled_at_ms);
+            let shard = shard_of(r.monitor_id, SHARDS);
             by_shard
-                .entry(shard_of(r.monitor_id, SHARDS))
+                .entry(shard)
                 .or_default()
                 .push((r.monitor_id, r.region.clone(), minute));
+            ticks.entry(shard).or_default().push(TickResult::of(r));
+        }
+        let mut local = Vec::new();
+        let mut remote: HashMap<u64, Vec<TickResult>> = HashMap::new();
+        for (shard, items) in ticks {
+            match self.shards.route(shard) {
+                Route::Local(_) => local.extend(items),
+                Route::Remote(node) => remote.entry(node).or_default().extend(items),
+                Route::Nobody => {}
+            }
+        }
+        if !local.is_empty() {
+            let _ = self.alerts.cast(AlertsMsg::Results(local));
+        }
+        if let Some(peers) = &self.peers {
+            for (node, items) in remote {
+                peers.cast(node, &PeerCast::Ticks(items));
+            }
         }
         for (shard, keys) in by_shard {
             match self.shards.route(shard) {
@@ -262,6 +288,7 @@ impl Actor for Ingest {
             peers: args.peers,
             store: args.store,
             sessions: args.sessions,
+            alerts: args.alerts,
             buffer: Vec::new(),
             waiting: Vec::new(),
             flush_armed: false,

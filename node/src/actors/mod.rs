@@ -34,11 +34,13 @@
 //! taken out of rotation and replaced rather than silently missing checks.
 
 mod accept;
+pub mod alerts;
 pub use accept::{Accepted, ActorsError};
 pub mod dispatcher;
 pub mod ingest;
 pub mod lease_manager;
 pub mod maintenance;
+pub mod outbox;
 mod ownership;
 pub mod peer_handler;
 pub mod probes;
@@ -64,12 +66,14 @@ use openseer_core::clock::SharedClock;
 use openseer_core::schedule::SHARDS;
 use openseer_store::Store;
 
+use alerts::{Alerts, AlertsMsg};
 use dispatcher::{DispatchMsg, Dispatcher, LocalQueues};
 use ingest::{Ingest, IngestMsg};
 use lease_manager::{LeaseManager, LeaseMsg};
 use maintenance::{Maintenance, MaintenanceMsg};
 use openseer_core::leases::LeaseConfig;
 use openseer_core::model::LiveEvent;
+use outbox::{Outbox, OutboxMsg};
 use rollup::RollupMsg;
 use sessions::{Sessions, SessionsMsg};
 use shards::{ShardActors, ShardTable};
@@ -96,6 +100,24 @@ impl lease_manager::Outlet for LeaseNews {
     }
 }
 
+/// Alerts wakes the outbox when a transition queued notifications.
+struct WakeOutbox(ActorRef<OutboxMsg>);
+
+impl alerts::Wake for WakeOutbox {
+    fn wake(&self) {
+        let _ = self.0.cast(OutboxMsg::Wake);
+    }
+}
+
+/// What sending notifications needs.
+#[derive(Clone)]
+pub struct NotifySetup {
+    /// The dashboard's public address, for links in messages.
+    pub public_url: Option<String>,
+    pub block_private: bool,
+    pub tuning: outbox::Tuning,
+}
+
 /// What starting a shard's actors needs.
 struct ShardContext {
     store: Store,
@@ -111,6 +133,8 @@ struct ShardContext {
 pub struct Actors {
     sessions: ActorRef<SessionsMsg>,
     ingest: ActorRef<IngestMsg>,
+    alerts: ActorRef<AlertsMsg>,
+    outbox: ActorRef<OutboxMsg>,
     dispatcher: ActorRef<DispatchMsg>,
     local_queues: Arc<LocalQueues>,
     shards: Arc<ShardTable>,
@@ -167,6 +191,7 @@ impl Actors {
         keep: maintenance::Keep,
         worker_stale_ms: i64,
         membership: Membership,
+        notify: NotifySetup,
     ) -> Result<Actors, StartError> {
         let (me, fence, peers) = match membership {
             Membership::Alone => (0, Arc::new(Fence::never()), None),
@@ -206,6 +231,39 @@ impl Actors {
             },
         )
         .await?;
+        let (outbox, _) = child(
+            &root,
+            "outbox",
+            Outbox,
+            outbox::Args {
+                store: store.clone(),
+                clock: clock.clone(),
+                sender: crate::notify::Sender::new(notify.block_private),
+                node: format!("{me}:{}", std::process::id()),
+                public_url: notify.public_url.clone(),
+                tuning: notify.tuning.clone(),
+            },
+        )
+        .await?;
+        let remote_peers = peers.clone();
+        let (alerts, _) = child(
+            &root,
+            "alerts",
+            Alerts,
+            alerts::Args {
+                store: store.clone(),
+                clock: clock.clone(),
+                shards: shards.clone(),
+                sessions: sessions.clone(),
+                wake: Arc::new(WakeOutbox(outbox.clone())),
+                publish_remote: Arc::new(move |events| {
+                    if let Some(p) = &remote_peers {
+                        p.broadcast(&PeerCast::Live(events));
+                    }
+                }),
+            },
+        )
+        .await?;
         let (ingest, _) = child(
             &root,
             "ingest",
@@ -215,6 +273,7 @@ impl Actors {
                 peers: peers.clone(),
                 store: store.clone(),
                 sessions: sessions.clone(),
+                alerts: alerts.clone(),
                 clock: clock.clone(),
             },
         )
@@ -252,6 +311,8 @@ impl Actors {
         let actors = Actors {
             sessions,
             ingest,
+            alerts,
+            outbox,
             dispatcher,
             local_queues,
             shards,
@@ -275,6 +336,25 @@ impl Actors {
             actors.own(&ShardMap::all_to(me, SHARDS)).await?;
         }
         Ok(actors)
+    }
+
+    /// Committed results a peer sent for shards this node owns.
+    pub fn alert_on(&self, items: Vec<openseer_core::alert::TickResult>) {
+        let _ = self.alerts.cast(AlertsMsg::Results(items));
+    }
+
+    /// Looks for notifications to send now (after a test queued one).
+    pub fn wake_outbox(&self) {
+        let _ = self.outbox.cast(OutboxMsg::Wake);
+    }
+
+    /// Open incident pages of the organization should refresh.
+    pub fn incident_changed(&self, org_id: i64, monitor_id: i64) {
+        let events = vec![LiveEvent::Incident { org_id, monitor_id }];
+        if let Some(p) = &self.peers {
+            p.broadcast(&PeerCast::Live(events.clone()));
+        }
+        let _ = self.sessions.cast(SessionsMsg::Publish(events));
     }
 
     /// Open worker lists of the organization should refresh.

@@ -75,6 +75,7 @@ impl PeerHandler for FromPeers {
                     }
                 }
             }
+            PeerCast::Ticks(items) => self.0.alert_on(items),
             PeerCast::MonitorChanged(id) => {
                 let actors = self.0.clone();
                 tokio::spawn(async move {

@@ -25,7 +25,12 @@ impl Actors {
         }
         match self.shards.route_monitor(m.id) {
             // A send fails only while the node shuts down.
-            Route::Local(a) => a.schedule(SchedMsg::Upsert(Box::new(m.clone()))),
+            Route::Local(a) => {
+                a.schedule(SchedMsg::Upsert(Box::new(m.clone())));
+                let _ = self
+                    .alerts
+                    .cast(super::alerts::AlertsMsg::Changed(Box::new(m.clone())));
+            }
             Route::Remote(node) => self.cast(node, &PeerCast::MonitorChanged(m.id)),
             Route::Nobody => {}
         }

@@ -51,6 +51,11 @@ pub struct Settings {
     /// Load balancers whose `X-Forwarded-For` names the client (see
     /// `http::client`); from anyone else the header is ignored.
     pub trusted_proxies: Vec<cidr::Cidr>,
+    /// Refuse to notify channels at loopback, private or link-local
+    /// addresses (checked on the address connected to).
+    pub block_private_notification_targets: bool,
+    /// How the outbox paces itself (tests shorten it).
+    pub notify_tuning: crate::actors::outbox::Tuning,
 }
 
 /// How long a dashboard session lasts.
@@ -150,6 +155,7 @@ keys! {
     min_interval_seconds: i64 = 1,
     max_owned_orgs_per_user: i64 = crate::quota::DEFAULT_OWNED_ORGS_PER_USER as i64,
     trusted_proxies: String = String::new(),
+    block_private_notification_targets: bool = false,
 }
 
 /// A key's value as its environment variable spells it.
@@ -357,6 +363,10 @@ impl FileConfig {
             body_timeout_ms: 30_000,
             quotas,
             trusted_proxies,
+            block_private_notification_targets: c
+                .block_private_notification_targets
+                .expect("defaulted"),
+            notify_tuning: Default::default(),
         };
         s.cluster = cluster_settings(&c, &s)?;
         Ok((s, log_format))
@@ -542,6 +552,7 @@ pub fn effective(settings: &Settings, log_format: &str) -> String {
                 .collect::<Vec<_>>()
                 .join(","),
         ),
+        block_private_notification_targets: Some(settings.block_private_notification_targets),
     };
     toml::to_string(&shown).expect("settings serialise")
 }
@@ -581,7 +592,7 @@ mod tests {
             .lines()
             .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
             .collect();
-        assert_eq!(keys.len(), 32, "every key has a default: {defaults}");
+        assert_eq!(keys.len(), 33, "every key has a default: {defaults}");
         for key in keys {
             assert!(
                 doc.contains(&format!("| `{key}` |")),

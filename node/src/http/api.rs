@@ -38,7 +38,9 @@ super::routes! {
 }
 
 pub fn scope() -> Scope {
-    web::scope(PREFIX).configure(routes)
+    web::scope(PREFIX)
+        .configure(routes)
+        .configure(super::alerting_api::routes)
 }
 
 #[derive(Serialize)]

@@ -30,7 +30,7 @@ use openseer_protocol::{AssertionResult, CheckResult, Outcome, Timings};
 use openseer_store::{ResultRow, Store, StoreResult};
 use openseer_web::live::{
     result_row, results_event, status_cell, status_event, ResultVm, StatusVm, COUNTS_EVENT,
-    SUMMARY_EVENT, WORKERS_EVENT,
+    INCIDENTS_EVENT, SUMMARY_EVENT, WORKERS_EVENT,
 };
 
 /// Events buffered per stream before the slowest streams start losing some.
@@ -64,6 +64,8 @@ pub enum Watch {
     Overview,
     /// One monitor's status and results, and when its summary changed.
     Monitor(i64),
+    /// Incidents opening and resolving only (the incident pages).
+    Incidents,
 }
 
 /// The stream a page drawn at `drawn_at` (node clock, unix ms) connects to.
@@ -72,6 +74,7 @@ pub fn url(watch: Watch, drawn_at: i64) -> String {
         Watch::Workers => format!("/events?view=workers&since={drawn_at}"),
         Watch::Overview => format!("/events?view=overview&since={drawn_at}"),
         Watch::Monitor(id) => format!("/events?monitor={id}&since={drawn_at}"),
+        Watch::Incidents => format!("/events?view=incidents&since={drawn_at}"),
     }
 }
 
@@ -91,6 +94,7 @@ impl StreamParams {
         // overview), which is what a client of the bare stream expects.
         match self.view.as_deref() {
             Some("workers") => Watch::Workers,
+            Some("incidents") => Watch::Incidents,
             _ => Watch::Overview,
         }
     }
@@ -262,8 +266,14 @@ impl View {
     fn on_event(&mut self, e: &LiveEvent, now: Instant) -> Option<String> {
         let mut out = String::new();
         match (e, self.watch) {
+            (LiveEvent::Workers { .. }, Watch::Incidents) => return None,
             (LiveEvent::Workers { .. }, _) => frame(&mut out, WORKERS_EVENT, "changed"),
-            (LiveEvent::Result { .. }, Watch::Workers) => return None,
+            (LiveEvent::Incident { .. }, Watch::Workers) => return None,
+            (LiveEvent::Incident { monitor_id, .. }, Watch::Monitor(id)) if *monitor_id != id => {
+                return None
+            }
+            (LiveEvent::Incident { .. }, _) => frame(&mut out, INCIDENTS_EVENT, "changed"),
+            (LiveEvent::Result { .. }, Watch::Workers | Watch::Incidents) => return None,
             (LiveEvent::Result { result: r, .. }, Watch::Monitor(id)) if r.monitor_id != id => {
                 return None
             }
@@ -298,6 +308,7 @@ impl View {
             Watch::Overview => COUNTS_EVENT,
             Watch::Monitor(_) => SUMMARY_EVENT,
             Watch::Workers => WORKERS_EVENT,
+            Watch::Incidents => INCIDENTS_EVENT,
         }
     }
 }
@@ -309,6 +320,10 @@ async fn catch_up(state: &AppState, org_id: i64, view: &View, since: i64) -> Str
     let (monitor, limit) = match view.watch {
         Watch::Workers => {
             frame(&mut out, WORKERS_EVENT, "changed");
+            return out;
+        }
+        Watch::Incidents => {
+            frame(&mut out, INCIDENTS_EVENT, "changed");
             return out;
         }
         Watch::Overview => (None, CATCH_UP_OVERVIEW),
@@ -394,7 +409,7 @@ pub async fn stream(
     let watch = params.watch();
     let workers = match watch {
         Watch::Monitor(_) => WorkerNames::load(&state.store, org_id).await?,
-        Watch::Overview | Watch::Workers => WorkerNames::default(),
+        Watch::Overview | Watch::Workers | Watch::Incidents => WorkerNames::default(),
     };
     let view = View {
         watch,

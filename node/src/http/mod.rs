@@ -40,6 +40,7 @@ macro_rules! routes {
 }
 pub(crate) use routes;
 
+pub mod alerting_api;
 pub mod api;
 mod body_timeout;
 pub mod client;
@@ -70,6 +71,7 @@ pub fn route_table() -> Vec<(String, String)> {
     let mut all = scoped("", TOP_ROUTES);
     all.extend(scoped("", pages::ROUTES));
     all.extend(scoped(api::PREFIX, api::ROUTES));
+    all.extend(scoped(api::PREFIX, alerting_api::ROUTES));
     all.extend(scoped(
         openseer_protocol::wire::WORKER_API,
         worker_api::ROUTES,
@@ -157,6 +159,13 @@ impl AppState {
     pub async fn audit(&self, event: openseer_store::NewAudit) {
         if let Err(e) = self.store.record_audit(&event, self.now()).await {
             tracing::error!(error = %e, action = event.action, "writing the audit log");
+        }
+    }
+
+    /// Open incident pages and marks should refresh.
+    pub fn incident_changed(&self, i: &openseer_store::Incident) {
+        if let Some(monitor_id) = i.monitor_id {
+            self.actors.incident_changed(i.org_id, monitor_id);
         }
     }
 }
@@ -287,6 +296,17 @@ async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Htt
         }
         (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(error = %e, "metrics: monitor statuses unreadable")
+        }
+    }
+    match (
+        state.store.notification_counts().await,
+        state.store.flagged_channels().await,
+    ) {
+        (Ok((pending, failed)), Ok(flagged)) => {
+            crate::metrics::render_outbox(&mut body, pending, failed, flagged)
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "metrics: the outbox is unreadable")
         }
     }
     HttpResponse::Ok()

@@ -56,6 +56,8 @@ enum Object {
     Member,
     Invitation,
     Asset,
+    Incident,
+    Channel,
 }
 
 use Need::*;
@@ -73,6 +75,18 @@ fn matrix() -> BTreeMap<(&'static str, &'static str), (Need, Object)> {
         (("GET", "/events"), (Page(v), O::None)),
         (("GET", "/"), (Page(v), O::None)),
         (("GET", "/overview/counts"), (Page(v), O::None)),
+        (("GET", "/overview/incidents"), (Page(v), O::None)),
+        (("GET", "/incidents"), (Page(v), O::None)),
+        (("GET", "/incidents/{id}"), (Page(v), O::Incident)),
+        (("POST", "/incidents/{id}/ack"), (Page(e), O::Incident)),
+        (("POST", "/incidents/{id}/notes"), (Page(e), O::Incident)),
+        (("GET", "/channels"), (Page(a), O::None)),
+        (("GET", "/channels/new"), (Page(a), O::None)),
+        (("POST", "/channels"), (Page(a), O::None)),
+        (("GET", "/channels/{id}"), (Page(a), O::Channel)),
+        (("POST", "/channels/{id}"), (Page(a), O::Channel)),
+        (("POST", "/channels/{id}/delete"), (Page(a), O::Channel)),
+        (("POST", "/channels/{id}/test"), (Page(a), O::Channel)),
         (("GET", "/setup"), (Public, O::None)),
         (("POST", "/setup"), (Public, O::None)),
         (("GET", "/login"), (Public, O::None)),
@@ -178,6 +192,48 @@ fn matrix() -> BTreeMap<(&'static str, &'static str), (Need, Object)> {
             (Api(v, Scope::Read), O::Monitor),
         ),
         (("GET", "/api/v1/members"), (Api(v, Scope::Read), O::None)),
+        (("GET", "/api/v1/incidents"), (Api(v, Scope::Read), O::None)),
+        (
+            ("GET", "/api/v1/incidents/{id}"),
+            (Api(v, Scope::Read), O::Incident),
+        ),
+        (
+            ("POST", "/api/v1/incidents/{id}/ack"),
+            (Api(e, Scope::Write), O::Incident),
+        ),
+        (
+            ("POST", "/api/v1/incidents/{id}/notes"),
+            (Api(e, Scope::Write), O::Incident),
+        ),
+        (("GET", "/api/v1/channels"), (Api(a, Scope::Read), O::None)),
+        (
+            ("POST", "/api/v1/channels"),
+            (Api(a, Scope::Admin), O::None),
+        ),
+        (
+            ("GET", "/api/v1/channels/{id}"),
+            (Api(a, Scope::Read), O::Channel),
+        ),
+        (
+            ("PUT", "/api/v1/channels/{id}"),
+            (Api(a, Scope::Admin), O::Channel),
+        ),
+        (
+            ("DELETE", "/api/v1/channels/{id}"),
+            (Api(a, Scope::Admin), O::Channel),
+        ),
+        (
+            ("POST", "/api/v1/channels/{id}/test"),
+            (Api(a, Scope::Admin), O::Channel),
+        ),
+        (
+            ("GET", "/api/v1/monitors/{id}/channels"),
+            (Api(v, Scope::Read), O::Monitor),
+        ),
+        (
+            ("PUT", "/api/v1/monitors/{id}/channels"),
+            (Api(e, Scope::Write), O::Monitor),
+        ),
         (("GET", "/api/v1/audit"), (Api(a, Scope::Admin), O::None)),
         (("POST", "/api/worker/v1/enroll"), (Enrollment, O::None)),
         (("POST", "/api/worker/v1/jobs"), (Worker, O::None)),
@@ -455,6 +511,44 @@ async fn concrete(app: &TestApp, path: &str, object: Object, caller: &Caller) ->
                 .unwrap()
                 .id
         }
+        O::Incident => {
+            let input: openseer_protocol::MonitorInput = serde_json::from_value(
+                serde_json::json!({"name": "fixture", "url": "http://127.0.0.1:9/", "interval_seconds": 3600}),
+            )
+            .unwrap();
+            let m = app
+                .store
+                .create_monitor(1, &input.validate().unwrap(), now)
+                .await
+                .unwrap();
+            let t = openseer_store::NewTransition {
+                monitor_id: m.id,
+                org_id: 1,
+                monitor_name: m.name.clone(),
+                expected_version: 0,
+                tick: now,
+                change: openseer_store::Change::Open {
+                    started_at: now,
+                    cause: "{\"regions\":[]}".into(),
+                    summary: "fixture".into(),
+                },
+                now,
+            };
+            match app.store.apply_transition(&t).await.unwrap() {
+                openseer_store::Applied::Done { incident_id, .. } => incident_id,
+                other => panic!("fixture incident: {other:?}"),
+            }
+        }
+        O::Channel => {
+            let input = openseer_protocol::channel::ChannelInput {
+                name: format!("fixture {}", openseer_node::auth::token::random_hex(4)),
+                default_for_new_monitors: false,
+                settings: openseer_protocol::channel::ChannelSettings::Slack {
+                    webhook_url: "http://127.0.0.1:9/hook".into(),
+                },
+            };
+            app.store.create_channel(1, &input, now).await.unwrap().id
+        }
         O::Invitation => {
             let hash = openseer_node::auth::token::random_hex(16);
             app.store
@@ -512,6 +606,16 @@ fn json_body(path: &str) -> serde_json::Value {
             "/api/worker/v1/results" => serde_json::json!({"results": []}),
             _ => serde_json::json!({"run_ids": []}),
         };
+    }
+    if path.starts_with("/api/v1/channels") {
+        return serde_json::json!({"name": format!("matrix {}", openseer_node::auth::token::random_hex(4)),
+            "settings": {"kind": "slack", "webhook_url": "http://127.0.0.1:9/hook"}});
+    }
+    if path.ends_with("/notes") {
+        return serde_json::json!({"text": "matrix"});
+    }
+    if path.ends_with("/channels") {
+        return serde_json::json!({"channels": []});
     }
     serde_json::json!({"name": "matrix", "url": "http://127.0.0.1:9/", "interval_seconds": 3600})
 }

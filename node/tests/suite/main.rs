@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod alerting;
 mod authz;
 mod bad_input;
 mod browser;

@@ -48,6 +48,7 @@ conformance!(
     rollup_rows_round_trip,
     raw_samples_and_buckets,
     retention_drops_old_raw_and_rollups,
+    transitions_notifications_and_claims,
 );
 
 const NOW: i64 = 1_780_000_000_000;
@@ -1477,4 +1478,251 @@ mod upgrade_from_before_teams {
         store.close().await;
         common::db::drop_database(&common::db::admin_url(), url.rsplit('/').next().unwrap());
     }
+}
+
+/// Transitions change the alert state by compare-and-set and write their
+/// incident and one notification per channel with it; claims hand each
+/// row to one claimer, in order per (incident, channel); reminders move
+/// once.
+async fn transitions_notifications_and_claims(store: &Store) {
+    use openseer_protocol::channel::{ChannelInput, ChannelSettings};
+    use openseer_store::{Applied, Change, IncidentFilter, NewTransition};
+    let (org_id, _) = org(store, "alerts").await;
+    let (other_org, _) = org(store, "others").await;
+    let mut input = monitor_input("api");
+    input.alert.remind_every_minutes = Some(5);
+    let m = store
+        .create_monitor(org_id, &input.validate().unwrap(), NOW)
+        .await
+        .unwrap();
+    let hook = |name: &str, default: bool| ChannelInput {
+        name: name.into(),
+        default_for_new_monitors: default,
+        settings: ChannelSettings::Webhook {
+            url: "https://example.com/hook".into(),
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        },
+    };
+    let a = store
+        .create_channel(org_id, &hook("a", false), NOW)
+        .await
+        .unwrap();
+    let b = store
+        .create_channel(org_id, &hook("b", true), NOW)
+        .await
+        .unwrap();
+    let theirs = store
+        .create_channel(other_org, &hook("a", false), NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_channel(org_id, &hook("a", false), NOW).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Another organization's channel cannot be attached.
+    assert!(matches!(
+        store
+            .set_monitor_channels(org_id, m.id, &[a.id, theirs.id])
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .set_monitor_channels(org_id, m.id, &[a.id, b.id])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.monitor_channel_ids(m.id).await.unwrap(),
+        vec![a.id, b.id]
+    );
+    // A new monitor gets the default channel.
+    let m2 = store
+        .create_monitor(org_id, &monitor_input("web").validate().unwrap(), NOW)
+        .await
+        .unwrap();
+    assert_eq!(store.monitor_channel_ids(m2.id).await.unwrap(), vec![b.id]);
+    // Settings are sealed and read back.
+    assert_eq!(
+        store.channel(org_id, a.id).await.unwrap().settings,
+        hook("a", false).settings
+    );
+    assert!(matches!(
+        store.channel(other_org, a.id).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let open = |version: i64, tick: i64| NewTransition {
+        monitor_id: m.id,
+        org_id,
+        monitor_name: "api".into(),
+        expected_version: version,
+        tick,
+        change: Change::Open {
+            started_at: tick - 30_000,
+            cause: "{\"regions\":[]}".into(),
+            summary: "status 500 in eu".into(),
+        },
+        now: NOW,
+    };
+    let Applied::Done {
+        version,
+        incident_id,
+        notifications,
+    } = store.apply_transition(&open(0, NOW)).await.unwrap()
+    else {
+        panic!("the first transition applies")
+    };
+    assert_eq!((version, notifications), (1, 2));
+    // A second evaluator with the same stale version changes nothing.
+    assert_eq!(
+        store.apply_transition(&open(0, NOW)).await.unwrap(),
+        Applied::Stale
+    );
+    assert_eq!(
+        store
+            .incidents(org_id, IncidentFilter::All, None, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let state = store.alert_state(m.id).await.unwrap().unwrap();
+    assert_eq!(
+        (state.health.as_str(), state.incident_id, state.version),
+        ("down", Some(incident_id), 1)
+    );
+
+    // Two claimers together: each row goes to one of them.
+    let (x, y) = tokio::join!(
+        store.claim_notifications("x", NOW, NOW + 60_000, 10),
+        store.claim_notifications("y", NOW, NOW + 60_000, 10)
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.len() + y.len(), 2, "{x:?} {y:?}");
+    assert!(store
+        .claim_notifications("z", NOW, NOW + 60_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let mut downs: Vec<_> = x.into_iter().chain(y).collect();
+    downs.sort_by_key(|c| c.channel_id);
+    // The recovery is queued while both downs are still out.
+    let resolve = NewTransition {
+        expected_version: 1,
+        tick: NOW + 60_000,
+        change: Change::Resolve { incident_id },
+        ..open(1, NOW)
+    };
+    assert!(matches!(
+        store.apply_transition(&resolve).await.unwrap(),
+        Applied::Done { version: 2, .. }
+    ));
+    // Channel a's down fails for now; its recovery waits behind it; channel b's down is delivered.
+    store
+        .notification_retry(downs[0].id, NOW + 1_000, "HTTP 500")
+        .await
+        .unwrap();
+    store
+        .notification_delivered(downs[1].id, NOW)
+        .await
+        .unwrap();
+    let next = store
+        .claim_notifications("x", NOW + 500, NOW + 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1, "{next:?}");
+    assert_eq!((next[0].channel_id, next[0].kind.as_str()), (b.id, "up"));
+    // Once a's down is due again it goes, and only after its delivery its recovery.
+    let again = store
+        .claim_notifications("x", NOW + 1_000, NOW + 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (downs[0].id, 1));
+    store
+        .notification_delivered(again[0].id, NOW + 1_000)
+        .await
+        .unwrap();
+    let last = store
+        .claim_notifications("x", NOW + 1_000, NOW + 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (last.len(), last[0].channel_id, last[0].kind.as_str()),
+        (1, a.id, "up")
+    );
+    // Given up with a flag: the channel says why.
+    store
+        .notification_failed(last[0].id, NOW + 2_000, "HTTP 404", Some(a.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .channel(org_id, a.id)
+            .await
+            .unwrap()
+            .flagged
+            .as_deref(),
+        Some("HTTP 404")
+    );
+    let rows = store.incident_notifications(incident_id).await.unwrap();
+    let states: Vec<&str> = rows.iter().map(|r| r.state()).collect();
+    assert_eq!(states, ["delivered", "delivered", "failed", "pending"]);
+    assert_eq!(
+        store.notification_counts().await.unwrap(),
+        (1, 1),
+        "b's up is still claimed"
+    );
+    let i = store.incident(org_id, incident_id).await.unwrap();
+    assert_eq!(i.resolved_at, Some(NOW + 60_000));
+    assert!(matches!(
+        store.incident(other_org, incident_id).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Reminders: an open, unacknowledged incident past its interval, once.
+    let second = open(2, NOW + 120_000);
+    let Applied::Done {
+        incident_id: reopened,
+        ..
+    } = store.apply_transition(&second).await.unwrap()
+    else {
+        panic!("reopens")
+    };
+    assert_eq!(
+        store.queue_reminders(NOW + 120_000 + 60_000).await.unwrap(),
+        0,
+        "not yet"
+    );
+    let later = NOW + 120_000 + 5 * 60_000;
+    let (r1, r2) = tokio::join!(store.queue_reminders(later), store.queue_reminders(later));
+    assert_eq!(
+        r1.unwrap() + r2.unwrap(),
+        2,
+        "one reminder per channel, once"
+    );
+    assert!(store
+        .acknowledge_incident(org_id, reopened, "ada@example.com", later)
+        .await
+        .unwrap());
+    assert!(!store
+        .acknowledge_incident(org_id, reopened, "ada@example.com", later)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.queue_reminders(later + 10 * 60_000).await.unwrap(),
+        0,
+        "acknowledged"
+    );
+    let kinds: Vec<String> = store
+        .incident_events(reopened)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["opened", "reminder", "acknowledged"]);
+    assert_eq!(
+        store.open_incidents(org_id).await.unwrap(),
+        vec![(m.id, reopened)]
+    );
 }

@@ -6,13 +6,16 @@
 //! - `auth`: setup, sign-in (password, then second factor), re-authentication
 //!   before sensitive actions, sign-out;
 //! - `monitors`: the overview, monitor pages and forms;
+//! - `incidents`: incident list and pages; `channels`: notification channels;
 //! - `workers`: workers and enrollment tokens;
 //! - `members`: members, roles, invitations, organizations, the audit log;
 //! - `settings`: profile, password, API tokens; `two_factor`: TOTP;
 //! - `cluster`: the cluster page.
 
 mod auth;
+mod channels;
 mod cluster;
+mod incidents;
 mod members;
 mod monitors;
 mod settings;
@@ -33,6 +36,7 @@ super::routes! {
     fn routes, const ROUTES;
     get "/" => monitors::overview;
     get "/overview/counts" => monitors::overview_counts;
+    get "/overview/incidents" => monitors::open_incidents;
     get "/setup" => auth::setup_form;
     post "/setup" => auth::setup;
     get "/login" => auth::login_form;
@@ -57,6 +61,17 @@ super::routes! {
     post "/monitors/{id}/check" => monitors::check_now;
     post "/monitors/{id}/resume" => monitors::resume_monitor;
     post "/monitors/{id}/delete" => monitors::delete_monitor;
+    get "/incidents" => incidents::list;
+    get "/incidents/{id}" => incidents::page;
+    post "/incidents/{id}/ack" => incidents::acknowledge;
+    post "/incidents/{id}/notes" => incidents::add_note;
+    get "/channels" => channels::list;
+    get "/channels/new" => channels::new_form;
+    post "/channels" => channels::create;
+    get "/channels/{id}" => channels::edit_form;
+    post "/channels/{id}" => channels::update;
+    post "/channels/{id}/delete" => channels::delete;
+    post "/channels/{id}/test" => channels::test;
     get "/workers" => workers::workers;
     post "/workers/enrollment-tokens" => workers::create_enrollment_token;
     post "/workers/enrollment-tokens/{id}/revoke" => workers::revoke_enrollment_token;

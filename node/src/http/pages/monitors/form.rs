@@ -64,10 +64,27 @@ pub struct MonitorFormData {
     degraded_above_ms: String,
     #[serde(default)]
     cert_expiry_days: String,
+    #[serde(default)]
+    down_after: String,
+    #[serde(default)]
+    up_after: String,
+    #[serde(default)]
+    fail_quorum: String,
+    #[serde(default)]
+    degraded_fails: Option<String>,
+    #[serde(default)]
+    remind_every_minutes: String,
     /// The monitor being edited, so "test this request" can fill in its
     /// hidden secrets.
     #[serde(default)]
     monitor_id: String,
+    /// Set by the form when it showed the channel choices, so a post
+    /// without them (an older client) leaves the channels as they are.
+    #[serde(default)]
+    channels_shown: String,
+    /// `channel.<id>=on` for each channel chosen.
+    #[serde(flatten)]
+    rest: std::collections::HashMap<String, String>,
 }
 
 has_csrf!(MonitorFormData);
@@ -125,6 +142,21 @@ impl MonitorFormData {
                 .cert_expiry_days
                 .map(|v| v.to_string())
                 .unwrap_or_default(),
+            down_after: m.alert.down_after.to_string(),
+            up_after: m.alert.up_after.to_string(),
+            fail_quorum: m
+                .alert
+                .fail_quorum
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            degraded_fails: m.alert.degraded_fails.then(|| "on".into()),
+            remind_every_minutes: m
+                .alert
+                .remind_every_minutes
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            channels_shown: String::new(),
+            rest: Default::default(),
         }
     }
 
@@ -140,6 +172,8 @@ impl MonitorFormData {
             verify_tls: Some("on".into()),
             decompress: Some("on".into()),
             ip_family: "auto".into(),
+            down_after: "2".into(),
+            up_after: "2".into(),
             ..MonitorFormData::default()
         }
     }
@@ -166,8 +200,28 @@ impl MonitorFormData {
             assertions: &self.assertions,
             degraded_above_ms: &self.degraded_above_ms,
             cert_expiry_days: &self.cert_expiry_days,
+            down_after: &self.down_after,
+            up_after: &self.up_after,
+            fail_quorum: &self.fail_quorum,
+            degraded_fails: self.degraded_fails.is_some(),
+            remind_every_minutes: &self.remind_every_minutes,
             monitor_id: &self.monitor_id,
         }
+    }
+
+    /// The channels chosen on the form, when it showed them.
+    fn chosen_channels(&self) -> Option<Vec<i64>> {
+        if self.channels_shown.is_empty() {
+            return None;
+        }
+        let mut ids: Vec<i64> = self
+            .rest
+            .iter()
+            .filter(|(_, v)| v.as_str() == "on")
+            .filter_map(|(k, _)| k.strip_prefix("channel.")?.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        Some(ids)
     }
 
     /// Whether a header value or the body says `<hidden>` (stands for what
@@ -219,6 +273,20 @@ impl MonitorFormData {
         };
         let degraded_above_ms = optional("degraded_above_ms", &self.degraded_above_ms, &mut errors);
         let cert_expiry_days = optional("cert_expiry_days", &self.cert_expiry_days, &mut errors);
+        let alert = openseer_protocol::AlertRules {
+            // Empty takes the default (a form from before alerting).
+            down_after: optional("alert.down_after", &self.down_after, &mut errors)
+                .unwrap_or(openseer_protocol::AlertRules::default().down_after),
+            up_after: optional("alert.up_after", &self.up_after, &mut errors)
+                .unwrap_or(openseer_protocol::AlertRules::default().up_after),
+            fail_quorum: optional("alert.fail_quorum", &self.fail_quorum, &mut errors),
+            degraded_fails: self.degraded_fails.is_some(),
+            remind_every_minutes: optional(
+                "alert.remind_every_minutes",
+                &self.remind_every_minutes,
+                &mut errors,
+            ),
+        };
         let max_redirects = match self.max_redirects.trim() {
             "" => openseer_protocol::monitor::DEFAULT_MAX_REDIRECTS,
             t => t.parse::<u8>().unwrap_or_else(|_| {
@@ -264,6 +332,7 @@ impl MonitorFormData {
             assertions,
             degraded_above_ms,
             cert_expiry_days,
+            alert,
         };
         if let Some(m) = stored {
             if let Err(more) = input.restore_hidden(m.check.stored()) {
@@ -286,6 +355,32 @@ impl MonitorFormData {
     }
 }
 
+/// Sets the monitor's channels to those chosen on the form (ids that are
+/// not this organization's channels are left out), when it showed them.
+async fn save_channels(
+    s: &SignedIn,
+    state: &AppState,
+    f: &MonitorFormData,
+    monitor_id: i64,
+) -> Result<(), PageError> {
+    let Some(chosen) = f.chosen_channels() else {
+        return Ok(());
+    };
+    let ours: Vec<i64> = state
+        .store
+        .channels(s.org_id())
+        .await?
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| chosen.contains(id))
+        .collect();
+    state
+        .store
+        .set_monitor_channels(s.org_id(), monitor_id, &ours)
+        .await?;
+    Ok(())
+}
+
 async fn form_page(
     s: &SignedIn,
     state: &AppState,
@@ -297,12 +392,34 @@ async fn form_page(
     let csrf = s.csrf();
     let workers = state.store.workers(s.org_id()).await?;
     let served = healthy_by_region(&workers, state.now(), state.settings.worker_stale_ms);
+    let channels = state.store.channels(s.org_id()).await?;
+    let checked: Vec<i64> = match (f.chosen_channels(), f.monitor_id.parse::<i64>()) {
+        (Some(ids), _) => ids,
+        (None, Ok(id)) => state.store.monitor_channel_ids(id).await?,
+        (None, Err(_)) => channels
+            .iter()
+            .filter(|c| c.is_default)
+            .map(|c| c.id)
+            .collect(),
+    };
+    let choices: Vec<(i64, &str, &str, bool)> = channels
+        .iter()
+        .map(|c| {
+            (
+                c.id,
+                c.name.as_str(),
+                c.settings.kind(),
+                checked.contains(&c.id),
+            )
+        })
+        .collect();
     let page = views::monitor_form_page(
         &frame(s, heading, &csrf, None),
         heading,
         action,
         &f.view(),
         &served,
+        views::channel_choices(&choices),
         errors,
     );
     Ok(html_or_invalid(page, errors))
@@ -343,6 +460,7 @@ pub async fn create_monitor(
         .store
         .create_monitor(s.org_id(), &valid, state.now())
         .await?;
+    save_channels(&s, &state, &f, m.id).await?;
     state.actors.monitor_changed(&m);
     tracing::info!(monitor_id = m.id, org_id = m.org_id, "monitor created");
     state.audit(monitor_event(&s, "monitor.created", &m)).await;
@@ -469,6 +587,7 @@ pub async fn update_monitor(
         .store
         .update_monitor(s.org_id(), existing.id, &valid, state.now())
         .await?;
+    save_channels(&s, &state, &f, m.id).await?;
     state.actors.monitor_changed(&m);
     state.audit(monitor_event(&s, "monitor.updated", &m)).await;
     Ok(redirect(&format!("/monitors/{}", m.id)))

@@ -7,7 +7,7 @@ pub mod overview;
 pub mod page;
 
 pub use form::{create_monitor, edit_monitor, new_monitor, test_request, update_monitor};
-pub use overview::{overview, overview_counts};
+pub use overview::{open_incidents, overview, overview_counts};
 pub use page::{monitor_page, monitor_summary};
 
 use std::collections::HashMap;

@@ -240,6 +240,39 @@ fn entries<'a>(
 }
 
 /// The counts alone: fetched again whenever a status changes.
+#[derive(Deserialize)]
+pub struct IncidentsParams {
+    monitor: Option<i64>,
+}
+
+/// The open-incident banner (of one monitor, or all), refetched live.
+pub async fn open_incidents(
+    s: SignedIn,
+    state: web::Data<AppState>,
+    params: web::Query<IncidentsParams>,
+) -> Result<HttpResponse, PageError> {
+    s.require(Role::Viewer)?;
+    let open = state
+        .store
+        .incidents(
+            s.org_id(),
+            openseer_store::IncidentFilter::Open,
+            params.monitor,
+            None,
+            100,
+        )
+        .await?;
+    let named: Vec<(i64, &str)> = open
+        .iter()
+        .map(|i| (i.id, i.monitor_name.as_str()))
+        .collect();
+    let url = match params.monitor {
+        Some(m) => format!("/overview/incidents?monitor={m}"),
+        None => "/overview/incidents".to_string(),
+    };
+    Ok(html(views::open_incidents_banner(&named, &url)))
+}
+
 pub async fn overview_counts(
     s: SignedIn,
     state: web::Data<AppState>,
@@ -295,6 +328,15 @@ pub async fn overview(
     all_regions.dedup();
     let ids: Vec<i64> = picked.shown.iter().map(|&i| list[i].id).collect();
     let hours = rollup::last_day_by_hour(&state.store, &ids, now).await?;
+    let open = state.store.open_incidents(s.org_id()).await?;
+    let open_named: Vec<(i64, &str)> = open
+        .iter()
+        .filter_map(|(m, id)| {
+            list.iter()
+                .find(|x| x.id == *m)
+                .map(|x| (*id, x.name.as_str()))
+        })
+        .collect();
     let region_text: Vec<String> = picked
         .shown
         .iter()
@@ -336,6 +378,10 @@ pub async fn overview(
                     })
                     .collect(),
                 last_check: entries[i].last_check,
+                incident: open
+                    .iter()
+                    .find(|(m, _)| *m == list[i].id)
+                    .map(|(_, id)| *id),
             }
         })
         .collect();
@@ -352,6 +398,7 @@ pub async fn overview(
         regions: all_regions,
         rows,
         can_edit: s.role() >= Role::Editor,
+        open_incidents: open_named,
     };
     let markup = if is_htmx(&req) {
         views::overview_list(&vm)

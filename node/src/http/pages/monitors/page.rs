@@ -141,8 +141,22 @@ pub async fn monitor_page(
         Vec::new()
     };
     let names = WorkerNames::load(&state.store, s.org_id()).await?;
+    let open = state
+        .store
+        .incidents(
+            s.org_id(),
+            openseer_store::IncidentFilter::Open,
+            Some(m.id),
+            None,
+            10,
+        )
+        .await?;
     let vm = views::MonitorDetailVm {
         can_edit: s.role() >= Role::Editor,
+        open_incidents: open
+            .iter()
+            .map(|i| (i.id, i.monitor_name.as_str()))
+            .collect(),
         id: m.id,
         name: &m.name,
         url: &m.check.url,

@@ -1,5 +1,7 @@
-//! The private-target guard (`--block-private-targets`): addresses a public
-//! monitoring service must never be pointed at.
+//! Addresses a public monitoring service must never be pointed at: the
+//! workers' `--block-private-targets` and the nodes'
+//! `block_private_notification_targets` both ask [`is_private`], on the
+//! address they connect to.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
