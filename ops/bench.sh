@@ -16,6 +16,12 @@
 #                           p95 of a monitor page's queries over 90 days of
 #                           10-second data; bytes per million raw results and
 #                           per monitor-day of rollups. INGEST_SECONDS=15.
+#   ops/bench.sh alerts     one node (SQLite) + one worker + nginx + a local
+#                           webhook receiver: MONITORS=1000 one-second monitors
+#                           go down together, then recover: first failing tick
+#                           to notification received (p50/p95/max),
+#                           notifications per second, duplicates, check
+#                           lateness p99 during the storm.
 #   ops/bench.sh cluster    3 nodes (one cluster) on PostgreSQL ($DATABASE_URL,
 #                           else 127.0.0.1:5432) + 2 workers + nginx: failover
 #                           gap over KILLS=5 kills (leader and follower, median
@@ -52,6 +58,11 @@ case "${1:-}" in
     cargo build --release --bins --locked >&2
     exec python3 ops/bench/cluster.py "$CARGO_TARGET_DIR/release" \
       "${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+    ;;
+  alerts)
+    need nginx nginx
+    cargo build --release --bins --locked >&2
+    exec python3 ops/bench/alerts.py "$CARGO_TARGET_DIR/release"
     ;;
   dispatch)
     need nginx nginx

@@ -88,9 +88,11 @@ def percentile(values, p):
 
 
 
-def start_nginx(work):
-    """A local target answering 200 to everything; returns (process, url)."""
+def start_nginx(work, down_file=None):
+    """A local target answering 200 to everything (500 while `down_file`
+    exists, when given); returns (process, url)."""
     port = free_port()
+    switch = f'if (-f {down_file}) {{ return 500 "down\\n"; }}' if down_file else ""
     os.makedirs(f"{work}/nginx/logs")
     with open(f"{work}/nginx/nginx.conf", "w") as f:
         f.write(f"""
@@ -102,7 +104,7 @@ http {{
   access_log off;
   client_body_temp_path {work}/nginx; proxy_temp_path {work}/nginx; fastcgi_temp_path {work}/nginx;
   uwsgi_temp_path {work}/nginx; scgi_temp_path {work}/nginx;
-  server {{ listen 127.0.0.1:{port}; location / {{ return 200 "ok\\n"; }} }}
+  server {{ listen 127.0.0.1:{port}; location / {{ {switch} return 200 "ok\\n"; }} }}
 }}
 """)
     proc = subprocess.Popen(["nginx", "-p", f"{work}/nginx", "-c", f"{work}/nginx/nginx.conf", "-g", "daemon off;"])

@@ -342,17 +342,43 @@ impl Store {
             .map_err(translate))
     }
 
-    pub async fn delete_monitor(&self, org_id: i64, id: i64) -> StoreResult<()> {
+    /// Deletes a monitor; its open incident is resolved as deleted (its
+    /// history stays, without the monitor).
+    pub async fn delete_monitor(&self, org_id: i64, id: i64, now: i64) -> StoreResult<()> {
         on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let open: Option<i64> = sqlx::query_scalar(
+                "SELECT i.id FROM incidents i JOIN monitors m ON m.id = i.monitor_id WHERE i.monitor_id = $1 AND m.org_id = $2 AND i.resolved_at IS NULL",
+            )
+            .bind(id)
+            .bind(org_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(translate)?;
+            if let Some(incident) = open {
+                sqlx::query("UPDATE incidents SET resolved_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(incident)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(translate)?;
+                sqlx::query("INSERT INTO incident_events (incident_id, at, kind, detail) VALUES ($1, $2, 'resolved', 'the monitor was deleted')")
+                    .bind(incident)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(translate)?;
+            }
             let r = sqlx::query("DELETE FROM monitors WHERE id = $1 AND org_id = $2")
                 .bind(id)
                 .bind(org_id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(translate)?;
             if r.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }
+            tx.commit().await.map_err(translate)?;
             Ok(())
         })
     }

@@ -317,13 +317,13 @@ pub fn channel_form(frame: &Frame, f: &ChannelFormVm, errors: &[FieldError]) -> 
             @if !errors.is_empty() { div.notice.error role="alert" { "Please correct the fields marked below." } }
             (field(errors, "name", "Name", None, html! { input #name name="name" value=(f.name) aria-invalid=(invalid(errors, "name")); }))
             @if let Some((name, label, hint)) = url {
-                (field(errors, name, label, Some(hint), html! { input #url name="url" value=(f.url) aria-invalid=(invalid(errors, name)); }))
+                (field(errors, name, label, Some(hint), html! { input id=(name) name="url" value=(f.url) aria-invalid=(invalid(errors, name)); }))
             }
             @if let Some((name, label, hint)) = secret {
-                (field(errors, name, label, Some(hint), html! { input #secret name="secret" value=(f.secret) autocomplete="off" aria-invalid=(invalid(errors, name)); }))
+                (field(errors, name, label, Some(hint), html! { input id=(name) name="secret" value=(f.secret) autocomplete="off" aria-invalid=(invalid(errors, name)); }))
             }
             @if let Some((name, label, hint)) = target {
-                (field(errors, name, label, Some(hint), html! { input #target name="target" value=(f.target) aria-invalid=(invalid(errors, name)); }))
+                (field(errors, name, label, Some(hint), html! { input id=(name) name="target" value=(f.target) aria-invalid=(invalid(errors, name)); }))
             }
             label.row for="is_default" { input #is_default type="checkbox" name="is_default" value="on" checked[f.is_default]; "Use for new monitors" }
             div.row { button type="submit" { "Save channel" } a href="/channels" { "Cancel" } }
@@ -336,12 +336,19 @@ pub fn channels_page(
     rows: &[ChannelRowVm],
     form: Option<(&ChannelFormVm, &[FieldError])>,
     tested: Option<(&str, Result<(), &str>)>,
+    new_secret: Option<&str>,
 ) -> Markup {
     layout(
         frame,
         html! {
             h1 { "Notification channels" }
             p.muted { "Where incidents are told: each monitor picks its channels on its form; channels marked for new monitors are picked for every monitor created after." }
+            @if let Some(secret) = new_secret {
+                div.notice role="status" {
+                    p { "The webhook's signing secret. Copy it now: it is not shown again. Receivers verify each request's " code { "webhook-signature" } " with it." }
+                    code.secret #new-secret { (secret) }
+                }
+            }
             @if let Some((name, outcome)) = tested {
                 @match outcome {
                     Ok(()) => div.notice #test-outcome role="status" { "Test notification delivered to " strong { (name) } "." },

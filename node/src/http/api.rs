@@ -291,7 +291,10 @@ async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     u.require(Role::Editor, TokenScope::Write)?;
     let m = state.store.monitor(u.org_id, *id).await?;
-    state.store.delete_monitor(u.org_id, m.id).await?;
+    state
+        .store
+        .delete_monitor(u.org_id, m.id, state.now())
+        .await?;
     state.actors.monitor_removed(m.id);
     state.audit(monitor_event(&u, "monitor.deleted", &m)).await;
     Ok(HttpResponse::NoContent().finish())

@@ -209,13 +209,23 @@ async fn wait_css(c: &Client, css: &str, secs: u64) {
         .unwrap_or_else(|e| panic!("waiting for {css}: {e}"));
 }
 
+/// The text of an element. Live regions replace themselves (a refetch
+/// between finding the element and reading it leaves a stale one): read
+/// the new one then.
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let mut last = None;
+    for _ in 0..20 {
+        let found = c.find(Locator::Css(css)).await;
+        match found {
+            Ok(e) => match e.text().await {
+                Ok(t) => return t,
+                Err(err) => last = Some(err.to_string()),
+            },
+            Err(err) => last = Some(err.to_string()),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("reading {css}: {last:?}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -750,4 +760,97 @@ async fn live_walk() {
     let errors = console_errors(&c).await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
     c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_is_tested_and_an_incident_opens_and_resolves_live() {
+    common::heavy(Duration::from_secs(180), incident_walk()).await;
+}
+
+async fn incident_walk() {
+    common::memory_guard();
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let app = TestApp::spawn_with(|s| {
+        s.notify_tuning.tick = Duration::from_millis(100);
+    })
+    .await;
+    let admin = app.setup_admin("ada@example.com").await;
+    let target = Target::start().await;
+    let fake = crate::alerting::Fake::start().await;
+    let _worker = app
+        .start_worker(&app.enrollment_token(&admin).await, "eu")
+        .await;
+    let c = browser(&driver).await;
+    sign_in(&c, &app, "ada@example.com", "#counts").await;
+
+    // A Slack channel for new monitors, tested from its page.
+    c.goto(&app.url("/channels")).await.unwrap();
+    click(&c, "a[href='/channels/new?kind=slack']").await;
+    wait_css(&c, "#channel-form", 5).await;
+    labelled_and_fits(&c, "the channel form").await;
+    fill(&c, "#name", "team chat").await;
+    fill(&c, "input[name=url]", &format!("{}/slack", fake.base)).await;
+    click(&c, "#is_default").await;
+    click(&c, "#channel-form button[type=submit]").await;
+    wait_css(&c, "#channels", 5).await;
+    click(&c, "#channels form[action$='/test'] button").await;
+    wait_css(&c, "#test-outcome", 15).await;
+    assert!(
+        text(&c, "#test-outcome").await.contains("delivered"),
+        "{}",
+        text(&c, "#test-outcome").await
+    );
+    assert_eq!(fake.seen("/slack").len(), 1);
+    shot(&c, "40-channels").await;
+
+    // A monitor made now gets the channel; its outage shows up live.
+    let id = admin
+        .create_monitor(&[
+            ("name", "checkout"),
+            ("url", &target.url),
+            ("regions", "eu"),
+        ])
+        .await;
+    c.goto(&app.url("/incidents")).await.unwrap();
+    wait_css(&c, "#incident-list", 5).await;
+    c.execute("window.__stillHere = true;", vec![])
+        .await
+        .unwrap();
+    target.set_status(500);
+    wait_css(&c, "#incidents tr.incident.open a", 15).await;
+    assert!(still_here(&c).await, "the list was not reloaded");
+    assert!(text(&c, "#incidents").await.contains("status 500 in eu"));
+    click(&c, "#incidents tr.incident.open a").await;
+    wait_css(&c, "#deliveries", 5).await;
+    wait_js(
+        &c,
+        "document.querySelector('#deliveries').textContent.includes('delivered')",
+        10,
+        "the down notification delivered",
+    )
+    .await;
+    labelled_and_fits(&c, "the incident page").await;
+    shot(&c, "41-incident-open").await;
+    c.execute("window.__stillHere = true;", vec![])
+        .await
+        .unwrap();
+    target.set_status(200);
+    wait_js(
+        &c,
+        "document.querySelector('#incident h1 .badge').textContent === 'resolved'",
+        15,
+        "the incident resolved on the page",
+    )
+    .await;
+    assert!(still_here(&c).await, "the incident page was not reloaded");
+    common::wait_for(
+        Duration::from_secs(10),
+        "test, down and recovery on slack",
+        || async { (fake.seen("/slack").len() == 3).then_some(()) },
+    )
+    .await;
+    shot(&c, "42-incident-resolved").await;
+    let _ = id;
 }

@@ -600,7 +600,7 @@ async fn monitors_are_scoped_by_organization(store: &Store) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.delete_monitor(b, m1.id).await,
+        store.delete_monitor(b, m1.id, NOW).await,
         Err(StoreError::NotFound)
     ));
     assert_eq!(
@@ -714,7 +714,7 @@ async fn monitors_are_scoped_by_organization(store: &Store) {
             ("up", NOW + 30_000, NOW + 30_000)
         ]
     );
-    store.delete_monitor(a, m1.id).await.unwrap();
+    store.delete_monitor(a, m1.id, NOW).await.unwrap();
     assert_eq!(
         store.count_results(m1.id).await.unwrap(),
         0,
@@ -1093,7 +1093,7 @@ async fn results_of_deleted_monitors_are_left_out(store: &Store) {
     let input = monitor_input("m").validate().unwrap();
     let kept = store.create_monitor(a, &input, NOW).await.unwrap().id;
     let gone = store.create_monitor(a, &input, NOW).await.unwrap().id;
-    store.delete_monitor(a, gone).await.unwrap();
+    store.delete_monitor(a, gone, NOW).await.unwrap();
     let batch = [
         result(gone, "eu", NOW, Outcome::Missed, 0.0),
         result(kept, "eu", NOW, Outcome::Up, 5.0),
@@ -1725,4 +1725,22 @@ async fn transitions_notifications_and_claims(store: &Store) {
         store.open_incidents(org_id).await.unwrap(),
         vec![(m.id, reopened)]
     );
+    // Deleting the monitor resolves its open incident and keeps the history.
+    assert!(matches!(
+        store.delete_monitor(other_org, m.id, later).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        store
+            .incident(org_id, reopened)
+            .await
+            .unwrap()
+            .resolved_at
+            .is_none(),
+        "not by another organization"
+    );
+    store.delete_monitor(org_id, m.id, later).await.unwrap();
+    let i = store.incident(org_id, reopened).await.unwrap();
+    assert_eq!((i.resolved_at, i.monitor_id), (Some(later), None));
+    assert!(store.open_incidents(org_id).await.unwrap().is_empty());
 }

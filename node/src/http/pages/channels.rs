@@ -179,6 +179,7 @@ async fn page(
     state: &AppState,
     form: Option<(&ChannelForm, &str, &[FieldError])>,
     tested: Option<(&str, Result<(), &str>)>,
+    new_secret: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
     let channels = state.store.channels(s.org_id()).await?;
     let targets: Vec<String> = channels.iter().map(|c| target_of(&c.settings)).collect();
@@ -198,13 +199,19 @@ async fn page(
     let f = frame(s, "Notification channels", &csrf, None);
     let errors: &[FieldError] = form.map(|(_, _, e)| e).unwrap_or(&[]);
     let vm = form.map(|(f, action, _)| f.view(action));
-    let m = views::channels_page(&f, &rows, vm.as_ref().map(|v| (v, errors)), tested);
+    let m = views::channels_page(
+        &f,
+        &rows,
+        vm.as_ref().map(|v| (v, errors)),
+        tested,
+        new_secret,
+    );
     Ok(html_or_invalid(m, errors))
 }
 
 pub async fn list(s: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     s.require(Role::Admin)?;
-    page(&s, &state, None, None).await
+    page(&s, &state, None, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -223,7 +230,7 @@ pub async fn new_form(
         return Err(PageError::NotFound);
     }
     let f = ChannelForm::defaults(kind);
-    page(&s, &state, Some((&f, "/channels", &[])), None).await
+    page(&s, &state, Some((&f, "/channels", &[])), None, None).await
 }
 
 pub async fn create(
@@ -235,7 +242,7 @@ pub async fn create(
     let f = f.0;
     let input = match f.input(None) {
         Ok(i) => i,
-        Err(errors) => return page(&s, &state, Some((&f, "/channels", &errors)), None).await,
+        Err(errors) => return page(&s, &state, Some((&f, "/channels", &errors)), None, None).await,
     };
     match state
         .store
@@ -254,7 +261,7 @@ pub async fn create(
         }
         Err(StoreError::Conflict(why)) => {
             let errors = [FieldError::new("name", why)];
-            page(&s, &state, Some((&f, "/channels", &errors)), None).await
+            page(&s, &state, Some((&f, "/channels", &errors)), None, None).await
         }
         Err(e) => Err(e.into()),
     }
@@ -269,7 +276,7 @@ pub async fn edit_form(
     let c = state.store.channel(s.org_id(), *id).await?;
     let f = ChannelForm::of(&c);
     let action = format!("/channels/{}", c.id);
-    page(&s, &state, Some((&f, &action, &[])), None).await
+    page(&s, &state, Some((&f, &action, &[])), None, None).await
 }
 
 pub async fn update(
@@ -286,7 +293,7 @@ pub async fn update(
     let action = format!("/channels/{}", stored.id);
     let input = match f.input(Some(&stored)) {
         Ok(i) => i,
-        Err(errors) => return page(&s, &state, Some((&f, &action, &errors)), None).await,
+        Err(errors) => return page(&s, &state, Some((&f, &action, &errors)), None, None).await,
     };
     match state
         .store
@@ -305,7 +312,7 @@ pub async fn update(
         }
         Err(StoreError::Conflict(why)) => {
             let errors = [FieldError::new("name", why)];
-            page(&s, &state, Some((&f, &action, &errors)), None).await
+            page(&s, &state, Some((&f, &action, &errors)), None, None).await
         }
         Err(e) => Err(e.into()),
     }
@@ -343,5 +350,5 @@ pub async fn test(
         None => Ok(()),
         Some(e) => Err(e.as_str()),
     };
-    page(&s, &state, None, Some((&c.name, result))).await
+    page(&s, &state, None, Some((&c.name, result)), None).await
 }

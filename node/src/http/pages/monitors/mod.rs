@@ -136,7 +136,10 @@ pub async fn delete_monitor(
 ) -> Result<HttpResponse, PageError> {
     s.require(Role::Editor)?;
     let m = state.store.monitor(s.org_id(), *id).await?;
-    state.store.delete_monitor(s.org_id(), m.id).await?;
+    state
+        .store
+        .delete_monitor(s.org_id(), m.id, state.now())
+        .await?;
     state.actors.monitor_removed(m.id);
     tracing::info!(monitor_id = m.id, "monitor deleted");
     state.audit(monitor_event(&s, "monitor.deleted", &m)).await;
