@@ -785,6 +785,27 @@ async fn incident_walk() {
     let c = browser(&driver).await;
     sign_in(&c, &app, "ada@example.com", "#counts").await;
 
+    // A webhook channel whose signing secret the node makes: shown once.
+    c.goto(&app.url("/channels/new?kind=webhook"))
+        .await
+        .unwrap();
+    wait_css(&c, "#channel-form", 5).await;
+    fill(&c, "#name", "receiver").await;
+    fill(&c, "input[name=url]", &format!("{}/hook", fake.base)).await;
+    click(&c, "#channel-form button[type=submit]").await;
+    wait_css(&c, "#new-secret", 5).await;
+    let secret = text(&c, "#new-secret").await;
+    assert!(
+        secret.starts_with("whsec_") && secret.len() >= 38,
+        "{secret}"
+    );
+    c.goto(&app.url("/channels")).await.unwrap();
+    wait_css(&c, "#channels", 5).await;
+    assert!(
+        !c.source().await.unwrap().contains(&secret),
+        "the secret is shown once"
+    );
+
     // A Slack channel for new monitors, tested from its page.
     c.goto(&app.url("/channels")).await.unwrap();
     click(&c, "a[href='/channels/new?kind=slack']").await;
@@ -795,7 +816,7 @@ async fn incident_walk() {
     click(&c, "#is_default").await;
     click(&c, "#channel-form button[type=submit]").await;
     wait_css(&c, "#channels", 5).await;
-    click(&c, "#channels form[action$='/test'] button").await;
+    click(&c, "#channels tr:last-child form[action$='/test'] button").await;
     wait_css(&c, "#test-outcome", 15).await;
     assert!(
         text(&c, "#test-outcome").await.contains("delivered"),

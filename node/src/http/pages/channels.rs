@@ -257,7 +257,13 @@ pub async fn create(
                         .detail(&c.name),
                 )
                 .await;
-            Ok(redirect("/channels"))
+            // A secret made here is shown once, so receivers can verify.
+            match (&c.settings, f.secret.trim().is_empty()) {
+                (ChannelSettings::Webhook { secret, .. }, true) => {
+                    page(&s, &state, None, None, Some(secret)).await
+                }
+                _ => Ok(redirect("/channels")),
+            }
         }
         Err(StoreError::Conflict(why)) => {
             let errors = [FieldError::new("name", why)];
