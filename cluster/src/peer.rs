@@ -77,6 +77,8 @@ pub enum PeerCast {
     MonitorChanged(i64),
     MonitorRemoved(i64),
     CheckNow(i64),
+    /// An organization's maintenance windows changed.
+    MaintenanceChanged(i64),
     JobsReady {
         node: NodeId,
         org_id: i64,

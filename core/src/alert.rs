@@ -157,6 +157,13 @@ pub enum Transition {
     Up { started_at: i64, confirmed_at: i64 },
 }
 
+/// Whether a tick falls in a maintenance window of its monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Normal,
+    Maintenance,
+}
+
 /// A monitor's health and the run of ticks that may change it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluator {
@@ -180,12 +187,17 @@ impl Evaluator {
         }
     }
 
-    /// Applies one tick (later than every tick applied so far).
+    /// Applies one tick (later than every tick applied so far). In
+    /// [`Phase::Maintenance`] the monitor never goes down: its failing run
+    /// keeps counting, so a failure that lasts past the window's end goes
+    /// down at the first tick after it (started at the run's first failing
+    /// tick); recovery is never held back.
     pub fn apply(
         &mut self,
         rules: &AlertRules,
         tick: i64,
         results: &[RegionResult],
+        phase: Phase,
     ) -> Option<Transition> {
         if tick <= self.evaluated_through {
             return None;
@@ -208,12 +220,15 @@ impl Evaluator {
                 self.run_cause = Some(Cause::of(rules, results));
             }
         }
-        self.run += 1;
+        self.run = self.run.saturating_add(1);
         let needed = match self.health {
             Health::Up => rules.down_after,
             Health::Down => rules.up_after,
         };
         if self.run < needed.max(1) {
+            return None;
+        }
+        if self.health == Health::Up && phase == Phase::Maintenance {
             return None;
         }
         self.run = 0;
@@ -329,7 +344,7 @@ mod tests {
         for (i, t) in ticks.iter().enumerate() {
             let tick = (i as i64 + 1) * 1000;
             let results: Vec<RegionResult> = t.iter().map(|(g, o)| r(g, *o)).collect();
-            if let Some(x) = e.apply(rules, tick, &results) {
+            if let Some(x) = e.apply(rules, tick, &results, Phase::Normal) {
                 out.push((tick, x));
             }
         }
@@ -472,7 +487,7 @@ mod tests {
         let mut seen = Vec::new();
         let step = |p: &mut Pending, e: &mut Evaluator, now: i64, seen: &mut Vec<Transition>| {
             for (tick, results) in p.ready(&expected, now, settle) {
-                if let Some(t) = e.apply(&rules(), tick, &results) {
+                if let Some(t) = e.apply(&rules(), tick, &results, Phase::Normal) {
                     seen.push(t);
                 }
             }
@@ -522,6 +537,57 @@ mod tests {
         let out = p.ready(&["a".to_string(), "b".to_string()], 0, 1_000_000);
         assert_eq!(out.len(), 10);
         assert!(out.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    /// Ticks 1000, 2000, ... of one region, failing where `down[i]`, with
+    /// ticks in `[from, to)` inside a maintenance window.
+    fn run_with_window(down: &[bool], from: i64, to: i64) -> Vec<(char, i64, i64)> {
+        let mut e = Evaluator::new(Health::Up, 0);
+        let mut out = Vec::new();
+        for (i, &d) in down.iter().enumerate() {
+            let tick = (i as i64 + 1) * 1000;
+            let phase = if (from..to).contains(&tick) {
+                Phase::Maintenance
+            } else {
+                Phase::Normal
+            };
+            let results = [r("eu", if d { Down } else { Up })];
+            if let Some(t) = e.apply(&rules(), tick, &results, phase) {
+                out.push((tick, t));
+            }
+        }
+        downs_and_ups(&out)
+    }
+
+    #[test]
+    fn maintenance_holds_downs_but_not_recoveries() {
+        // Failing only inside the window (ticks 2000..6000): nothing.
+        let inside = [false, true, true, true, true, false, false];
+        assert!(run_with_window(&inside, 2000, 6000).is_empty());
+        // Failing past the end: down at the first tick after the window,
+        // started at the run's first failing tick.
+        let past = [false, true, true, true, true, true, false, false];
+        assert_eq!(
+            run_with_window(&past, 2000, 6000),
+            [('d', 2000, 6000), ('u', 7000, 8000)]
+        );
+        // The window's last tick is inside, its end is not: a failure that
+        // starts on the last tick inside confirms on the first outside.
+        let edge = [false, false, false, false, true, true, false, false];
+        assert_eq!(
+            run_with_window(&edge, 2000, 6000),
+            [('d', 5000, 6000), ('u', 7000, 8000)]
+        );
+        // Down before the window: it recovers inside it as usual, and a
+        // new failure inside stays quiet.
+        let before = [true, true, false, false, true, true, false, false];
+        assert_eq!(
+            run_with_window(&before, 3000, 7000),
+            [('d', 1000, 2000), ('u', 3000, 4000)]
+        );
+        // A window that opens mid-run holds it until it closes.
+        let mid = [false, true, true, true];
+        assert_eq!(run_with_window(&mid, 3000, 4000), [('d', 2000, 4000)]);
     }
 
     #[test]

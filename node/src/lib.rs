@@ -15,6 +15,7 @@ pub mod notify;
 pub mod quota;
 pub mod rollup;
 pub mod transfer;
+pub mod windows;
 
 pub use config::Settings;
 

@@ -11,6 +11,7 @@ pub mod alert;
 pub mod assertion;
 pub mod channel;
 pub mod error;
+pub mod maintenance;
 pub mod monitor;
 pub mod result;
 pub mod secret;

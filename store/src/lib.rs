@@ -24,6 +24,7 @@ mod accounts;
 mod audit;
 mod channels;
 mod incidents;
+mod maintenance;
 mod migrate;
 mod monitors;
 mod results;
@@ -50,6 +51,7 @@ pub use incidents::{
     AlertStateRow, Applied, Change, Claimed, Incident, IncidentEvent, IncidentFilter,
     NewTransition, NotificationRow, MAX_NOTE,
 };
+pub use maintenance::MaintenanceWindow;
 pub use monitors::{MonitorStatus, MonitorSummary};
 pub use openseer_core::model::{BucketKey, Monitor, StoredResult};
 pub use results::{Details, MonitorScope, ResultRow, Written};

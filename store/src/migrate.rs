@@ -43,6 +43,11 @@ const SQLITE: &[Migration] = &[
         "incidents",
         include_str!("../../migrations/sqlite/0007_incidents.sql"),
     ),
+    (
+        8,
+        "maintenance",
+        include_str!("../../migrations/sqlite/0008_maintenance.sql"),
+    ),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -75,6 +80,11 @@ const POSTGRES: &[Migration] = &[
         7,
         "incidents",
         include_str!("../../migrations/postgres/0007_incidents.sql"),
+    ),
+    (
+        8,
+        "maintenance",
+        include_str!("../../migrations/postgres/0008_maintenance.sql"),
     ),
 ];
 

@@ -10,11 +10,13 @@ mod alerting;
 pub mod assets;
 pub mod charts;
 pub mod live;
+mod maintenance;
 mod pages;
 pub mod time;
 
 pub use account::*;
 pub use alerting::*;
+pub use maintenance::*;
 pub use pages::*;
 
 use maud::{html, Markup, DOCTYPE};
@@ -64,6 +66,7 @@ pub fn layout(frame: &Frame, content: Markup) -> Markup {
                         nav aria-label="Main" {
                             a href="/" { "Monitors" }
                             a href="/incidents" { "Incidents" }
+                            a href="/maintenance" { "Maintenance" }
                             a href="/workers" { "Workers" }
                             a href="/settings/members" { "Members" }
                             @if u.role >= Role::Admin {

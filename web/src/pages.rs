@@ -138,6 +138,8 @@ pub struct OverviewVm<'a> {
     pub can_edit: bool,
     /// Open incidents: (incident, monitor name).
     pub open_incidents: Vec<(i64, &'a str)>,
+    /// Maintenance windows open now: (name, until).
+    pub maintenance: Vec<(&'a str, i64)>,
 }
 
 pub const STATUS_FILTERS: [(&str, &str); 6] = [
@@ -247,6 +249,7 @@ pub fn overview_page(frame: &Frame, v: &OverviewVm) -> Markup {
             div.row { h1 { "Monitors" } @if v.can_edit { a.button href="/monitors/new" { "New monitor" } } }
             (overview_counts(v.up, v.degraded, v.down, v.paused))
             (crate::open_incidents_banner(&v.open_incidents, "/overview/incidents"))
+            (crate::maintenance_notice(&v.maintenance, "/overview/maintenance"))
             form.filters method="get" action="/" role="search" hx-get="/" hx-target="#monitor-list" hx-select="#monitor-list" hx-swap="outerHTML" hx-push-url="true" hx-trigger="input changed delay:300ms from:#q, change" {
                 label for="q" { "Search" input #q type="search" name="q" value=(v.query.q) placeholder="name or URL"; }
                 label for="status" { "Status" select #status name="status" {
@@ -271,6 +274,8 @@ pub struct MonitorDetailVm<'a> {
     pub can_edit: bool,
     /// Its open incidents: (incident, monitor name).
     pub open_incidents: Vec<(i64, &'a str)>,
+    /// Maintenance windows covering it now: (name, until).
+    pub maintenance: Vec<(&'a str, i64)>,
     pub id: i64,
     pub name: &'a str,
     pub url: &'a str,
@@ -286,8 +291,8 @@ pub struct MonitorDetailVm<'a> {
     pub certificate: Option<(&'a str, &'a str, i64)>,
     /// Assertions as form lines.
     pub assertions: Vec<String>,
-    /// (label, uptime) for 24 h, 7 d, 30 d, 90 d.
-    pub uptimes: Vec<(&'static str, Option<f64>)>,
+    /// 24 h, 7 d, 30 d, 90 d.
+    pub uptimes: Vec<UptimeVm>,
     /// The chart's range ("24h") and region ("" for all), and every region.
     pub range: &'a str,
     pub region: &'a str,
@@ -329,11 +334,22 @@ pub fn check_requested(enabled: bool, at: i64) -> Markup {
     }
 }
 
-fn uptime_tiles(id: i64, region: &str, uptimes: &[(&str, Option<f64>)]) -> Markup {
+/// Uptime over one range, and how much of it was maintenance.
+pub struct UptimeVm {
+    pub label: &'static str,
+    pub uptime: Option<f64>,
+    pub maintenance_ms: i64,
+}
+
+fn uptime_tiles(id: i64, region: &str, uptimes: &[UptimeVm]) -> Markup {
     html! {
         div.tiles #uptime role="group" aria-label="Uptime" hx-get={ "/monitors/" (id) "/summary?region=" (region) } hx-trigger=(format!("sse:{}", crate::live::SUMMARY_EVENT)) hx-swap="outerHTML" {
-            @for (label, u) in uptimes {
-                div.tile { span.muted { "Uptime " (label) } strong { @match u { Some(u) => (crate::charts::percent(*u)), None => "–" } } }
+            @for u in uptimes {
+                div.tile {
+                    span.muted { "Uptime " (u.label) }
+                    strong { @match u.uptime { Some(x) => (crate::charts::percent(x)), None => "–" } }
+                    @if u.maintenance_ms > 0 { small.muted.maintenance-time { (duration(u.maintenance_ms)) " in maintenance" } }
+                }
             }
         }
     }
@@ -371,7 +387,7 @@ fn down_periods_content(periods: &[DownPeriodVm]) -> Markup {
 pub fn monitor_summary(
     id: i64,
     region: &str,
-    uptimes: &[(&str, Option<f64>)],
+    uptimes: &[UptimeVm],
     periods: &[DownPeriodVm],
 ) -> Markup {
     html! {
@@ -431,6 +447,7 @@ pub fn monitor_page(frame: &Frame, m: &MonitorDetailVm, results: &[ResultVm]) ->
                 @if let Some(k) = m.keyword { " · body contains “" (k) "”" }
                 " · " a href={ "/incidents?monitor=" (m.id) } { "incidents" } }
             (crate::open_incidents_banner(&m.open_incidents, &format!("/overview/incidents?monitor={}", m.id)))
+            (crate::maintenance_notice(&m.maintenance, &format!("/overview/maintenance?monitor={}", m.id)))
             @if !m.assertions.is_empty() {
                 p.muted #assertions { "Assertions: " @for (i, a) in m.assertions.iter().enumerate() { @if i > 0 { " · " } code { (a) } } }
             }

@@ -21,8 +21,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::sessions::SessionsMsg;
 use super::shards::{Route, ShardTable};
-use openseer_core::alert::{settle_ms, Evaluator, Health, Pending, TickResult, Transition};
+use openseer_core::alert::{settle_ms, Evaluator, Health, Pending, Phase, TickResult, Transition};
 use openseer_core::clock::SharedClock;
+use openseer_core::maintenance::{covered, Window};
 use openseer_core::model::{LiveEvent, Monitor};
 use openseer_core::schedule::{shard_of, SHARDS};
 use openseer_protocol::AlertRules;
@@ -35,6 +36,9 @@ pub const TICK: Duration = Duration::from_secs(1);
 const IDLE_MS: i64 = 15 * 60_000;
 /// At most this many stored results are read when a monitor is loaded.
 const REPLAY_LIMIT: i64 = 5_000;
+/// An organization's maintenance windows are read again after this long
+/// even without word of a change (a missed peer message heals).
+const WINDOWS_TTL_MS: i64 = 30_000;
 
 #[derive(ractor_cluster::RactorMessage)]
 pub enum AlertsMsg {
@@ -42,6 +46,8 @@ pub enum AlertsMsg {
     Results(Vec<TickResult>),
     /// A monitor's settings changed (rules, regions, name).
     Changed(Box<Monitor>),
+    /// An organization's maintenance windows changed.
+    MaintenanceChanged(i64),
     Tick,
 }
 
@@ -107,9 +113,36 @@ pub struct State {
     wake: Arc<dyn Wake>,
     publish_remote: Arc<dyn Fn(Vec<LiveEvent>) + Send + Sync>,
     monitors: HashMap<i64, Watched>,
+    /// Maintenance windows per organization, as of when they were read.
+    windows: HashMap<i64, (i64, Arc<Vec<Window>>)>,
 }
 
 impl State {
+    /// The organization's maintenance windows, read again when older than
+    /// [`WINDOWS_TTL_MS`] or dropped by a change. When the database cannot
+    /// be read the last ones known stay (none if never read).
+    async fn windows_of(&mut self, org_id: i64, now: i64) -> Arc<Vec<Window>> {
+        if let Some((at, w)) = self.windows.get(&org_id) {
+            if now - at < WINDOWS_TTL_MS {
+                return w.clone();
+            }
+        }
+        match self.store.maintenance_windows(org_id).await {
+            Ok(rows) => {
+                let w = Arc::new(crate::windows::compile_all(&rows));
+                self.windows.insert(org_id, (now, w.clone()));
+                w
+            }
+            Err(e) => {
+                tracing::warn!(org_id, error = %e, "reading maintenance windows");
+                self.windows
+                    .get(&org_id)
+                    .map(|(_, w)| w.clone())
+                    .unwrap_or_default()
+            }
+        }
+    }
+
     fn owns(&self, monitor_id: i64) -> bool {
         matches!(
             self.shards.route(shard_of(monitor_id, SHARDS)),
@@ -169,6 +202,10 @@ impl State {
 
     /// Evaluates the monitor's ready ticks and writes what they decide.
     async fn evaluate(&mut self, monitor_id: i64, now: i64) {
+        let Some(org_id) = self.monitors.get(&monitor_id).map(|w| w.settings.org_id) else {
+            return;
+        };
+        let windows = self.windows_of(org_id, now).await;
         let Some(w) = self.monitors.get_mut(&monitor_id) else {
             return;
         };
@@ -176,7 +213,14 @@ impl State {
             .pending
             .ready(&w.settings.expected, now, w.settings.settle_ms);
         for (tick, results) in ready {
-            let Some(t) = w.eval.apply(&w.settings.rules, tick, &results) else {
+            // Inside a window the monitor never goes down; the run keeps
+            // counting so a failure outlasting it opens an incident then.
+            let phase = if covered(&windows, monitor_id, tick) {
+                Phase::Maintenance
+            } else {
+                Phase::Normal
+            };
+            let Some(t) = w.eval.apply(&w.settings.rules, tick, &results, phase) else {
                 continue;
             };
             let change = match &t {
@@ -340,6 +384,7 @@ impl Actor for Alerts {
             wake: args.wake,
             publish_remote: args.publish_remote,
             monitors: HashMap::new(),
+            windows: HashMap::new(),
         })
     }
 
@@ -355,6 +400,9 @@ impl Actor for Alerts {
                 if let Some(w) = state.monitors.get_mut(&m.id) {
                     w.settings = Settings::of(&m);
                 }
+            }
+            AlertsMsg::MaintenanceChanged(org_id) => {
+                state.windows.remove(&org_id);
             }
             AlertsMsg::Tick => state.on_tick().await,
         }

@@ -90,6 +90,7 @@ impl PeerHandler for FromPeers {
             }
             PeerCast::MonitorRemoved(id) => self.0.monitor_removed(id),
             PeerCast::CheckNow(id) => self.0.check_now(id),
+            PeerCast::MaintenanceChanged(org_id) => self.0.maintenance_changed_here(org_id),
             PeerCast::JobsReady {
                 node,
                 org_id,

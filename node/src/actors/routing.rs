@@ -48,6 +48,21 @@ impl Actors {
         }
     }
 
+    /// An organization's maintenance windows changed: every node's Alerts
+    /// reads them again before its next evaluation.
+    pub fn maintenance_changed(&self, org_id: i64) {
+        self.maintenance_changed_here(org_id);
+        if let Some(p) = &self.peers {
+            p.broadcast(&PeerCast::MaintenanceChanged(org_id));
+        }
+    }
+
+    pub fn maintenance_changed_here(&self, org_id: i64) {
+        let _ = self
+            .alerts
+            .cast(super::alerts::AlertsMsg::MaintenanceChanged(org_id));
+    }
+
     /// One extra check of an enabled monitor, in each of its regions, now.
     pub fn check_now(&self, monitor_id: i64) {
         match self.shards.route_monitor(monitor_id) {

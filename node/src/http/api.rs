@@ -41,6 +41,7 @@ pub fn scope() -> Scope {
     web::scope(PREFIX)
         .configure(routes)
         .configure(super::alerting_api::routes)
+        .configure(super::maintenance_api::routes)
 }
 
 #[derive(Serialize)]

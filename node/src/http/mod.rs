@@ -48,6 +48,7 @@ pub mod cluster_api;
 pub mod errors;
 pub mod events;
 pub mod identity;
+pub mod maintenance_api;
 pub mod pages;
 pub mod request_id;
 pub mod worker_api;
@@ -72,6 +73,7 @@ pub fn route_table() -> Vec<(String, String)> {
     all.extend(scoped("", pages::ROUTES));
     all.extend(scoped(api::PREFIX, api::ROUTES));
     all.extend(scoped(api::PREFIX, alerting_api::ROUTES));
+    all.extend(scoped(api::PREFIX, maintenance_api::ROUTES));
     all.extend(scoped(
         openseer_protocol::wire::WORKER_API,
         worker_api::ROUTES,

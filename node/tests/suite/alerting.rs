@@ -622,3 +622,111 @@ async fn channels_are_validated_tested_and_kept_to_their_organization() {
     assert_eq!(oapi.call("GET", "/incidents/1", None).await.0, 404);
     assert_eq!(oapi.call("POST", "/incidents/1/ack", None).await.0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_incident_opens_inside_a_maintenance_window_and_a_failure_outlasting_it_opens_one() {
+    let (_app, admin, _worker, target) = alerting_app().await;
+    let api = Api::of(&admin, "write").await;
+    let id = admin
+        .create_monitor(&[("name", "api"), ("url", &target.url), ("regions", "eu")])
+        .await;
+    wait_for(Duration::from_secs(5), "a first result", || async {
+        (!admin.results(id).await.is_empty()).then_some(())
+    })
+    .await;
+    // Bad input is a field error and creates nothing.
+    let (status, body) = api
+        .call(
+            "POST",
+            "/maintenance",
+            Some(json!({"name": "patching", "all_monitors": true,
+                "schedule": {"kind": "weekly", "days": ["sun"], "start": "02:30", "duration_minutes": 60, "time_zone": "Mars/Olympus"}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["fields"][0]["field"], "schedule.time_zone");
+    let (status, body) = api
+        .call(
+            "POST",
+            "/maintenance",
+            Some(json!({"name": "x", "monitors": [id + 1000],
+                "schedule": {"kind": "once", "starts_at_ms": 1, "ends_at_ms": 2}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["fields"][0]["field"], "monitors");
+    let (status, body) = api
+        .call("POST", "/maintenance", Some(json!({"name": 1})))
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // A window open now for six seconds, covering the monitor.
+    let now = openseer_core::clock::system_now_ms();
+    let end = now + 6_000;
+    let (status, window) = api
+        .call(
+            "POST",
+            "/maintenance",
+            Some(json!({"name": "deploy", "monitors": [id],
+                "schedule": {"kind": "once", "starts_at_ms": now - 1_000, "ends_at_ms": end}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{window}");
+    assert_eq!(window["active"]["ends_at_ms"], end);
+    let (_, page) = admin.get(&format!("/monitors/{id}")).await;
+    assert!(page.contains("In maintenance"), "the monitor page says so");
+
+    target.set_status(500);
+    // Checks keep running and are stored; no incident opens.
+    wait_for(
+        Duration::from_secs(10),
+        "three failing checks inside the window",
+        || async {
+            let inside = admin
+                .results(id)
+                .await
+                .iter()
+                .filter(|r| {
+                    r["outcome"] == "down" && r["scheduled_at_ms"].as_i64().unwrap() < end - 1_000
+                })
+                .count();
+            (inside >= 3).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        open_incidents(&api, id).await.is_empty(),
+        "no incident inside the window"
+    );
+    // The failure outlasts the window: the incident opens once it ends,
+    // started at the run's first failing tick, inside the window.
+    let incident = wait_for(
+        Duration::from_secs(20),
+        "an incident after the window",
+        || async {
+            open_incidents(&api, id)
+                .await
+                .into_iter()
+                .find(|i| i["state"] == "open")
+        },
+    )
+    .await;
+    assert!(
+        incident["confirmed_at_ms"].as_i64().unwrap() >= end,
+        "{incident}"
+    );
+    assert!(
+        incident["started_at_ms"].as_i64().unwrap() < end,
+        "{incident}"
+    );
+    // The window is over: listed, no longer active; deleting it works once.
+    let (_, list) = api.call("GET", "/maintenance", None).await;
+    assert_eq!(list["maintenance"][0]["active"], Value::Null, "{list}");
+    let wid = window["id"].as_i64().unwrap();
+    let (status, _) = api
+        .call("DELETE", &format!("/maintenance/{wid}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = api.call("GET", &format!("/maintenance/{wid}"), None).await;
+    assert_eq!(status, 404);
+}

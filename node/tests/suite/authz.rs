@@ -58,6 +58,7 @@ enum Object {
     Asset,
     Incident,
     Channel,
+    Maintenance,
 }
 
 use Need::*;
@@ -233,6 +234,33 @@ fn matrix() -> BTreeMap<(&'static str, &'static str), (Need, Object)> {
         (
             ("PUT", "/api/v1/monitors/{id}/channels"),
             (Api(e, Scope::Write), O::Monitor),
+        ),
+        (("GET", "/overview/maintenance"), (Page(v), O::None)),
+        (("GET", "/maintenance"), (Page(v), O::None)),
+        (("POST", "/maintenance"), (Page(e), O::None)),
+        (
+            ("POST", "/maintenance/{id}/delete"),
+            (Page(e), O::Maintenance),
+        ),
+        (
+            ("GET", "/api/v1/maintenance"),
+            (Api(v, Scope::Read), O::None),
+        ),
+        (
+            ("POST", "/api/v1/maintenance"),
+            (Api(e, Scope::Write), O::None),
+        ),
+        (
+            ("GET", "/api/v1/maintenance/{id}"),
+            (Api(v, Scope::Read), O::Maintenance),
+        ),
+        (
+            ("PUT", "/api/v1/maintenance/{id}"),
+            (Api(e, Scope::Write), O::Maintenance),
+        ),
+        (
+            ("DELETE", "/api/v1/maintenance/{id}"),
+            (Api(e, Scope::Write), O::Maintenance),
         ),
         (("GET", "/api/v1/audit"), (Api(a, Scope::Admin), O::None)),
         (("POST", "/api/worker/v1/enroll"), (Enrollment, O::None)),
@@ -549,6 +577,22 @@ async fn concrete(app: &TestApp, path: &str, object: Object, caller: &Caller) ->
             };
             app.store.create_channel(1, &input, now).await.unwrap().id
         }
+        O::Maintenance => {
+            let input = openseer_protocol::maintenance::MaintenanceInput {
+                name: "fixture".into(),
+                schedule: openseer_protocol::maintenance::Schedule::Once {
+                    starts_at_ms: now,
+                    ends_at_ms: now + 60_000,
+                },
+                all_monitors: true,
+                monitors: vec![],
+            };
+            app.store
+                .create_maintenance(1, &input, now)
+                .await
+                .unwrap()
+                .id
+        }
         O::Invitation => {
             let hash = openseer_node::auth::token::random_hex(16);
             app.store
@@ -591,6 +635,15 @@ fn form_fields(path: &str, org_id: i64) -> Vec<(&'static str, String)> {
         "/settings/invitations" => vec![("role", s("viewer")), ("days", s("1"))],
         "/settings/organization" => vec![("name", s("Acme"))],
         "/workers/enrollment-tokens" => vec![("name", s("m"))],
+        "/maintenance" => vec![
+            ("name", s("matrix")),
+            ("kind", s("weekly")),
+            ("days", s("sun")),
+            ("start", s("03:00")),
+            ("duration_minutes", s("60")),
+            ("time_zone", s("UTC")),
+            ("all_monitors", s("on")),
+        ],
         p if p.ends_with("/role") => vec![("role", s("viewer"))],
         "/login" => vec![("email", s("nobody@example.com")), ("password", s("wrong"))],
         "/invite" => vec![("token", s("osti_nope"))],
@@ -613,6 +666,10 @@ fn json_body(path: &str) -> serde_json::Value {
     }
     if path.ends_with("/notes") {
         return serde_json::json!({"text": "matrix"});
+    }
+    if path.starts_with("/api/v1/maintenance") {
+        return serde_json::json!({"name": "matrix", "all_monitors": true,
+            "schedule": {"kind": "weekly", "days": ["sun"], "start": "03:00", "duration_minutes": 60, "time_zone": "UTC"}});
     }
     if path.ends_with("/channels") {
         return serde_json::json!({"channels": []});

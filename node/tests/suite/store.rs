@@ -49,6 +49,7 @@ conformance!(
     raw_samples_and_buckets,
     retention_drops_old_raw_and_rollups,
     transitions_notifications_and_claims,
+    maintenance_windows_are_scoped_and_cover_chosen_monitors,
 );
 
 const NOW: i64 = 1_780_000_000_000;
@@ -1743,4 +1744,96 @@ async fn transitions_notifications_and_claims(store: &Store) {
     let i = store.incident(org_id, reopened).await.unwrap();
     assert_eq!((i.resolved_at, i.monitor_id), (Some(later), None));
     assert!(store.open_incidents(org_id).await.unwrap().is_empty());
+}
+
+async fn maintenance_windows_are_scoped_and_cover_chosen_monitors(store: &Store) {
+    use openseer_protocol::maintenance::{MaintenanceInput, Schedule, Weekday};
+    let (org_id, _) = org(store, "maint").await;
+    let (other_org, _) = org(store, "maint-other").await;
+    let mk = |name: &str| monitor_input(name).validate().unwrap();
+    let a = store.create_monitor(org_id, &mk("a"), NOW).await.unwrap();
+    let b = store.create_monitor(org_id, &mk("b"), NOW).await.unwrap();
+    let theirs = store
+        .create_monitor(other_org, &mk("x"), NOW)
+        .await
+        .unwrap();
+    let once = MaintenanceInput {
+        name: " deploy ".into(),
+        schedule: Schedule::Once {
+            starts_at_ms: NOW,
+            ends_at_ms: NOW + 3_600_000,
+        },
+        all_monitors: false,
+        monitors: vec![b.id, a.id, a.id],
+    };
+    let w = store.create_maintenance(org_id, &once, NOW).await.unwrap();
+    assert_eq!(w.name, "deploy");
+    assert_eq!(w.monitors, vec![a.id, b.id], "sorted, without repeats");
+    assert_eq!(w.schedule, once.schedule);
+    // Another organization's monitor cannot be chosen, nor its window seen.
+    let mut stolen = once.clone();
+    stolen.monitors = vec![a.id, theirs.id];
+    assert!(matches!(
+        store.create_maintenance(org_id, &stolen, NOW).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.maintenance(other_org, w.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.update_maintenance(other_org, w.id, &once, NOW).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_maintenance(other_org, w.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store
+        .maintenance_windows(other_org)
+        .await
+        .unwrap()
+        .is_empty());
+    // Replaced: weekly for all monitors; its monitor list goes.
+    let weekly = MaintenanceInput {
+        name: "patching".into(),
+        schedule: Schedule::Weekly {
+            days: vec![Weekday::Sun, Weekday::Wed],
+            start: "02:30".into(),
+            duration_minutes: 90,
+            time_zone: "Europe/Paris".into(),
+        },
+        all_monitors: true,
+        monitors: vec![a.id],
+    };
+    let w2 = store
+        .update_maintenance(org_id, w.id, &weekly, NOW + 1)
+        .await
+        .unwrap();
+    assert!(w2.all_monitors);
+    assert!(w2.monitors.is_empty());
+    assert_eq!(w2.schedule, weekly.schedule);
+    // A failed replacement changes nothing.
+    assert!(store
+        .update_maintenance(org_id, w.id, &stolen, NOW + 2)
+        .await
+        .is_err());
+    assert_eq!(store.maintenance(org_id, w.id).await.unwrap(), w2);
+    let second = store.create_maintenance(org_id, &once, NOW).await.unwrap();
+    let listed = store.maintenance_windows(org_id).await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["deploy", "patching"]);
+    assert_eq!(listed[0].monitors, vec![a.id, b.id]);
+    // Deleting a monitor takes it out of the windows.
+    store.delete_monitor(org_id, a.id, NOW).await.unwrap();
+    assert_eq!(
+        store.maintenance(org_id, second.id).await.unwrap().monitors,
+        vec![b.id]
+    );
+    store.delete_maintenance(org_id, second.id).await.unwrap();
+    assert!(matches!(
+        store.maintenance(org_id, second.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.maintenance_windows(org_id).await.unwrap().len(), 1);
 }

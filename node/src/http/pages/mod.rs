@@ -7,6 +7,7 @@
 //!   before sensitive actions, sign-out;
 //! - `monitors`: the overview, monitor pages and forms;
 //! - `incidents`: incident list and pages; `channels`: notification channels;
+//!   `maintenance`: maintenance windows and the notice while one is open;
 //! - `workers`: workers and enrollment tokens;
 //! - `members`: members, roles, invitations, organizations, the audit log;
 //! - `settings`: profile, password, API tokens; `two_factor`: TOTP;
@@ -16,6 +17,7 @@ mod auth;
 mod channels;
 mod cluster;
 mod incidents;
+mod maintenance;
 mod members;
 mod monitors;
 mod settings;
@@ -37,6 +39,7 @@ super::routes! {
     get "/" => monitors::overview;
     get "/overview/counts" => monitors::overview_counts;
     get "/overview/incidents" => monitors::open_incidents;
+    get "/overview/maintenance" => maintenance::notice;
     get "/setup" => auth::setup_form;
     post "/setup" => auth::setup;
     get "/login" => auth::login_form;
@@ -65,6 +68,9 @@ super::routes! {
     get "/incidents/{id}" => incidents::page;
     post "/incidents/{id}/ack" => incidents::acknowledge;
     post "/incidents/{id}/notes" => incidents::add_note;
+    get "/maintenance" => maintenance::list;
+    post "/maintenance" => maintenance::create;
+    post "/maintenance/{id}/delete" => maintenance::delete;
     get "/channels" => channels::list;
     get "/channels/new" => channels::new_form;
     post "/channels" => channels::create;

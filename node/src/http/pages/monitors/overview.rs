@@ -329,6 +329,7 @@ pub async fn overview(
     let ids: Vec<i64> = picked.shown.iter().map(|&i| list[i].id).collect();
     let hours = rollup::last_day_by_hour(&state.store, &ids, now).await?;
     let open = state.store.open_incidents(s.org_id()).await?;
+    let windows = crate::windows::compile_all(&state.store.maintenance_windows(s.org_id()).await?);
     let open_named: Vec<(i64, &str)> = open
         .iter()
         .filter_map(|(m, id)| {
@@ -399,6 +400,7 @@ pub async fn overview(
         rows,
         can_edit: s.role() >= Role::Editor,
         open_incidents: open_named,
+        maintenance: crate::windows::open_at(&windows, None, now),
     };
     let markup = if is_htmx(&req) {
         views::overview_list(&vm)

@@ -69,7 +69,7 @@ pub async fn monitor_page(
         .unwrap_or("");
     let only: Option<Vec<String>> = (!region.is_empty()).then(|| vec![region.to_string()]);
     let coverage = Coverage::at(now, &state.settings.retention);
-    let (uptimes, mut in_range) = uptimes(&state, m.id, only.as_deref(), now, range).await?;
+    let (uptimes, mut in_range) = uptimes(&state, &m, only.as_deref(), now, range).await?;
     if range == "1h" {
         in_range = rollup::summarize(
             &state.store,
@@ -151,8 +151,10 @@ pub async fn monitor_page(
             10,
         )
         .await?;
+    let windows = crate::windows::compile_all(&state.store.maintenance_windows(s.org_id()).await?);
     let vm = views::MonitorDetailVm {
         can_edit: s.role() >= Role::Editor,
+        maintenance: crate::windows::open_at(&windows, Some(m.id), now),
         open_incidents: open
             .iter()
             .map(|i| (i.id, i.monitor_name.as_str()))
@@ -218,16 +220,18 @@ pub async fn monitor_page(
     )))
 }
 
-/// Uptime over 24 h, 7 d, 30 d and 90 d, and everything over `range` when
-/// it is one of them.
+/// Uptime over 24 h, 7 d, 30 d and 90 d with the time spent in
+/// maintenance windows in each, and everything over `range` when it is one
+/// of them.
 async fn uptimes(
     state: &AppState,
-    id: i64,
+    m: &Monitor,
     only: Option<&[String]>,
     now: i64,
     range: &str,
-) -> Result<(Vec<(&'static str, Option<f64>)>, Aggregate), PageError> {
+) -> Result<(Vec<views::UptimeVm>, Aggregate), PageError> {
     let coverage = Coverage::at(now, &state.settings.retention);
+    let windows = crate::windows::compile_all(&state.store.maintenance_windows(m.org_id).await?);
     let mut uptimes = Vec::new();
     let mut in_range = Aggregate::default();
     for (label, key) in [
@@ -237,11 +241,15 @@ async fn uptimes(
         ("90 d", "90d"),
     ] {
         let len = crate::http::api::range_ms(key).expect("a known range");
-        let a = rollup::summarize(&state.store, &[id], only, now - len, now, &coverage)
+        let a = rollup::summarize(&state.store, &[m.id], only, now - len, now, &coverage)
             .await?
-            .remove(&id)
+            .remove(&m.id)
             .unwrap_or_default();
-        uptimes.push((label, a.uptime()));
+        uptimes.push(views::UptimeVm {
+            label,
+            uptime: a.uptime(),
+            maintenance_ms: openseer_core::maintenance::covered_ms(&windows, m.id, now - len, now),
+        });
         if key == range {
             in_range = a;
         }
@@ -272,7 +280,7 @@ pub async fn monitor_summary(
         .filter(|r| regions.iter().any(|x| x == r))
         .unwrap_or("");
     let only: Option<Vec<String>> = (!region.is_empty()).then(|| vec![region.to_string()]);
-    let (uptimes, _) = uptimes(&state, m.id, only.as_deref(), now, "").await?;
+    let (uptimes, _) = uptimes(&state, &m, only.as_deref(), now, "").await?;
     let periods = down_periods(&state, &m, now).await?;
     Ok(html(views::monitor_summary(
         m.id, region, &uptimes, &periods,
